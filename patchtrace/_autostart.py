@@ -1,0 +1,115 @@
+"""Start tracing from the environment; imported by ``patchtrace.pth`` when PATCHTRACE is set.
+
+Never raises: a bad value prints one line on stderr and leaves tracing off; an internal
+error prints one line and the program runs on untouched. Outside pytest the process is
+one scope (``"<process>"``) checked at exit, and plain unittest runs are checked per test.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+
+__all__ = ["claim", "release"]
+
+_claimed = False
+_started = False
+
+
+def claim() -> None:
+    """A driver (the pytest plugin) takes over scopes and reporting."""
+    global _claimed
+    _claimed = True
+
+
+def claimed() -> bool:
+    return _claimed
+
+
+def release(*, stop: bool) -> None:
+    """The driver says tracing is off after all (``--patchtrace=off``)."""
+    claim()
+    if stop and _started:
+        from . import _tracer
+
+        _tracer.stop()
+
+
+def _main() -> None:
+    global _started
+    from .config import ConfigError, from_env
+
+    try:
+        config = from_env()
+    except ConfigError as exc:
+        sys.stderr.write(f"patchtrace: {exc}; tracing is off\n")
+        return
+    if not config.enabled:
+        return
+    from . import _tracer, _unittest
+    from .leaks import Detector
+
+    tracer = _tracer.start(config)
+    tracer.detector = Detector(tracer, rootdir=os.getcwd())
+    _started = True
+    _unittest.install()
+    atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    if _claimed:
+        return
+    try:
+        from . import _tracer
+        from .ledger import PROCESS
+
+        tracer = _tracer.current()
+        if tracer is None or tracer.detector is None:
+            return
+        detector = tracer.detector
+        leaks = detector.end(PROCESS, collection=False)
+        del leaks
+        report(detector, tests=detector.tests)
+    except Exception as exc:  # at exit there is nobody left to raise to
+        try:
+            sys.stderr.write(f"patchtrace: could not write the report ({exc!r})\n")
+        except Exception:
+            pass
+
+
+def report(detector: object, *, tests: int) -> None:
+    """Write the configured reports and a short summary on stderr."""
+    from . import _tracer
+    from .render import json as json_report
+
+    tracer = _tracer.current()
+    if tracer is None:
+        return
+    leaks = list(getattr(detector, "leaks", []))
+    config = tracer.config
+    if config.json:
+        json_report.write(config.json, json_report.build(
+            leaks, tests=tests, mutations=len(tracer.ledger)))
+    if config.html:
+        try:
+            from .render import html
+
+            html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={})
+        except ImportError:
+            pass
+    if leaks:
+        from .render.terminal import render
+
+        sys.stderr.write(f"patchtrace: {len(leaks)} leak(s)\n")
+        for line in render(leaks, verbosity=0, color=False, rootdir=os.getcwd()):
+            sys.stderr.write(line + "\n")
+
+
+try:
+    _main()
+except Exception as _exc:  # the .pth must never break interpreter start-up
+    try:
+        sys.stderr.write(f"patchtrace: could not start ({_exc!r}); tracing is off\n")
+    except Exception:
+        pass

@@ -1,0 +1,152 @@
+"""The process-wide tracer: owns the ledger, the current scope and the sources.
+
+There is one tracer per process (like ``faulthandler``'s state, tracing is process-wide
+by nature). Sources call :meth:`Tracer.record`; drivers (the pytest plugin, the unittest
+glue, ``patchtrace.tracing()``) move :attr:`Tracer.scope` and ask for boundary checks.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import stack as _stack
+from .ledger import PROCESS, Ledger, Mutation, Scope
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["Source", "Tracer", "current", "start", "stop"]
+
+
+class Source(Protocol):
+    """One way of seeing mutations. ``install`` and ``uninstall`` are idempotent."""
+
+    name: str
+
+    def install(self, tracer: Tracer) -> None: ...
+
+    def uninstall(self) -> None: ...
+
+
+class Tracer:
+    def __init__(self, config: Config | None = None) -> None:
+        from .config import Config
+
+        self.config = config if config is not None else Config()
+        self.ledger = Ledger()
+        self.scope: Scope = PROCESS
+        #: > 0 while one of our wrappers runs the original operation: lower-level sources
+        #: (audit hook, dict watcher) stay quiet so one change is recorded once.
+        self.busy = 0
+        self.sources: list[Source] = []
+        self.enabled = False
+        #: the leak detector of the driver (pytest plugin, unittest glue, process), if any
+        self.detector: Any = None
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.enabled:
+            return
+        from .sources import default_sources
+
+        self.sources = default_sources()
+        self.enabled = True
+        for source in self.sources:
+            self._guarded(source.name, source.install, self)
+
+    def stop(self) -> None:
+        if not self.enabled:
+            return
+        self.enabled = False
+        for source in reversed(self.sources):
+            self._guarded(source.name, source.uninstall)
+
+    def source(self, name: str) -> Source | None:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        return None
+
+    # -- recording ------------------------------------------------------------------------
+    def record(
+        self,
+        op: str,
+        source: str,
+        target: str,
+        name: str | None,
+        before: object,
+        after: object,
+        *,
+        token: int | None = None,
+        desc: str | None = None,
+        patcher: object = None,
+        stack: _stack.Stack | None = None,
+    ) -> Mutation:
+        if stack is None:
+            stack = _stack.capture(1)
+        mutation = Mutation(
+            self.ledger.next_seq(), op, source, target, name, before, after, stack,
+            self.scope, token, desc,
+        )
+        if self.scope is PROCESS:
+            # No boundary will come to seal a process-scope record: never hold user objects.
+            mutation.seal()
+        return self.ledger.append(mutation, patcher)
+
+    # -- failure containment --------------------------------------------------------------
+    def internal_error(self, part: str, exc: BaseException) -> None:
+        """Say once that ``part`` failed; the run goes on without it."""
+        with self._lock:
+            if part in self._failed:
+                return
+            self._failed.add(part)
+        try:
+            sys.stderr.write(
+                f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
+                f"{part} is disabled for the rest of this run\n"
+            )
+        except Exception:
+            pass
+
+    def failed(self, part: str) -> bool:
+        return part in self._failed
+
+    def _guarded(self, part: str, func: Callable[..., Any], *args: Any) -> None:
+        try:
+            func(*args)
+        except Exception as exc:
+            self.internal_error(part, exc)
+
+
+_TRACER: Tracer | None = None
+
+
+def current() -> Tracer | None:
+    """The running tracer, or None."""
+    tracer = _TRACER
+    return tracer if tracer is not None and tracer.enabled else None
+
+
+def get_or_create(config: Config | None = None) -> Tracer:
+    global _TRACER
+    if _TRACER is None:
+        _TRACER = Tracer(config)
+    elif config is not None:
+        _TRACER.config = config
+    return _TRACER
+
+
+def start(config: Config | None = None) -> Tracer:
+    tracer = get_or_create(config)
+    tracer.start()
+    return tracer
+
+
+def stop() -> None:
+    if _TRACER is not None:
+        _TRACER.stop()

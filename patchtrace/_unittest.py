@@ -1,0 +1,57 @@
+"""Plain ``python -m unittest``: one scope per test, keyed by the unittest test id.
+
+``TestCase.run`` covers setUp, the test, tearDown and cleanups. Under pytest the plugin
+owns scopes (its TestCaseFunction calls ``run`` too), so this glue stands aside.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+__all__ = ["install"]
+
+
+def install() -> None:
+    from .sources._imports import when_imported
+
+    when_imported("unittest.case", _instrument)
+
+
+def _instrument(module: ModuleType) -> None:
+    case = module.__dict__.get("TestCase")
+    if not isinstance(case, type):
+        return
+    original = case.__dict__["run"]
+    if getattr(original, "__patchtrace__", False):
+        return
+
+    def run(self: Any, result: Any = None) -> Any:
+        from . import _autostart, _tracer
+        from .ledger import PROCESS, Scope
+
+        tracer = _tracer.current()
+        detector = tracer.detector if tracer is not None else None
+        if tracer is None or detector is None or _autostart.claimed():
+            return original(self, result)
+        try:
+            test_id = self.id()
+        except Exception:
+            test_id = type(self).__qualname__
+        try:
+            detector.begin()
+        except Exception as exc:
+            tracer.internal_error("unittest glue", exc)
+        tracer.scope = Scope(test_id, "call")
+        try:
+            return original(self, result)
+        finally:
+            try:
+                detector.end(tracer.scope)
+            except Exception as exc:
+                tracer.internal_error("unittest glue", exc)
+            tracer.scope = PROCESS
+
+    run.__patchtrace__ = True  # type: ignore[attr-defined]
+    run.__wrapped__ = original  # type: ignore[attr-defined]
+    case.run = run  # type: ignore[method-assign]

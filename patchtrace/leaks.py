@@ -1,0 +1,725 @@
+"""Turn the ledger and boundary comparisons into :class:`Leak` records.
+
+A *boundary* is the end of a scope: a test (after its teardown, so function-scoped
+fixtures are finalized), a wider fixture (after its finalizer), collection, or the process.
+At a boundary the :class:`Detector` asks, in this order:
+
+1. which patches started in the scope are still applied (``patch-not-stopped``);
+2. which bindings set in the scope now differ from before it (``binding-changed``), or
+   were put back to something that is not the original (``restore-mismatch``);
+3. which process-wide resources differ from the snapshot at the scope's start
+   (``resource-changed``, ``module-replaced``, ``module-dropped``);
+4. which mocks created in the scope survived a garbage collection (``mock-survived``).
+
+Changes made by a wider fixture's setup are *owned* by that fixture and checked when it is
+finalized, not at the end of the test whose setup happened to run it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import os
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, final
+
+from . import stack as _stack
+from .ledger import NOTHING, UNKNOWN, Mutation, Scope
+from .sources import resources
+from .stack import Frame
+from .values import MISSING, ValueSummary, is_mock, summarize
+
+if TYPE_CHECKING:
+    from ._tracer import Tracer
+    from .sources.mock import MockCreation, MockSource
+    from .sources.watch import WatchSource
+
+__all__ = ["KINDS", "Detector", "Leak"]
+
+KINDS: Final = (
+    "patch-not-stopped",
+    "binding-changed",
+    "restore-mismatch",
+    "mock-survived",
+    "module-replaced",
+    "module-dropped",
+    "resource-changed",
+)
+
+FIXES: Final = {
+    "patch-not-stopped": "stop it, or use it as a context manager / the mocker fixture",
+    "patch-not-stopped:monkeypatch": (
+        "call undo(), or use the monkeypatch fixture / MonkeyPatch.context()"
+    ),
+    "binding-changed": (
+        "restore it in teardown, or set it with monkeypatch.setattr / mock.patch.object "
+        "so that it is undone"
+    ),
+    "restore-mismatch": (
+        "restore the raw value (vars(cls)[name] or inspect.getattr_static), delete what did "
+        "not exist, or let monkeypatch.setattr do the round trip"
+    ),
+    "mock-survived": (
+        "do not let the mock escape into a cache, registry or thread; clear it in teardown"
+    ),
+    "module-replaced": (
+        "use patch.dict(sys.modules, ...) or monkeypatch.setitem(sys.modules, ...); "
+        "avoid importlib.reload in tests"
+    ),
+    "module-dropped": (
+        "import the real module before patching sys.modules, or restore it afterwards"
+    ),
+    "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+}
+
+
+@final
+class Leak:
+    """One leak, as plain data (plus a weak reference to the leaked object, if any)."""
+
+    __slots__ = (
+        "_ref",
+        "alive_via",
+        "before",
+        "desc",
+        "fixture",
+        "id",
+        "kind",
+        "name",
+        "phase",
+        "polluter",
+        "source",
+        "stack",
+        "target",
+        "token",
+        "value",
+        "victims",
+        "where",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        polluter: str,
+        phase: str,
+        target: str | None,
+        name: str | None,
+        *,
+        fixture: str | None = None,
+        where: Frame | None = None,
+        stack: Sequence[Frame] = (),
+        before: ValueSummary = MISSING,
+        value: ValueSummary = MISSING,
+        obj: object = NOTHING,
+        desc: str | None = None,
+        source: str | None = None,
+        token: int | None = None,
+    ) -> None:
+        self.id = ""
+        self.kind = kind
+        self.polluter = polluter
+        self.phase = phase
+        self.fixture = fixture
+        self.target = target
+        self.name = name
+        self.where = where
+        self.stack = list(stack)
+        self.before = before
+        self.value = value
+        self.alive_via: list[str] | None = None
+        self.victims: list[str] = []
+        self.desc = desc
+        self.source = source
+        self.token = token
+        self._ref: weakref.ref[Any] | None = None
+        if obj is not NOTHING and type(obj).__weakrefoffset__:
+            try:
+                self._ref = weakref.ref(obj)
+            except TypeError:
+                pass
+
+    def obj(self) -> object:
+        """The leaked object if it is still alive, else NOTHING."""
+        if self._ref is None:
+            return NOTHING
+        value = self._ref()
+        return NOTHING if value is None else value
+
+    @property
+    def label(self) -> str:
+        from .ledger import _label
+
+        if self.target is None:
+            return self.value.repr
+        return _label(self.target, self.name)
+
+    @property
+    def fix(self) -> str:
+        if self.kind == "patch-not-stopped" and self.source == "monkeypatch":
+            return FIXES["patch-not-stopped:monkeypatch"]
+        return FIXES.get(self.kind, "")
+
+    def message(self) -> str:
+        """One sentence naming the object, the line and the way out."""
+        at = f" at {self.where.file}:{self.where.line}" if self.where else ""
+        what = self.desc or self.label
+        if self.kind == "patch-not-stopped":
+            verb = "applied" if self.source == "monkeypatch" else "started"
+            text = f"{what} {verb}{at} was never undone" if self.source == "monkeypatch" \
+                else f"{what} {verb}{at} was never stopped"
+        elif self.kind == "mock-survived":
+            text = f"{self.value.repr} created{at} is still alive after its test ended"
+        elif self.kind == "restore-mismatch":
+            text = (f"{self.label} was put back{at} as {self.value.repr}, "
+                    f"not the original {self.before.repr}")
+        elif self.kind == "module-dropped":
+            text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
+        elif self.kind == "module-replaced":
+            text = f"sys.modules[{self.name!r}] now holds another module object{at}"
+        else:
+            text = f"{self.label} changed{at}: {self.before.repr} -> {self.value.repr}"
+        return f"{text}; {self.fix}" if self.fix else text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "polluter": self.polluter,
+            "phase": self.phase,
+            "fixture": self.fixture,
+            "target": self.target,
+            "name": self.name,
+            "where": self.where.to_json() if self.where else None,
+            "stack": [f.to_json() for f in self.stack],
+            "before": self.before.to_json(),
+            "value": self.value.to_json(),
+            "alive_via": self.alive_via,
+            "victims": list(self.victims),
+            "message": self.message(),
+            "fix": self.fix,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Leak:
+        where = data.get("where")
+        leak = cls(
+            str(data.get("kind")),
+            str(data.get("polluter")),
+            str(data.get("phase")),
+            data.get("target"),
+            data.get("name"),
+            fixture=data.get("fixture"),
+            where=Frame.from_json(where) if isinstance(where, dict) else None,
+            stack=[Frame.from_json(f) for f in data.get("stack") or () if isinstance(f, dict)],
+            before=ValueSummary.from_json(data.get("before") or {}),
+            value=ValueSummary.from_json(data.get("value") or {}),
+        )
+        leak.id = str(data.get("id", ""))
+        leak.alive_via = data.get("alive_via")
+        leak.victims = list(data.get("victims") or ())
+        return leak
+
+    def __repr__(self) -> str:
+        return f"<Leak {self.id} {self.kind} {self.label} by {self.polluter}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading bindings back from target strings
+
+
+def namespace_of(target: str) -> dict[str, Any] | None:
+    """The live dict a target string names (module/class dicts, builtins, sys.modules)."""
+    if target == "builtins":
+        return builtins.__dict__
+    if target == "sys.modules":
+        return sys.modules  # type: ignore[return-value]
+    if target.startswith("module:"):
+        module = sys.modules.get(target[7:])
+        return module.__dict__ if isinstance(module, ModuleType) else None
+    if target.startswith("class:"):
+        cls = _resolve_class(target[6:])
+        if cls is None:
+            return None
+        from .sources.watch import _class_dict
+
+        return _class_dict(cls)
+    return None
+
+
+def _resolve_class(dotted: str) -> type | None:
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if not isinstance(module, ModuleType):
+            continue
+        obj: object = module
+        for part in parts[cut:]:
+            namespace = obj.__dict__ if isinstance(obj, (ModuleType, type)) else None
+            if namespace is None or part not in namespace:
+                obj = NOTHING
+                break
+            obj = namespace[part]
+        if issubclass(type(obj), type):
+            return obj  # type: ignore[return-value]
+    return None
+
+
+def current_value(target: str, name: str | None) -> object:
+    """What ``target``/``name`` holds now (raw, descriptors not invoked), or NOTHING."""
+    if name is None:
+        return NOTHING
+    if target == "os.environ":
+        return os.environ.get(name, NOTHING)
+    namespace = namespace_of(target)
+    if namespace is None:
+        return NOTHING
+    return namespace.get(name, NOTHING)
+
+
+def _unwrap(value: object) -> object:
+    if type(value) in (staticmethod, classmethod):
+        return value.__func__  # type: ignore[attr-defined]
+    return value
+
+
+def _looks_restored(original: object, now: object) -> bool:
+    """``now`` is a failed attempt to put ``original`` back (same function, other wrapper)."""
+    if original is NOTHING:
+        return True  # it did not exist; anything there now is a botched restore
+    return _unwrap(original) is _unwrap(now)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Wide:
+    """An open fixture of wider-than-function scope, and what its setup changed."""
+
+    __slots__ = ("before", "changes", "key", "mark_end", "mark_start", "name", "polluter",
+                 "scope")
+
+    def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int) -> None:
+        self.before = resources.take()
+        self.key = key
+        self.name = name
+        self.scope = scope
+        self.polluter = polluter
+        self.mark_start = mark_start
+        self.mark_end = mark_start
+        self.changes: list[resources.Change] = []
+
+
+class Detector:
+    """Finds leaks at boundaries. One per run; driven by the pytest plugin or the glue."""
+
+    def __init__(self, tracer: Tracer, *, rootdir: str | None = None) -> None:
+        self.tracer = tracer
+        self.config = tracer.config
+        self.rootdir = rootdir
+        self.leaks: list[Leak] = []
+        self.tests = 0
+        self._mark = len(tracer.ledger)
+        self._snapshot = resources.take()
+        self._wide: dict[int, _Wide] = {}
+        self._frozen = False
+        self._mock_counts: dict[int, int] = {}
+
+    # -- sources ---------------------------------------------------------------------------
+    @property
+    def _watch(self) -> WatchSource | None:
+        return self.tracer.source("watch")  # type: ignore[return-value]
+
+    @property
+    def _mocks(self) -> MockSource | None:
+        return self.tracer.source("mock")  # type: ignore[return-value]
+
+    # -- scope start -------------------------------------------------------------------------
+    def begin(self) -> None:
+        """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
+        watch = self._watch
+        if watch is not None:
+            watch.refresh()
+            watch.scan()  # anything between scopes belongs to nobody we could name
+        self.tracer.ledger.seal()
+        self._mark = len(self.tracer.ledger)
+        self._snapshot = resources.take()
+        if not self._frozen and self._mocks is not None and self._mocks.created is not None:
+            gc.freeze()  # objects from now on are the test's: collect() will see only them
+            self._frozen = True
+        self._mock_counts = {id(leak): _mock_activity(leak.obj()) for leak in self.live()}
+
+    def rebaseline(self) -> None:
+        """Forget everything so far: the program proper starts now (process mode)."""
+        watch = self._watch
+        if watch is not None:
+            watch.refresh()
+            watch.scan()
+        self.tracer.ledger.seal()
+        self._mark = len(self.tracer.ledger)
+        self._snapshot = resources.take()
+
+    def wide_setup_start(self, key: int, name: str, scope: str, polluter: str) -> None:
+        self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger))
+
+    def wide_setup_end(self, key: int) -> None:
+        wide = self._wide.get(key)
+        if wide is None:
+            return
+        wide.mark_end = len(self.tracer.ledger)
+        wide.changes = resources.diff(wide.before, resources.take())
+
+    # -- scope end ---------------------------------------------------------------------------
+    def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
+        """The scope that began last has ended: find its leaks (sealing its records)."""
+        if not scope.test.startswith("<"):
+            self.tests += 1
+        ledger = self.tracer.ledger
+        watch = self._watch
+        if watch is not None:
+            saved, self.tracer.scope = self.tracer.scope, Scope(scope.test, "call")
+            try:
+                watch.scan()
+            finally:
+                self.tracer.scope = saved
+        records = ledger.since(self._mark)
+        owned = self._owned_marks()
+        mine = [m for m in records if not m.scope.wide and not _in_marks(m.seq, owned)]
+        found: list[Leak] = []
+        handled: set[tuple[str, str | None]] = set()
+        found.extend(self._patches(mine, handled))
+        found.extend(self._bindings(mine, handled))
+        after = resources.take()
+        changes = resources.diff(self._snapshot, after)
+        found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        if not collection and not scope.test.startswith("<"):
+            found.extend(self._survivors(scope))
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+        self._snapshot = after
+        ledger.seal()
+        self._mark = len(ledger)
+        return self._accept(found)
+
+    def wide_finalized(self, key: int) -> list[Leak]:
+        """A wider fixture's finalizer ran: does anything its setup did remain?"""
+        wide = self._wide.pop(key, None)
+        if wide is None:
+            return []
+        records = [m for m in self.tracer.ledger.since(wide.mark_start)
+                   if m.seq <= wide.mark_end]
+        for record in records:
+            record.scope = Scope(wide.polluter, "setup", wide.name, wide.scope)
+        found: list[Leak] = []
+        handled: set[tuple[str, str | None]] = set()
+        found.extend(self._patches(records, handled, include_wide=True))
+        found.extend(self._bindings(records, handled, include_wide=True))
+        made = {(c.target, c.name) for c in wide.changes}
+        for change in resources.diff(wide.before, resources.take()):
+            key2 = (change.target, change.name)
+            if key2 in handled or key2 not in made:
+                continue
+            found.append(self._leak_from_change(
+                change, records, Scope(wide.polluter, "setup", wide.name, wide.scope)))
+        for leak in found:
+            leak.fixture = wide.name
+            leak.polluter = wide.polluter
+            leak.phase = "setup"
+        return self._accept(found)
+
+    def close(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+
+    # -- the four questions ------------------------------------------------------------------
+    def _owned_marks(self) -> list[tuple[int, int]]:
+        return [(w.mark_start, w.mark_end) for w in self._wide.values()]
+
+    def _patches(
+        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]],
+        include_wide: bool = False,
+    ) -> list[Leak]:
+        seqs = {m.seq for m in records if m.op == "patch"}
+        out = []
+        for active in self.tracer.ledger.active():
+            mutation = active.mutation
+            if mutation.seq not in seqs:
+                continue
+            if mutation.scope.wide and not include_wide:
+                continue
+            handled.add((mutation.target, mutation.name))
+            out.append(self._leak_from(mutation, "patch-not-stopped", mutation.after_value()))
+        return out
+
+    def _bindings(
+        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]],
+        include_wide: bool = False,
+    ) -> list[Leak]:
+        groups: dict[tuple[str, str | None], list[Mutation]] = {}
+        for mutation in records:
+            if mutation.source not in ("watch", "scan") or mutation.op not in ("set", "delete"):
+                continue
+            groups.setdefault((mutation.target, mutation.name), []).append(mutation)
+        out = []
+        for key, group in groups.items():
+            if key in handled:
+                continue
+            target, name = key
+            original = group[0].before_value()
+            now = current_value(target, name)
+            if now is original:
+                continue  # restored
+            if original is UNKNOWN and _summary(now) == group[0].before:
+                continue  # sealed record: the object is gone, but what is there looks the same
+            if self._explained_by_patch(target, name, now):
+                continue
+            setter = _last_setting(group, now)
+            if setter is None:
+                continue  # changed again by something we did not see: leave it to the scan
+            handled.add(key)
+            kind = "binding-changed"
+            if len(group) > 1 and _looks_restored(original, now):
+                kind = "restore-mismatch"
+            leak = self._leak_from(setter, kind, now)
+            leak.before = group[0].before
+            out.append(leak)
+        return out
+
+    def _explained_by_patch(self, target: str, name: str | None, now: object) -> bool:
+        for active in self.tracer.ledger.active():
+            m = active.mutation
+            if m.target == target and m.name == name:
+                return True
+        return False
+
+    def _resources(
+        self,
+        changes: list[resources.Change],
+        records: list[Mutation],
+        handled: set[tuple[str, str | None]],
+        scope: Scope,
+        *,
+        collection: bool,
+    ) -> list[Leak]:
+        out = []
+        active = {(a.mutation.target, a.mutation.name) for a in self.tracer.ledger.active()}
+        active_targets = {t for t, _ in active}
+        owned = {(c.target, c.name) for w in self._wide.values() for c in w.changes}
+        for change in changes:
+            key = (change.target, change.name)
+            if key in handled or key in owned or key in active:
+                continue
+            if change.target in active_targets and change.kind != "binding-changed":
+                continue  # e.g. a patch.dict(sys.modules) still active covers its entries
+            if collection and change.kind == "resource-changed":
+                continue  # pytest itself sets sys.path, capture and so on while collecting
+            leak = self._leak_from_change(change, records, scope)
+            if (collection or scope.test == "<process>") and leak.where is None:
+                continue  # unattributable change by the program or pytest itself, not a test
+            handled.add(key)
+            out.append(leak)
+        return out
+
+    def _leak_from_change(
+        self, change: resources.Change, records: list[Mutation], scope: Scope
+    ) -> Leak:
+        setter = None
+        for mutation in reversed(records):
+            if mutation.target == change.target and (
+                mutation.name == change.name or change.name is None or mutation.name is None
+            ):
+                setter = mutation
+                break
+        if setter is not None:
+            leak = self._leak_from(setter, change.kind, change.after)
+        else:
+            leak = Leak(change.kind, scope.test, scope.phase if scope.phase != "teardown"
+                        else "call", change.target, change.name, fixture=scope.fixture,
+                        value=_summary(change.after), obj=change.after)
+        leak.before = _summary(change.before)
+        leak.value = _summary(change.after)
+        return leak
+
+    def _survivors(self, scope: Scope) -> list[Leak]:
+        mocks = self._mocks
+        out: list[Leak] = []
+        frozen, self._frozen = self._frozen, False
+        try:
+            if mocks is None:
+                return out
+
+            def in_scope(s: Scope) -> bool:
+                return s.test == scope.test and not s.wide
+
+            if not mocks.alive_created_in(in_scope):
+                return out
+            gc.collect()  # with the old heap frozen this sees only the test's own objects
+            known = {id(leak.obj()) for leak in self.leaks if leak.obj() is not NOTHING}
+            for obj, record in mocks.alive_created_in(in_scope):
+                if id(obj) in known or _held_by_known(obj, self.tracer):
+                    continue
+                chains = _alive_via(obj)
+                if chains is not None and not chains:
+                    continue  # only a traceback (or nothing we can name) keeps it
+                leak = self._leak_from_creation(obj, record)
+                leak.alive_via = chains
+                out.append(leak)
+                del obj
+        finally:
+            if frozen:
+                gc.unfreeze()
+        return out
+
+    # -- building records ----------------------------------------------------------------------
+    def _frames(self, stack: _stack.Stack) -> tuple[Frame | None, list[Frame]]:
+        frames = [f.relative_to(self.rootdir) for f in stack.frames()]
+        where = stack.where()
+        return (where.relative_to(self.rootdir) if where else None), frames
+
+    def _leak_from(self, mutation: Mutation, kind: str, obj: object) -> Leak:
+        where, frames = self._frames(mutation.stack)
+        scope = mutation.scope
+        return Leak(
+            kind, scope.test, scope.phase, mutation.target, mutation.name,
+            fixture=scope.fixture, where=where, stack=frames, before=mutation.before,
+            value=mutation.after if obj is NOTHING else _summary(obj), obj=obj,
+            desc=mutation.desc, source=mutation.source, token=mutation.token,
+        )
+
+    def _leak_from_creation(self, obj: object, record: MockCreation) -> Leak:
+        where, frames = self._frames(record.stack)
+        return Leak(
+            "mock-survived", record.scope.test, record.scope.phase, None, None,
+            fixture=record.scope.fixture, where=where, stack=frames, before=MISSING,
+            value=summarize(obj), obj=obj,
+        )
+
+    def _accept(self, found: list[Leak]) -> list[Leak]:
+        accepted = []
+        for leak in found:
+            if self.config.ignored(leak.target, leak.name, leak.label):
+                continue
+            leak.id = f"L{len(self.leaks) + 1}"
+            if leak.alive_via is None and leak.kind != "resource-changed":
+                obj = leak.obj()
+                if obj is not NOTHING and leak.target is not None:
+                    leak.alive_via = _binding_path(leak.target, leak.name)
+            self.leaks.append(leak)
+            accepted.append(leak)
+        return accepted
+
+    # -- after the fact: live leaks and victims ----------------------------------------------
+    def live(self) -> list[Leak]:
+        """Leaks whose leaked binding is still in place now."""
+        out = []
+        active = {a.mutation.token for a in self.tracer.ledger.active()}
+        for leak in self.leaks:
+            if leak.kind == "patch-not-stopped":
+                if leak.token in active:
+                    out.append(leak)
+            elif leak.kind == "mock-survived":
+                if leak.obj() is not NOTHING:
+                    out.append(leak)
+            elif leak.target is not None:
+                obj = leak.obj()
+                if obj is not NOTHING and current_value(leak.target, leak.name) is obj:
+                    out.append(leak)
+                elif obj is NOTHING and leak.target == "os.environ" and leak.name:
+                    if os.environ.get(leak.name) == _unquote(leak.value.repr):
+                        out.append(leak)
+        return out
+
+    def victim_of(self, test: str, frames_names: Callable[[], set[str]]) -> list[Leak]:
+        """Live leaks a failing ``test`` used: touched a leaked mock or read a leaked name."""
+        names: set[str] | None = None
+        hits = []
+        for leak in self.live():
+            obj = leak.obj()
+            used = False
+            if obj is not NOTHING and is_mock(obj):
+                before = self._mock_counts.get(id(leak))
+                used = before is not None and _mock_activity(obj) > before
+            if not used and leak.name:
+                if names is None:
+                    names = frames_names()
+                used = leak.name.rsplit(".", 1)[-1] in names
+            if used:
+                if test not in leak.victims:
+                    leak.victims.append(test)
+                hits.append(leak)
+        return hits
+
+
+def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:
+    return any(start < seq <= end for start, end in marks)
+
+
+def _last_setting(group: list[Mutation], now: object) -> Mutation | None:
+    for mutation in reversed(group):
+        value = mutation.after_value()
+        if value is now or (now is NOTHING and mutation.op == "delete"):
+            return mutation
+    return None
+
+
+def _summary(obj: object) -> ValueSummary:
+    return MISSING if obj is NOTHING else summarize(obj)
+
+
+def _mock_activity(obj: object) -> int:
+    """How much a mock has been used: recorded calls plus children, read from __dict__."""
+    if obj is NOTHING or not is_mock(obj):
+        return -1
+    try:
+        state = object.__getattribute__(obj, "__dict__")
+        inner = state.get("mock")
+        if inner is not None:  # an autospecced function
+            state = object.__getattribute__(inner, "__dict__")
+        return len(state.get("_mock_mock_calls") or ()) + len(state.get("_mock_children") or {})
+    except Exception:
+        return -1
+
+
+def _held_by_known(obj: object, tracer: Tracer) -> bool:
+    """A mock bound by a patch that is still active is reported as that patch."""
+    for active in tracer.ledger.active():
+        if active.mutation.after_value() is obj:
+            return True
+    return False
+
+
+def _alive_via(obj: object) -> list[str] | None:
+    """Readable chain from a root, [] when only a traceback keeps it, None if unknown."""
+    try:
+        from . import refs
+    except ImportError:
+        return None
+    try:
+        explanation = refs.explain(obj, max_chains=1, skip_tracebacks=True)
+    except Exception:
+        return None
+    if not explanation.chains:
+        return []
+    return explanation.chains[0].labels()
+
+
+def _binding_path(target: str, name: str | None) -> list[str] | None:
+    if target.startswith("module:"):
+        return [f"module {target[7:]}", f"attribute {name}"] if name else [f"module {target[7:]}"]
+    if target.startswith("class:"):
+        return [f"class {target[6:]}", f"class attribute {name}"]
+    if target == "builtins":
+        return ["module builtins", f"attribute {name}"]
+    if target == "sys.modules":
+        return [f"sys.modules[{name!r}]"]
+    return None
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text

@@ -1,0 +1,326 @@
+"""The append-only record of mutations, and the scopes they happened in.
+
+A :class:`Mutation` is plain data plus, while its scope is open, strong references to the
+values before and after (so that a boundary check can compare identities). When the scope
+ends the ledger *seals* it: each value becomes a :class:`~patchtrace.values.ValueSummary`
+and, where the object allows it, a weak reference. A sealed record keeps nothing alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any, Final, final
+
+from .stack import Frame, Stack
+from .values import MISSING, ValueSummary, summarize
+
+__all__ = ["COLLECTION", "NOTHING", "UNKNOWN", "PROCESS", "ActivePatch", "Ledger", "Mutation", "Scope"]
+
+
+class _Nothing:
+    """Marks "there was no binding" (attribute or key absent)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<nothing>"
+
+
+NOTHING: Final = _Nothing()
+
+
+class _Unknown:
+    """A sealed record no longer knows the object (it was not weak-referenceable)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN: Final = _Unknown()
+
+#: Immutable atoms: safe to keep strongly after sealing (they cannot hold user objects).
+_ATOMS: Final = (int, float, str, bytes, bool, type(None), complex)
+
+
+@final
+class Scope:
+    """Where a mutation happened: which test (or collection/process), phase and fixture."""
+
+    __slots__ = ("fixture", "fixture_scope", "phase", "test")
+
+    def __init__(
+        self,
+        test: str,
+        phase: str,
+        fixture: str | None = None,
+        fixture_scope: str | None = None,
+    ) -> None:
+        self.test = test
+        self.phase = phase  # collection | setup | call | teardown
+        self.fixture = fixture
+        self.fixture_scope = fixture_scope  # function | class | module | package | session
+
+    @property
+    def wide(self) -> bool:
+        """True for a fixture whose scope outlives the test that set it up."""
+        return self.fixture_scope not in (None, "function")
+
+    def __repr__(self) -> str:
+        extra = f", fixture={self.fixture!r}/{self.fixture_scope}" if self.fixture else ""
+        return f"Scope({self.test!r}, {self.phase!r}{extra})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scope):
+            return NotImplemented
+        return (self.test, self.phase, self.fixture) == (other.test, other.phase, other.fixture)
+
+    def __hash__(self) -> int:
+        return hash((self.test, self.phase, self.fixture))
+
+
+PROCESS: Final = Scope("<process>", "call")
+COLLECTION: Final = Scope("<collection>", "collection")
+
+
+def _weak(obj: object) -> weakref.ref[Any] | None:
+    if type(obj).__weakrefoffset__ == 0:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
+
+
+@final
+class Mutation:
+    """One change to process-wide state.
+
+    ``op`` is what happened: ``set``, ``delete``, ``patch``, ``unpatch``, ``chdir``,
+    ``import``, ``class-assign``, ``code-assign``. ``source`` is who saw it: ``mock``,
+    ``monkeypatch``, ``audit``, ``watch`` (a dict watcher), ``scan`` (a boundary comparison).
+    ``token`` pairs a patch with its undo.
+    """
+
+    __slots__ = (
+        "_after",
+        "_after_ref",
+        "_after_summary",
+        "_before",
+        "_before_ref",
+        "_before_summary",
+        "desc",
+        "name",
+        "op",
+        "scope",
+        "seq",
+        "source",
+        "stack",
+        "target",
+        "thread",
+        "token",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        op: str,
+        source: str,
+        target: str,
+        name: str | None,
+        before: object,
+        after: object,
+        stack: Stack,
+        scope: Scope,
+        token: int | None = None,
+        desc: str | None = None,
+    ) -> None:
+        self.seq = seq
+        self.op = op
+        self.source = source
+        self.target = target
+        self.name = name
+        self._before: object = before
+        self._after: object = after
+        self._before_summary: ValueSummary | None = None
+        self._after_summary: ValueSummary | None = None
+        self._after_ref: weakref.ref[Any] | None = None
+        self._before_ref: weakref.ref[Any] | None = None
+        self.stack = stack
+        self.scope = scope
+        self.thread = threading.current_thread().name
+        self.token = token
+        self.desc = desc  # e.g. "patch('pkg.mod.func')"
+
+    # -- values ---------------------------------------------------------------------------
+    @property
+    def sealed(self) -> bool:
+        return self._before_summary is not None
+
+    @property
+    def before(self) -> ValueSummary:
+        if self._before_summary is not None:
+            return self._before_summary
+        return _summary(self._before)
+
+    @property
+    def after(self) -> ValueSummary:
+        if self._after_summary is not None:
+            return self._after_summary
+        return _summary(self._after)
+
+    def before_value(self) -> object:
+        """The object bound before; once sealed, through a weak reference (or UNKNOWN)."""
+        return self._value(self._before, self._before_ref, self._before_summary)
+
+    def after_value(self) -> object:
+        """The object bound after; once sealed, through a weak reference (or UNKNOWN)."""
+        return self._value(self._after, self._after_ref, self._after_summary)
+
+    @staticmethod
+    def _value(
+        held: object, ref: weakref.ref[Any] | None, summary: ValueSummary | None
+    ) -> object:
+        if summary is None or held is not NOTHING:
+            return held  # open scope, or an atom kept after sealing
+        if summary is MISSING:
+            return NOTHING
+        if ref is None:
+            return UNKNOWN
+        obj = ref()
+        return UNKNOWN if obj is None else obj
+
+    def seal(self) -> None:
+        """Drop strong references: keep summaries and a weak reference to the new value."""
+        if self._before_summary is not None:
+            return
+        self._before_summary = _summary(self._before)
+        self._after_summary = _summary(self._after)
+        self._after_ref = _weak(self._after)
+        self._before_ref = _weak(self._before)
+        if type(self._before) not in _ATOMS:
+            self._before = NOTHING
+        if type(self._after) not in _ATOMS:
+            self._after = NOTHING
+
+    # -- presentation -----------------------------------------------------------------------
+    @property
+    def where(self) -> Frame | None:
+        return self.stack.where()
+
+    @property
+    def label(self) -> str:
+        """``target.name`` as users write it."""
+        return _label(self.target, self.name)
+
+    def __repr__(self) -> str:
+        where = self.where
+        return (
+            f"<Mutation #{self.seq} {self.op} {self.label} by {self.source}"
+            f" in {self.scope.test}/{self.scope.phase} at {where!r}>"
+        )
+
+
+def _summary(obj: object) -> ValueSummary:
+    if obj is NOTHING:
+        return MISSING
+    return summarize(obj)
+
+
+def _label(target: str, name: str | None) -> str:
+    base = target.split(":", 1)[1] if ":" in target else target
+    if name is None:
+        return base
+    if target in ("os.environ", "sys.modules", "builtins") or target.startswith("dict:"):
+        return f"{base}[{name!r}]" if target != "builtins" else f"builtins.{name}"
+    if target in ("sys.path", "sys.meta_path", "sys.path_hooks", "logging", "warnings"):
+        return f"{base} {name}"
+    return f"{base}.{name}"
+
+
+@final
+class ActivePatch:
+    """A patch (mock or MonkeyPatch) applied and not yet undone."""
+
+    __slots__ = ("_patcher", "mutation")
+
+    def __init__(self, mutation: Mutation, patcher: object) -> None:
+        self.mutation = mutation
+        self._patcher = _weak(patcher)
+
+    def patcher(self) -> object | None:
+        return None if self._patcher is None else self._patcher()
+
+
+class Ledger:
+    """Every mutation seen, in order; the patches active now; the scopes still open."""
+
+    def __init__(self) -> None:
+        self._records: list[Mutation] = []
+        self._by_label: dict[tuple[str, str | None], list[Mutation]] = {}
+        self._active: dict[int, ActivePatch] = {}
+        self._unsealed: list[Mutation] = []
+        self._lock = threading.Lock()
+
+    def append(self, mutation: Mutation, patcher: object = None) -> Mutation:
+        with self._lock:
+            self._records.append(mutation)
+            key = (mutation.target, mutation.name)
+            bucket = self._by_label.get(key)
+            if bucket is None:
+                self._by_label[key] = [mutation]
+            else:
+                bucket.append(mutation)
+            if mutation.token is not None:
+                if mutation.op == "patch":
+                    self._active[mutation.token] = ActivePatch(mutation, patcher)
+                elif mutation.op == "unpatch":
+                    self._active.pop(mutation.token, None)
+            if not mutation.sealed:
+                self._unsealed.append(mutation)
+        return mutation
+
+    def next_seq(self) -> int:
+        return len(self._records) + 1
+
+    def seal(self) -> None:
+        """Seal every record made so far (called when a scope ends)."""
+        with self._lock:
+            pending, self._unsealed = self._unsealed, []
+        for mutation in pending:
+            mutation.seal()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Mutation]:
+        return iter(list(self._records))
+
+    def since(self, seq: int) -> list[Mutation]:
+        """Records with ``seq`` greater than the given one (seq starts at 1)."""
+        return self._records[seq:]
+
+    def history(self, target: str, name: str | None = None) -> list[Mutation]:
+        """Every mutation of ``target`` (and ``name``, if given), oldest first."""
+        if name is not None:
+            return list(self._by_label.get((target, name), ()))
+        return [m for m in self._records if m.target == target]
+
+    def active(self) -> list[ActivePatch]:
+        """Patches applied and not undone, oldest first."""
+        with self._lock:
+            return sorted(self._active.values(), key=lambda a: a.mutation.seq)
+
+    def forget_active(self, token: int) -> None:
+        with self._lock:
+            self._active.pop(token, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self._by_label.clear()
+            self._active.clear()
+            self._unsealed.clear()

@@ -1,0 +1,446 @@
+"""The pytest plugin: options, scopes, boundaries, the summary, strict mode, xdist.
+
+A thin shell: it moves the tracer's scope as pytest moves through collection, setup, call
+and teardown, and asks the :class:`~patchtrace.leaks.Detector` at each boundary. State
+lives in ``config.stash``. Hook wrappers use ``wrapper=True`` and ``try/finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator
+from typing import Any, Final
+
+import pytest
+
+from . import _autostart, _tracer
+from .config import Config, ConfigError, parse_bool, parse_mode, parse_patterns
+from .leaks import Detector, Leak
+from .ledger import COLLECTION, Scope
+
+__all__ = ["PatchtraceLeakError"]
+
+_WORKER_KEY: Final = "patchtrace"
+
+
+class PatchtraceLeakError(AssertionError):
+    """Raised in a polluting test's teardown under ``PATCHTRACE=strict``."""
+
+
+class _State:
+    def __init__(self, config: Config, tracer: _tracer.Tracer, detector: Detector) -> None:
+        self.config = config
+        self.tracer = tracer
+        self.detector = detector
+        self.worker_leaks: list[Leak] = []
+        self.worker_tests = 0
+        self.worker_mutations = 0
+        self.crashed: list[str] = []
+        self.collection_done = False
+
+
+_STATE: Final = pytest.StashKey[_State]()
+
+
+# -- options ------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("patchtrace", "patchtrace: find test pollution")
+    group.addoption(
+        "--patchtrace", nargs="?", const="report", default=None, metavar="report|strict",
+        help="trace global mutations and report leaks; 'strict' fails the polluting test "
+        "(also: PATCHTRACE=1|strict)",
+    )
+    group.addoption("--patchtrace-json", default=None, metavar="PATH",
+                    help="write the JSON report to PATH (PATCHTRACE_JSON)")
+    group.addoption("--patchtrace-html", default=None, metavar="PATH",
+                    help="write a self-contained HTML report to PATH (PATCHTRACE_HTML)")
+    group.addoption("--patchtrace-graphs", default=None, metavar="DIR",
+                    help="write one reference graph per leaked object (PATCHTRACE_GRAPHS)")
+    group.addoption("--patchtrace-pdb", action="store_const", const="1", default=None,
+                    help="stop in the debugger when a leak is found (PATCHTRACE_PDB)")
+    group.addoption("--patchtrace-ignore", action="append", default=None, metavar="PATTERN",
+                    help="ignore leaks whose target/name matches PATTERN (PATCHTRACE_IGNORE)")
+    parser.addini("patchtrace", "report|strict|off: trace global mutations", default="")
+    parser.addini("patchtrace_json", "path of the JSON report", default="")
+    parser.addini("patchtrace_html", "path of the HTML report", default="")
+    parser.addini("patchtrace_graphs", "directory for reference graphs", default="")
+    parser.addini("patchtrace_pdb", "stop in the debugger when a leak is found", default="")
+    parser.addini("patchtrace_ignore", "patterns (target/name) of leaks to ignore",
+                  type="linelist", default=[])
+
+
+def _resolve(config: pytest.Config) -> Config:
+    """Option > environment variable > ini key; bad values raise ConfigError."""
+    env = os.environ
+
+    def pick(option: str, variable: str, ini: str) -> tuple[str | None, str]:
+        value = config.getoption(option)
+        if value is not None:
+            return value, f"--{option.replace('_', '-')}"
+        if variable in env:
+            return env[variable], variable
+        raw = config.getini(ini)
+        return (str(raw) if raw else None), f"ini {ini}"
+
+    mode_value, mode_from = pick("patchtrace", "PATCHTRACE", "patchtrace")
+    mode = parse_mode(mode_value, mode_from)
+    pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
+    ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
+    ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
+    ignore.extend(config.getoption("patchtrace_ignore") or [])
+    return Config(
+        mode,
+        json=pick("patchtrace_json", "PATCHTRACE_JSON", "patchtrace_json")[0],
+        html=pick("patchtrace_html", "PATCHTRACE_HTML", "patchtrace_html")[0],
+        graphs=pick("patchtrace_graphs", "PATCHTRACE_GRAPHS", "patchtrace_graphs")[0],
+        pdb=parse_bool(pdb_value, pdb_from),
+        ignore=ignore,
+    )
+
+
+def _state(config: pytest.Config) -> _State | None:
+    return config.stash.get(_STATE, None)
+
+
+# -- start: before conftests are imported, so their mutations count as collection ---------------
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
+    _start(early_config)
+    return (yield)
+
+
+def _start(config: pytest.Config) -> None:
+    if _state(config) is not None:
+        return
+    try:
+        settings = _resolve(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"patchtrace: {exc}") from None
+    if not settings.enabled:
+        _autostart.release(stop=True)
+        return
+    from . import stack
+
+    stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames
+    tracer = _tracer.start(settings)
+    _autostart.claim()  # the process-level report is ours now
+    tracer.scope = COLLECTION
+    detector = Detector(tracer, rootdir=str(config.rootpath))
+    tracer.detector = detector
+    config.stash[_STATE] = _State(settings, tracer, detector)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _start(config)  # for pytester in-process runs and plugins that skip initial conftests
+    state = _state(config)
+    if state is None:
+        return
+    config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return
+    state.detector.close()
+    state.tracer.stop()
+    del config.stash[_STATE]
+
+
+# -- collection ---------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    state = _state(session.config)
+    if state is None:
+        return (yield)
+    state.tracer.scope = COLLECTION
+    try:
+        return (yield)
+    finally:
+        _guard(state, lambda: _end_collection(state))
+
+
+def _end_collection(state: _State) -> None:
+    leaks = state.detector.end(COLLECTION, collection=True)
+    state.tracer.scope = Scope("<session>", "setup")
+    state.collection_done = True
+    _after_leaks(state, leaks)
+
+
+# -- the test protocol --------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    state = _state(item.config)
+    if state is None:
+        return (yield)
+    _guard(state, state.detector.begin)
+    try:
+        return (yield)
+    finally:
+        state.tracer.scope = Scope("<session>", "setup")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator:
+    return (yield from _phase(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator:
+    return (yield from _phase(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    state = _state(item.config)
+    if state is None:
+        return (yield)
+    state.tracer.scope = Scope(item.nodeid, "teardown")
+    failed = False
+    try:
+        return (yield)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        leaks = _guard(state, lambda: state.detector.end(Scope(item.nodeid, "teardown")))
+        if leaks:
+            leaks = _filter_marked(item, leaks, state)
+            _after_leaks(state, leaks)
+            if state.config.strict and not failed and leaks:
+                raise PatchtraceLeakError(
+                    "patchtrace (strict): this test leaked:\n"
+                    + "\n".join(f"  {leak.id} {leak.kind}: {leak.message()}" for leak in leaks)
+                )
+        state.tracer.scope = Scope("<session>", "setup")
+
+
+def _phase(item: pytest.Item, phase: str) -> Generator[None, object, object]:
+    state = _state(item.config)
+    if state is None:
+        return (yield)
+    state.tracer.scope = Scope(item.nodeid, phase)
+    return (yield)
+
+
+def _filter_marked(item: pytest.Item, leaks: list[Leak], state: _State) -> list[Leak]:
+    if item.get_closest_marker("patchtrace_ignore") is None:
+        return leaks
+    for leak in leaks:
+        if leak in state.detector.leaks:
+            state.detector.leaks.remove(leak)
+    return []
+
+
+# -- fixtures of wider scope --------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator:
+    state = _state(request.config)
+    scope = getattr(fixturedef, "scope", "function")
+    if state is None:
+        return (yield)
+    node = getattr(request, "_pyfuncitem", None) or getattr(request, "node", None)
+    test = getattr(node, "nodeid", "<session>")
+    saved = state.tracer.scope
+    name = str(getattr(fixturedef, "argname", "?"))
+    state.tracer.scope = Scope(test, "setup", name, scope)
+    wide = scope != "function"
+    if wide:
+        _guard(state, lambda: state.detector.wide_setup_start(id(fixturedef), name, scope, test))
+    try:
+        return (yield)
+    finally:
+        if wide:
+            _guard(state, lambda: state.detector.wide_setup_end(id(fixturedef)))
+        state.tracer.scope = saved
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureRequest) -> None:
+    state = _state(request.config)
+    if state is None or getattr(fixturedef, "scope", "function") == "function":
+        return
+    leaks = _guard(state, lambda: state.detector.wide_finalized(id(fixturedef)))
+    if leaks:
+        _after_leaks(state, leaks)
+
+
+# -- victims and "pollution present" --------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator:
+    report: pytest.TestReport = yield
+    state = _state(item.config)
+    if state is None or not report.failed or call.excinfo is None:
+        return report
+    excinfo = call.excinfo
+
+    def names() -> set[str]:
+        return _names_in_traceback(excinfo.tb)
+
+    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names)) or []
+    live = _guard(state, state.detector.live) or []
+    if live:
+        lines = []
+        for leak in live:
+            used = " (used by this test)" if leak in hits else ""
+            lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
+        report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
+    return report
+
+
+def _names_in_traceback(tb: Any) -> set[str]:
+    """Names and string constants the failing frames read (globals, attributes, env keys)."""
+    names: set[str] = set()
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        names.update(code.co_names)
+        names.update(c for c in code.co_consts if isinstance(c, str) and len(c) < 200)
+        tb = tb.tb_next
+    return names
+
+
+# -- reporting ----------------------------------------------------------------------------------
+def _after_leaks(state: _State, leaks: list[Leak]) -> None:
+    if not leaks:
+        return
+    if state.config.pdb:
+        from . import debugger
+
+        for leak in leaks:
+            debugger.stop_at_leak(leak, state.detector)
+
+
+def _all_leaks(state: _State) -> list[Leak]:
+    leaks = list(state.detector.leaks) + list(state.worker_leaks)
+    for number, leak in enumerate(leaks, 1):
+        leak.id = f"L{number}"
+    return leaks
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if state is None:
+        return
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand our findings to the controller
+        workeroutput[_WORKER_KEY] = json.dumps({
+            "tests": state.detector.tests,
+            "mutations": len(state.tracer.ledger),
+            "leaks": [leak.to_json() for leak in state.detector.leaks],
+        })
+        return
+    leaks = _all_leaks(state)
+    tests = state.detector.tests + state.worker_tests
+    mutations = len(state.tracer.ledger) + state.worker_mutations
+    extra: dict[str, Any] = {}
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.has_plugin("randomly"):
+        extra["randomly_seed"] = seed
+    if state.crashed:
+        extra["crashed_workers"] = list(state.crashed)
+    if state.config.json:
+        from .render import json as json_report
+
+        _guard(state, lambda: json_report.write(
+            state.config.json or "", json_report.build(
+                leaks, tests=tests, mutations=mutations, extra=extra)))
+    if state.config.html:
+        _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
+    if state.config.graphs:
+        _guard(state, lambda: _write_graphs(state, leaks))
+    if state.config.strict and leaks and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
+                extra: dict[str, Any]) -> None:
+    try:
+        from .render import html
+    except ImportError:
+        return
+    html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra)
+
+
+def _write_graphs(state: _State, leaks: list[Leak]) -> None:
+    try:
+        from .render import graph
+    except ImportError:
+        return
+    graph.write_leak_graphs(leaks, state.config.graphs or "")
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    state = _state(node.config)
+    if state is None:
+        return
+    output = getattr(node, "workeroutput", None) or {}
+    data = output.get(_WORKER_KEY)
+    worker = str(getattr(node, "gateway", None) and node.gateway.id or "worker")
+    if data is None:
+        state.crashed.append(worker)
+        return
+    try:
+        payload = json.loads(data)
+        state.worker_tests += int(payload.get("tests", 0))
+        state.worker_mutations += int(payload.get("mutations", 0))
+        state.worker_leaks.extend(Leak.from_json(item) for item in payload.get("leaks", ()))
+    except Exception as exc:
+        state.crashed.append(f"{worker} (unreadable report: {exc})")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if state is None or getattr(config, "workerinput", None) is not None:
+        return
+    leaks = _all_leaks(state)
+    tr = terminalreporter
+    verbosity = config.get_verbosity()
+    seed = getattr(config.option, "randomly_seed", None)
+    randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
+    if not leaks:
+        if verbosity >= 0:
+            note = f" (pytest-randomly seed {seed})" if randomly else ""
+            tr.write_sep("-", f"patchtrace: no leaks in {state.detector.tests + state.worker_tests}"
+                              f" tests{note}")
+        _report_crashes(tr, state)
+        return
+    polluters = {leak.polluter for leak in leaks}
+    tr.write_sep("=", f"patchtrace: {len(leaks)} leak{'s' * (len(leaks) != 1)} "
+                      f"from {len(polluters)} polluter{'s' * (len(polluters) != 1)}",
+                 red=True, bold=True)
+    if randomly:
+        tr.write_line(f"test order: pytest-randomly seed {seed} "
+                      f"(reproduce with -p randomly -p \"randomly_seed={seed}\")")
+    from .render import terminal
+
+    lines = terminal.render(
+        leaks, verbosity=-1 if verbosity < 0 else verbosity, color=bool(tr.hasmarkup),
+        width=getattr(tr, "_tw", None) and tr._tw.fullwidth or 100,
+        rootdir=str(config.rootpath),
+    )
+    for line in lines:
+        tr.write_line(line)
+    if state.config.json:
+        tr.write_line(f"patchtrace: JSON report written to {state.config.json}")
+    if state.config.html:
+        tr.write_line(f"patchtrace: HTML report written to {state.config.html}")
+    _report_crashes(tr, state)
+
+
+def _report_crashes(tr: Any, state: _State) -> None:
+    for worker in state.crashed:
+        tr.write_line(f"patchtrace: worker {worker} ended without a report; "
+                      "leaks from its tests are missing", yellow=True)
+
+
+def _guard(state: _State, func: Any) -> Any:
+    """Run detector work; an internal error is said once and never changes an outcome."""
+    try:
+        return func()
+    except Exception as exc:
+        state.tracer.internal_error("leak detection", exc)
+        return None

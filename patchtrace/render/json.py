@@ -1,0 +1,59 @@
+"""The machine-readable report: ``schema: patchtrace-report/1`` (see CONTRACT.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from .._version import __version__
+from ..leaks import Leak
+
+__all__ = ["SCHEMA", "build", "load", "write"]
+
+SCHEMA: Final = "patchtrace-report/1"
+
+
+def build(
+    leaks: Iterable[Leak],
+    *,
+    tests: int,
+    mutations: int,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "patchtrace": __version__,
+        "python": platform.python_version(),
+        "tests": tests,
+        "mutations": mutations,
+        "leaks": [leak.to_json() for leak in leaks],
+    }
+    if extra:
+        for key, value in extra.items():
+            report.setdefault(key, value)
+    return report
+
+
+def write(path: str, report: Mapping[str, Any]) -> None:
+    """Write atomically, so a reader never sees half a report."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2, default=str)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def load(path: str) -> tuple[dict[str, Any], list[Leak]]:
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
+        "patchtrace-report/"
+    ):
+        raise ValueError(f"{path} is not a patchtrace report (no 'schema' field)")
+    leaks = [Leak.from_json(item) for item in data.get("leaks") or () if isinstance(item, dict)]
+    return data, leaks

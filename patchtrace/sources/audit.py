@@ -1,0 +1,137 @@
+"""``sys.addaudithook``: environment writes, chdir, imports, ``__class__``/``__code__`` swaps.
+
+An audit hook cannot be removed, so it is installed once per process and consults a
+module global to know whether anything listens. It returns within a set lookup for the
+events it ignores; note that ``id()``, ``sys._getframe`` and the ``gc`` introspection
+functions raise audit events too, which is why the first statement is that lookup.
+
+Attribute stores on modules and classes raise no audit event (see ``sources/watch.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Final
+
+from .. import stack as _stack
+from ..ledger import NOTHING
+from ..naming import target_of
+
+if TYPE_CHECKING:
+    from .._tracer import Tracer
+
+__all__ = ["AuditSource"]
+
+_EVENTS: Final = frozenset(
+    {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
+     "cpython.run_file", "cpython.run_module", "cpython.run_command", "cpython.run_stdin"}
+)
+_FUNCTION_ATTRS: Final = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+_SKIP_ENV: Final = frozenset({b"PYTEST_CURRENT_TEST", "PYTEST_CURRENT_TEST"})
+_FS_ENCODING: Final = sys.getfilesystemencoding()
+
+_listener: AuditSource | None = None
+_installed = False
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _EVENTS:
+        return
+    source = _listener
+    if source is None:
+        return
+    tracer = source.tracer
+    if tracer is None or tracer.busy or not tracer.enabled:
+        return
+    try:
+        source.handle(tracer, event, args)
+    except Exception as exc:  # never raise into the audited operation
+        try:
+            tracer.internal_error("audit hook", exc)
+        except Exception:
+            pass
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode(_FS_ENCODING, "surrogateescape")
+    if isinstance(value, str):
+        return value
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)  # type: ignore[arg-type]
+
+
+class AuditSource:
+    name = "audit"
+
+    def __init__(self) -> None:
+        self.tracer: Tracer | None = None
+        self.imported: list[str] = []
+
+    def install(self, tracer: Tracer) -> None:
+        global _listener, _installed
+        self.tracer = tracer
+        _listener = self
+        if not _installed:
+            sys.addaudithook(_hook)
+            _installed = True
+
+    def uninstall(self) -> None:
+        global _listener
+        if _listener is self:
+            _listener = None
+        self.tracer = None
+
+    def handle(self, tracer: Tracer, event: str, args: tuple[Any, ...]) -> None:
+        if event.startswith("cpython.run_"):
+            # The main program starts now: site has finished setting up the process.
+            detector = tracer.detector
+            if detector is not None:
+                detector.rebaseline()
+            return
+        if event == "os.putenv" or event == "os.unsetenv":
+            key = args[0]
+            if key in _SKIP_ENV:
+                return
+            name = _text(key)
+            data = getattr(os.environ, "_data", None)
+            raw = data.get(key, NOTHING) if isinstance(data, dict) else NOTHING
+            before: object = _text(raw) if raw is not NOTHING else NOTHING
+            if event == "os.putenv":
+                tracer.record("set", "audit", "os.environ", name, before, _text(args[1]),
+                              stack=_stack.capture(2))
+            else:
+                tracer.record("delete", "audit", "os.environ", name, before, NOTHING,
+                              stack=_stack.capture(2))
+        elif event == "os.chdir":
+            try:
+                before = os.getcwd()
+            except OSError:
+                before = NOTHING
+            tracer.record("chdir", "audit", "cwd", None, before, _text(args[0]),
+                          stack=_stack.capture(2))
+        elif event == "import":
+            self.imported.append(str(args[0]))
+            if len(self.imported) > 10_000:
+                del self.imported[:5_000]
+        elif event == "object.__setattr__":
+            obj, attr, value = args[0], args[1], args[2]
+            if attr != "__class__" and attr not in _FUNCTION_ATTRS:
+                return
+            caller = sys._getframe(2)  # _hook <- handle <- the frame doing the assignment
+            if _stack.is_hidden(caller.f_code.co_filename):
+                return  # namedtuple, asyncio and friends adjust their own functions
+            if attr == "__class__":
+                tracer.record("class-assign", "audit", target_of(obj), "__class__",
+                              type(obj), value, stack=_stack.capture(2))
+            elif attr in _FUNCTION_ATTRS and type(obj).__name__ == "function":
+                module = getattr(obj, "__module__", None)  # a real function: no user code runs
+                target = f"module:{module}" if isinstance(module, str) else "object:?"
+                qualname = getattr(obj, "__qualname__", "?")
+                tracer.record("code-assign", "audit", target, f"{qualname}.{attr}",
+                              getattr(obj, attr, NOTHING), value, stack=_stack.capture(2))
+
+    def take_imported(self) -> list[str]:
+        """Module names imported since the last call."""
+        names, self.imported = self.imported, []
+        return names

@@ -1,0 +1,316 @@
+"""unittest.mock: every patch applied and undone, and every top-level mock created.
+
+We wrap four methods on mock's private classes (read ``unittest/mock.py``):
+
+* ``_patch.__enter__`` / ``_patch.__exit__`` — ``patch``, ``patch.object`` and each part of
+  ``patch.multiple`` go through them as context manager, as decorator (``decoration_helper``
+  enters them on an ExitStack) and through ``start()``/``stop()``/``patch.stopall()``;
+* ``_patch_dict._patch_dict`` / ``_patch_dict._unpatch_dict`` — ``patch.dict`` in all forms
+  (its decorator calls these directly, not ``__enter__``).
+
+``_patch.__exit__`` deletes ``target``/``temp_original`` from the patcher, so we read them
+before calling it. Mock creation is seen in ``NonCallableMock.__init__``; children (created
+with ``parent``/``_new_parent``) are skipped: only the mocks a user made have a "where".
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import weakref
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+
+from .. import stack as _stack
+from ..ledger import NOTHING, Scope
+from ..naming import target_of
+from ._imports import cancel, when_imported
+
+if TYPE_CHECKING:
+    from .._tracer import Tracer
+
+__all__ = ["MockSource"]
+
+_MODULES: Final = ("unittest.mock", "mock")
+_CHILD_KWARGS: Final = ("parent", "_new_parent")
+
+
+def _raw_get(target: object, name: str) -> object:
+    """The raw binding of ``name`` on ``target`` (descriptors not invoked), or NOTHING."""
+    try:
+        namespace = object.__getattribute__(target, "__dict__")
+    except Exception:
+        namespace = None
+    if namespace is not None:
+        try:
+            return namespace[name] if name in namespace else NOTHING
+        except Exception:
+            return NOTHING
+    return NOTHING
+
+
+def _path_hint(patcher: Any) -> str | None:
+    getter = patcher.__dict__.get("getter")
+    if isinstance(getter, functools.partial) and getter.args and isinstance(getter.args[0], str):
+        return str(getter.args[0])
+    return None
+
+
+def _describe(patcher: Any, attribute: str) -> str:
+    hint = _path_hint(patcher)
+    if hint is not None:
+        return f"patch('{hint}.{attribute}')"
+    return f"patch.object(..., {attribute!r})"
+
+
+class MockCreation:
+    """Where a top-level mock was made, and in which scope (for ``mock-survived``)."""
+
+    __slots__ = ("ref", "scope", "stack", "type_name")
+
+    def __init__(self, ref: weakref.ref[Any], scope: Scope, stack: _stack.Stack, type_name: str):
+        self.ref = ref
+        self.scope = scope
+        self.stack = stack
+        self.type_name = type_name
+
+
+class MockSource:
+    name = "mock"
+
+    def __init__(self) -> None:
+        self._tracer: Tracer | None = None
+        self._originals: list[tuple[type, str, Any]] = []
+        self._tokens: dict[int, int] = {}
+        #: id(mock) -> creation record; entries vanish with the mock (weakref callback).
+        self.created: dict[int, MockCreation] = {}
+
+    # -- install ----------------------------------------------------------------------------
+    def install(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+        for name in _MODULES:
+            when_imported(name, self._instrument)
+
+    def uninstall(self) -> None:
+        for name in _MODULES:
+            cancel(name, self._instrument)
+        for cls, attr, original in reversed(self._originals):
+            setattr(cls, attr, original)
+        self._originals.clear()
+        self._tracer = None
+
+    def _instrument(self, module: ModuleType) -> None:
+        namespace = module.__dict__
+        patch_cls = namespace.get("_patch")
+        dict_cls = namespace.get("_patch_dict")
+        mock_cls = namespace.get("NonCallableMock")
+        if not (isinstance(patch_cls, type) and isinstance(dict_cls, type)):
+            return
+        self._wrap(patch_cls, "__enter__", self._make_enter)
+        self._wrap(patch_cls, "__exit__", self._make_exit)
+        self._wrap(dict_cls, "_patch_dict", self._make_dict_patch)
+        self._wrap(dict_cls, "_unpatch_dict", self._make_dict_unpatch)
+        if isinstance(mock_cls, type):
+            self._wrap(mock_cls, "__init__", self._make_init)
+
+    def _wrap(self, cls: type, attr: str, factory: Any) -> None:
+        original = cls.__dict__[attr]
+        if getattr(original, "__patchtrace__", False):
+            return
+        wrapper = factory(original)
+        functools.update_wrapper(wrapper, original)
+        wrapper.__patchtrace__ = True
+        self._originals.append((cls, attr, original))
+        setattr(cls, attr, wrapper)
+
+    # -- patch / patch.object / patch.multiple ----------------------------------------------
+    def _make_enter(self, original: Any) -> Any:
+        source = self
+
+        def __enter__(patcher: Any) -> Any:
+            tracer = source._tracer
+            if tracer is None or not tracer.enabled:
+                return original(patcher)
+            tracer.busy += 1
+            try:
+                result = original(patcher)
+            finally:
+                tracer.busy -= 1
+            try:
+                source._on_enter(tracer, patcher)
+            except Exception as exc:
+                tracer.internal_error("mock source", exc)
+            return result
+
+        return __enter__
+
+    def _on_enter(self, tracer: Tracer, patcher: Any) -> None:
+        state = patcher.__dict__
+        target = state.get("target")
+        attribute = state.get("attribute")
+        if target is None or not isinstance(attribute, str):
+            return
+        before = state.get("temp_original", NOTHING)
+        if not state.get("is_local", False):
+            before = NOTHING  # the attribute was inherited or absent: undo deletes it
+        after = _raw_get(target, attribute)
+        if after is NOTHING:
+            after = getattr(target, attribute, NOTHING)
+        mutation = tracer.record(
+            "patch", "mock", target_of(target, _path_hint(patcher)), attribute, before, after,
+            token=tracer.ledger.next_seq(), desc=_describe(patcher, attribute), patcher=patcher,
+            stack=_stack.capture(2),
+        )
+        self._tokens[id(patcher)] = mutation.seq
+
+    def _make_exit(self, original: Any) -> Any:
+        source = self
+
+        def __exit__(patcher: Any, *exc_info: Any) -> Any:
+            tracer = source._tracer
+            if tracer is None or not tracer.enabled:
+                return original(patcher, *exc_info)
+            state = patcher.__dict__
+            target = state.get("target")
+            attribute = state.get("attribute")
+            current = _raw_get(target, attribute) if isinstance(attribute, str) else NOTHING
+            tracer.busy += 1
+            try:
+                result = original(patcher, *exc_info)
+            finally:
+                tracer.busy -= 1
+            try:
+                source._on_exit(tracer, patcher, target, attribute, current)
+            except Exception as exc:
+                tracer.internal_error("mock source", exc)
+            return result
+
+        return __exit__
+
+    def _on_exit(
+        self, tracer: Tracer, patcher: Any, target: object, attribute: object, current: object
+    ) -> None:
+        token = self._tokens.pop(id(patcher), None)
+        if token is None or not isinstance(attribute, str):
+            return
+        restored = _raw_get(target, attribute)
+        tracer.record(
+            "unpatch", "mock", target_of(target, _path_hint(patcher)), attribute, current,
+            restored, token=token, desc=_describe(patcher, attribute), stack=_stack.capture(2),
+        )
+
+    # -- patch.dict ---------------------------------------------------------------------------
+    def _make_dict_patch(self, original: Any) -> Any:
+        source = self
+
+        def _patch_dict(patcher: Any) -> Any:
+            tracer = source._tracer
+            if tracer is None or not tracer.enabled:
+                return original(patcher)
+            hint = patcher.in_dict if isinstance(patcher.in_dict, str) else None
+            tracer.busy += 1
+            try:
+                result = original(patcher)
+            finally:
+                tracer.busy -= 1
+            try:
+                source._on_dict_patch(tracer, patcher, hint)
+            except Exception as exc:
+                tracer.internal_error("mock source", exc)
+            return result
+
+        return _patch_dict
+
+    def _on_dict_patch(self, tracer: Tracer, patcher: Any, hint: str | None) -> None:
+        in_dict = patcher.in_dict
+        original = patcher._original or {}
+        keys = list(patcher.values)
+        name: str | None = None
+        before: object = NOTHING
+        after: object = NOTHING
+        if len(keys) == 1:
+            name = _key_name(keys[0])
+            before = original.get(keys[0], NOTHING) if isinstance(original, dict) else NOTHING
+            after = patcher.values[keys[0]]
+        shown = ", ".join(_key_name(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+        where = hint or target_of(in_dict)
+        desc = f"patch.dict({where!s}, {{{shown}}}{', clear=True' if patcher.clear else ''})"
+        mutation = tracer.record(
+            "patch", "mock", _dict_target(in_dict, hint), name, before, after,
+            token=tracer.ledger.next_seq(), desc=desc, patcher=patcher, stack=_stack.capture(2),
+        )
+        self._tokens[id(patcher)] = mutation.seq
+
+    def _make_dict_unpatch(self, original: Any) -> Any:
+        source = self
+
+        def _unpatch_dict(patcher: Any) -> Any:
+            tracer = source._tracer
+            if tracer is None or not tracer.enabled:
+                return original(patcher)
+            tracer.busy += 1
+            try:
+                result = original(patcher)
+            finally:
+                tracer.busy -= 1
+            try:
+                token = source._tokens.pop(id(patcher), None)
+                if token is not None:
+                    tracer.record(
+                        "unpatch", "mock", _dict_target(patcher.in_dict, None), None, NOTHING,
+                        NOTHING, token=token, stack=_stack.capture(1),
+                    )
+            except Exception as exc:
+                tracer.internal_error("mock source", exc)
+            return result
+
+        return _unpatch_dict
+
+    # -- mock creation ------------------------------------------------------------------------
+    def _make_init(self, original: Any) -> Any:
+        source = self
+
+        def __init__(mock: Any, *args: Any, **kwargs: Any) -> None:
+            original(mock, *args, **kwargs)
+            tracer = source._tracer
+            if tracer is None or not tracer.enabled:
+                return
+            if any(kwargs.get(k) is not None for k in _CHILD_KWARGS):
+                return  # a child mock: its parent has the "where"
+            try:
+                source._on_created(tracer, mock)
+            except Exception as exc:
+                tracer.internal_error("mock source", exc)
+
+        return __init__
+
+    def _on_created(self, tracer: Tracer, mock: object) -> None:
+        key = id(mock)
+        if key in self.created:
+            return  # __init__ of a subclass calling super().__init__
+        created = self.created
+
+        def forget(_ref: object, key: int = key) -> None:
+            created.pop(key, None)
+
+        ref = weakref.ref(mock, forget)
+        created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), type(mock).__name__)
+
+    def alive_created_in(self, predicate: Any) -> list[tuple[object, MockCreation]]:
+        """Live mocks whose creation scope satisfies ``predicate`` (strong refs: drop soon)."""
+        out: list[tuple[object, MockCreation]] = []
+        for record in list(self.created.values()):
+            if not predicate(record.scope):
+                continue
+            obj = record.ref()
+            if obj is not None:
+                out.append((obj, record))
+        return out
+
+
+def _key_name(key: object) -> str:
+    return key if isinstance(key, str) else repr(key)
+
+
+def _dict_target(in_dict: object, hint: str | None) -> str:
+    return target_of(in_dict, hint)

@@ -1,0 +1,185 @@
+"""Cheap stack capture, formatted on demand.
+
+Capturing is a walk over ``f_back`` that keeps ``(code, lineno)`` pairs: no frame, no
+locals, no traceback is stored, so nothing the user created is kept alive by a record.
+Formatting (file names, source lines) happens only when a report is rendered.
+
+Frames of patchtrace, pytest, pluggy, unittest.mock, pytest-mock, xdist and the standard
+library are *hidden*: they are kept in the raw stack but never shown as ``where``.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import sysconfig
+from collections.abc import Iterator
+from types import CodeType
+from typing import Final, final
+
+__all__ = ["Frame", "Stack", "capture", "is_hidden"]
+
+_MAX_DEPTH: Final = 80
+
+
+_MACHINERY: Final = ("_pytest", "pytest", "pluggy", "pytest_mock", "xdist", "execnet")
+
+
+def _classify_paths() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(machinery package dirs, standard library dirs, site-packages dirs)."""
+    machinery = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
+    for modname in _MACHINERY:
+        module = sys.modules.get(modname)
+        path = getattr(module, "__file__", None) if module is not None else None
+        if isinstance(path, str):
+            machinery.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    paths = sysconfig.get_paths()
+    stdlib = {os.path.abspath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if k in paths}
+    site = {os.path.abspath(paths[k]) + os.sep for k in ("purelib", "platlib") if k in paths}
+    site.update(os.path.abspath(p) + os.sep for p in sys.path if p.endswith("site-packages"))
+    return tuple(machinery), tuple(stdlib), tuple(site)
+
+
+_hidden_cache: dict[str, bool] = {}
+_paths: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+
+
+def reset_hidden_cache() -> None:
+    """Forget which files are hidden (call once pytest and pluggy are imported)."""
+    global _paths
+    _paths = None
+    _hidden_cache.clear()
+
+
+def is_hidden(filename: str) -> bool:
+    """True for frames users should not see: ours, pytest's, mock's, the standard library's.
+
+    Third-party code in site-packages stays visible (a library can be the polluter), even
+    where site-packages lives inside the standard library directory.
+    """
+    try:
+        return _hidden_cache[filename]
+    except KeyError:
+        pass
+    global _paths
+    if _paths is None:
+        _paths = _classify_paths()
+    machinery, stdlib, site = _paths
+    if filename.startswith("<"):
+        result = filename.startswith("<frozen")  # frozen importlib is machinery; <string> is not
+    else:
+        path = os.path.abspath(filename)
+        if path.startswith(machinery):
+            result = True
+        elif path.startswith(site):
+            result = False
+        else:
+            result = path.startswith(stdlib)
+    _hidden_cache[filename] = result
+    return result
+
+
+@final
+class Frame:
+    """One formatted frame: plain strings and ints."""
+
+    __slots__ = ("file", "function", "line")
+
+    def __init__(self, file: str, line: int, function: str) -> None:
+        self.file = file
+        self.line = line
+        self.function = function
+
+    def source(self) -> str:
+        return linecache.getline(self.file, self.line).strip()
+
+    def relative_to(self, root: str | None) -> Frame:
+        if not root:
+            return self
+        try:
+            rel = os.path.relpath(self.file, root)
+        except ValueError:  # another drive on Windows
+            return self
+        if rel.startswith(".." + os.sep):
+            return self
+        return Frame(rel.replace(os.sep, "/"), self.line, self.function)
+
+    def to_json(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "function": self.function}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Frame:
+        line = data.get("line")
+        return cls(str(data.get("file")), line if isinstance(line, int) else 0,
+                   str(data.get("function")))
+
+    def __repr__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Frame):
+            return NotImplemented
+        return (self.file, self.line, self.function) == (other.file, other.line, other.function)
+
+    def __hash__(self) -> int:
+        return hash((self.file, self.line, self.function))
+
+
+@final
+class Stack:
+    """A captured stack, innermost frame first, as ``(code, lineno)`` pairs."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: tuple[tuple[CodeType, int], ...]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def frames(self, *, hidden: bool = False) -> list[Frame]:
+        """Frames outermost first; machinery frames dropped unless ``hidden``."""
+        out: list[Frame] = []
+        for code, line in reversed(self._items):
+            filename = code.co_filename
+            if not hidden and is_hidden(filename):
+                continue
+            out.append(Frame(filename, line, code.co_name))
+        return out
+
+    def where(self) -> Frame | None:
+        """The innermost user frame: the line that made the mutation."""
+        for code, line in self._items:
+            if not is_hidden(code.co_filename):
+                return Frame(code.co_filename, line, code.co_name)
+        return None
+
+    def files(self) -> Iterator[str]:
+        for code, _ in self._items:
+            yield code.co_filename
+
+    def __repr__(self) -> str:
+        where = self.where()
+        return f"<Stack {len(self._items)} frames, where={where!r}>"
+
+
+EMPTY: Final = Stack(())
+
+
+def capture(skip: int = 0, limit: int = _MAX_DEPTH) -> Stack:
+    """Capture the caller's stack cheaply. ``skip`` drops that many extra inner frames."""
+    try:
+        frame = sys._getframe(skip + 1)
+    except ValueError:
+        return EMPTY
+    items: list[tuple[CodeType, int]] = []
+    append = items.append
+    while frame is not None and limit:
+        append((frame.f_code, frame.f_lineno or 0))
+        frame = frame.f_back  # type: ignore[assignment]
+        limit -= 1
+    return Stack(tuple(items))

@@ -1,0 +1,139 @@
+"""Safe facts about user objects: is it a mock, what is it called, what does it look like.
+
+Everything here must survive hostile objects: a ``__repr__`` that raises, a spec'd mock
+that lies about ``__class__``, a Mock that grows a child on every attribute read.  So we
+never call ``isinstance``/``hasattr``/``getattr`` on a user object; we look at ``type(obj)``
+and at raw ``__dict__`` entries only.
+"""
+
+from __future__ import annotations
+
+import reprlib
+import sys
+import types
+from typing import Any, Final, final
+
+__all__ = ["ValueSummary", "is_mock", "mock_classes", "safe_repr", "summarize", "type_name"]
+
+_MOCK_MODULES: Final = ("unittest.mock", "mock")  # "mock" is the PyPI backport pytest-mock can use
+_REPR_LIMIT: Final = 120
+
+
+def mock_classes() -> tuple[type, ...]:
+    """The ``NonCallableMock`` base classes of every mock library imported so far."""
+    found: list[type] = []
+    for name in _MOCK_MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        base = module.__dict__.get("NonCallableMock")
+        if isinstance(base, type):
+            found.append(base)
+    return tuple(found)
+
+
+def is_mock(obj: object) -> bool:
+    """True for instances of unittest.mock's classes (or subclasses) and autospecced functions.
+
+    Decided from ``type(obj)`` and raw ``__dict__`` reads only, so a mock with a ``spec``
+    (whose ``__class__`` is the spec) is still recognised and no child mock is created.
+    """
+    bases = mock_classes()
+    if not bases:
+        return False
+    cls = type(obj)
+    if issubclass(cls, bases):
+        return True
+    if cls is types.FunctionType:
+        # create_autospec(func) returns a real function carrying the mock in __dict__['mock'].
+        inner = obj.__dict__.get("mock")  # type: ignore[attr-defined]
+        return inner is not None and issubclass(type(inner), bases)
+    return False
+
+
+def type_name(obj: object) -> str:
+    """``type(obj).__qualname__`` without consulting the object (mocks report their spec)."""
+    cls = type(obj)
+    try:
+        name = cls.__qualname__
+    except Exception:  # a metaclass can do anything
+        name = "?"
+    return name if isinstance(name, str) else "?"
+
+
+class _Repr(reprlib.Repr):
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = _REPR_LIMIT
+        self.maxother = _REPR_LIMIT
+        self.maxlist = self.maxtuple = self.maxset = self.maxdict = 8
+        self.maxlevel = 3
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        # reprlib swallows exceptions into "<X instance at ...>"; we want to say what happened.
+        try:
+            text = repr(x)
+        except Exception as exc:
+            return _failed_repr(x, exc)
+        if len(text) > self.maxother:
+            text = text[: self.maxother - 3] + "..."
+        return text
+
+
+_REPR: Final = _Repr()
+
+
+def _failed_repr(obj: object, exc: BaseException) -> str:
+    return f"<{type_name(obj)} object at {id(obj):#x} (repr raised {type(exc).__name__})>"
+
+
+def safe_repr(obj: object, limit: int = _REPR_LIMIT) -> str:
+    """A truncated repr that never raises."""
+    try:
+        text = _REPR.repr(obj)
+    except Exception as exc:
+        text = _failed_repr(obj, exc)
+    if not isinstance(text, str):  # a __repr__ returning a non-str is caught by repr(), but be sure
+        return f"<{type_name(obj)} object>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+@final
+class ValueSummary:
+    """What a binding held, as plain data (no reference to the object itself)."""
+
+    __slots__ = ("is_mock", "repr", "type")
+
+    def __init__(self, type: str, repr: str, is_mock: bool) -> None:
+        self.type = type
+        self.repr = repr
+        self.is_mock = is_mock
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": self.type, "repr": self.repr, "is_mock": self.is_mock}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ValueSummary:
+        return cls(str(data.get("type", "?")), str(data.get("repr", "")), bool(data.get("is_mock")))
+
+    def __repr__(self) -> str:
+        return f"ValueSummary({self.type!r}, {self.repr!r}, is_mock={self.is_mock})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ValueSummary):
+            return NotImplemented
+        return (self.type, self.repr, self.is_mock) == (other.type, other.repr, other.is_mock)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.repr, self.is_mock))
+
+
+#: The summary of "there was nothing there" (an attribute or key that did not exist).
+MISSING: Final = ValueSummary("<missing>", "<missing>", False)
+
+
+def summarize(obj: object) -> ValueSummary:
+    """Summarize ``obj`` safely; the result holds no reference to it."""
+    return ValueSummary(type_name(obj), safe_repr(obj), is_mock(obj))
