@@ -8,6 +8,8 @@ Public API (importing this module is cheap: nothing heavy is imported until used
     patchtrace.history(target, name=None)      the mutations of one target
     patchtrace.active_patches()                patches applied and not undone, with stacks
     patchtrace.explain(obj) / patchtrace.why(obj)   why is ``obj`` still alive?
+
+PYTEST_DONT_REWRITE: the .pth may import us before pytest registers the plugin.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ class Tracer:
                 return
             self._failed.add(part)
         try:
-            sys.stderr.write(
+            # sys.__stderr__: pytest may be capturing sys.stderr at this moment.
+            (sys.__stderr__ or sys.stderr).write(
                 f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
                 f"{part} is disabled for the rest of this run\n"
             )

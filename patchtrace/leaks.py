@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, final
 
+from . import _oracle
 from . import stack as _stack
 from .ledger import NOTHING, UNKNOWN, Mutation, Scope
 from .sources import resources
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from .sources.watch import WatchSource
 
 __all__ = ["KINDS", "Detector", "Leak"]
+
+_ATOMS: Final = (int, float, str, bytes, bool, complex)
 
 KINDS: Final = (
     "patch-not-stopped",
@@ -81,6 +84,7 @@ class Leak:
     """One leak, as plain data (plus a weak reference to the leaked object, if any)."""
 
     __slots__ = (
+        "_atom",
         "_ref",
         "alive_via",
         "before",
@@ -135,6 +139,8 @@ class Leak:
         self.source = source
         self.token = token
         self._ref: weakref.ref[Any] | None = None
+        # Immutable atoms cannot keep user objects alive: keep them to recognise the binding.
+        self._atom: object = obj if type(obj) in _ATOMS else NOTHING
         if obj is not NOTHING and type(obj).__weakrefoffset__:
             try:
                 self._ref = weakref.ref(obj)
@@ -143,6 +149,8 @@ class Leak:
 
     def obj(self) -> object:
         """The leaked object if it is still alive, else NOTHING."""
+        if self._atom is not NOTHING:
+            return self._atom
         if self._ref is None:
             return NOTHING
         value = self._ref()
@@ -326,6 +334,10 @@ class Detector:
         self._wide: dict[int, _Wide] = {}
         self._frozen = False
         self._mock_counts: dict[int, int] = {}
+        #: targets the driver knows to be restored by someone else (pytest's warnings capture)
+        self.ignore_targets: set[str] = set()
+        #: keys changed by wider fixtures finalized during the current test
+        self._released: set[tuple[str, str | None]] = set()
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -343,6 +355,7 @@ class Detector:
         if watch is not None:
             watch.refresh()
             watch.scan()  # anything between scopes belongs to nobody we could name
+        self._released = set()
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
         self._snapshot = resources.take()
@@ -386,7 +399,8 @@ class Detector:
                 self.tracer.scope = saved
         records = ledger.since(self._mark)
         owned = self._owned_marks()
-        mine = [m for m in records if not m.scope.wide and not _in_marks(m.seq, owned)]
+        mine = [m for m in records if m.scope.test == scope.test and not m.scope.wide
+                and not _in_marks(m.seq, owned)]
         found: list[Leak] = []
         handled: set[tuple[str, str | None]] = set()
         found.extend(self._patches(mine, handled))
@@ -394,8 +408,9 @@ class Detector:
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        ledger.seal()  # drop our strong references before asking what keeps mocks alive
         if not collection and not scope.test.startswith("<"):
-            found.extend(self._survivors(scope))
+            found.extend(self._survivors(scope, found))
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
@@ -409,6 +424,7 @@ class Detector:
         wide = self._wide.pop(key, None)
         if wide is None:
             return []
+        self._released.update((c.target, c.name) for c in wide.changes)
         records = [m for m in self.tracer.ledger.since(wide.mark_start)
                    if m.seq <= wide.mark_end]
         for record in records:
@@ -461,9 +477,12 @@ class Detector:
     ) -> list[Leak]:
         groups: dict[tuple[str, str | None], list[Mutation]] = {}
         for mutation in records:
-            if mutation.source not in ("watch", "scan") or mutation.op not in ("set", "delete"):
+            if mutation.op not in ("set", "delete"):
                 continue
-            groups.setdefault((mutation.target, mutation.name), []).append(mutation)
+            if mutation.source in ("watch", "scan") or (
+                mutation.source == "audit" and mutation.target == "os.environ"
+            ):
+                groups.setdefault((mutation.target, mutation.name), []).append(mutation)
         out = []
         for key, group in groups.items():
             if key in handled:
@@ -471,7 +490,7 @@ class Detector:
             target, name = key
             original = group[0].before_value()
             now = current_value(target, name)
-            if now is original:
+            if now is original or (target == "os.environ" and now == original):
                 continue  # restored
             if original is UNKNOWN and _summary(now) == group[0].before:
                 continue  # sealed record: the object is gone, but what is there looks the same
@@ -482,10 +501,15 @@ class Detector:
                 continue  # changed again by something we did not see: leave it to the scan
             handled.add(key)
             kind = "binding-changed"
-            if len(group) > 1 and _looks_restored(original, now):
+            if _looks_restored(original, now) and (original is not NOTHING or len(group) > 1):
                 kind = "restore-mismatch"
             leak = self._leak_from(setter, kind, now)
             leak.before = group[0].before
+            if leak.where is None and name is not None:
+                found = _oracle.find_store(setter.scope.test, self.rootdir, name,
+                                           last=kind == "restore-mismatch")
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
             out.append(leak)
         return out
 
@@ -509,6 +533,7 @@ class Detector:
         active = {(a.mutation.target, a.mutation.name) for a in self.tracer.ledger.active()}
         active_targets = {t for t, _ in active}
         owned = {(c.target, c.name) for w in self._wide.values() for c in w.changes}
+        owned |= self._released
         for change in changes:
             key = (change.target, change.name)
             if key in handled or key in owned or key in active:
@@ -540,11 +565,16 @@ class Detector:
             leak = Leak(change.kind, scope.test, scope.phase if scope.phase != "teardown"
                         else "call", change.target, change.name, fixture=scope.fixture,
                         value=_summary(change.after), obj=change.after)
+            if change.name is not None and change.target in ("sys.modules", "builtins"):
+                found = _oracle.find_store(scope.test, self.rootdir, change.name,
+                                           subscript=change.target == "sys.modules")
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)
         leak.value = _summary(change.after)
         return leak
 
-    def _survivors(self, scope: Scope) -> list[Leak]:
+    def _survivors(self, scope: Scope, found: list[Leak]) -> list[Leak]:
         mocks = self._mocks
         out: list[Leak] = []
         frozen, self._frozen = self._frozen, False
@@ -558,20 +588,19 @@ class Detector:
             if not mocks.alive_created_in(in_scope):
                 return out
             gc.collect()  # with the old heap frozen this sees only the test's own objects
-            known = {id(leak.obj()) for leak in self.leaks if leak.obj() is not NOTHING}
-            for obj, record in mocks.alive_created_in(in_scope):
-                if id(obj) in known or _held_by_known(obj, self.tracer):
-                    continue
-                chains = _alive_via(obj)
-                if chains is not None and not chains:
-                    continue  # only a traceback (or nothing we can name) keeps it
-                leak = self._leak_from_creation(obj, record)
-                leak.alive_via = chains
-                out.append(leak)
-                del obj
         finally:
             if frozen:
-                gc.unfreeze()
+                gc.unfreeze()  # before explaining: frozen objects are invisible to gc queries
+        known = {id(leak.obj()) for leak in [*self.leaks, *found] if leak.obj() is not NOTHING}
+        for obj, record in mocks.alive_created_in(in_scope):
+            if id(obj) in known or _held_by_known(obj, self.tracer):
+                continue
+            chains = _alive_via(obj)
+            if chains is not None and not chains:
+                continue  # only a traceback (or nothing we can name) keeps it
+            leak = self._leak_from_creation(obj, record)
+            leak.alive_via = chains
+            out.append(leak)
         return out
 
     # -- building records ----------------------------------------------------------------------
@@ -603,6 +632,10 @@ class Detector:
         for leak in found:
             if self.config.ignored(leak.target, leak.name, leak.label):
                 continue
+            if leak.target in self.ignore_targets:
+                continue
+            if leak.where is None and leak.source in ("mock", "monkeypatch", "audit"):
+                continue  # made by pytest, a plugin or the standard library, not by user code
             leak.id = f"L{len(self.leaks) + 1}"
             if leak.alive_via is None and leak.kind != "resource-changed":
                 obj = leak.obj()
@@ -626,15 +659,16 @@ class Detector:
                     out.append(leak)
             elif leak.target is not None:
                 obj = leak.obj()
-                if obj is not NOTHING and current_value(leak.target, leak.name) is obj:
+                now = current_value(leak.target, leak.name)
+                if obj is not NOTHING and (now is obj or (type(obj) is str and now == obj)):
                     out.append(leak)
-                elif obj is NOTHING and leak.target == "os.environ" and leak.name:
-                    if os.environ.get(leak.name) == _unquote(leak.value.repr):
-                        out.append(leak)
         return out
 
-    def victim_of(self, test: str, frames_names: Callable[[], set[str]]) -> list[Leak]:
-        """Live leaks a failing ``test`` used: touched a leaked mock or read a leaked name."""
+    def victim_of(
+        self, test: str, frames_names: Callable[[], set[str]], failure_text: str = ""
+    ) -> list[Leak]:
+        """Live leaks a failing ``test`` used: touched a leaked mock, read a leaked name, or
+        failed on a leaked value (``'sandbox' == 'live'``)."""
         names: set[str] | None = None
         hits = []
         for leak in self.live():
@@ -647,6 +681,8 @@ class Detector:
                 if names is None:
                     names = frames_names()
                 used = leak.name.rsplit(".", 1)[-1] in names
+            if not used and type(obj) is str and len(obj) >= 3 and failure_text:
+                used = repr(obj) in failure_text
             if used:
                 if test not in leak.victims:
                     leak.victims.append(test)
@@ -662,6 +698,8 @@ def _last_setting(group: list[Mutation], now: object) -> Mutation | None:
     for mutation in reversed(group):
         value = mutation.after_value()
         if value is now or (now is NOTHING and mutation.op == "delete"):
+            return mutation
+        if mutation.target == "os.environ" and isinstance(now, str) and value == now:
             return mutation
     return None
 
@@ -719,7 +757,3 @@ def _binding_path(target: str, name: str | None) -> list[str] | None:
     return None
 
 
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text

@@ -22,6 +22,9 @@ from .ledger import COLLECTION, Scope
 __all__ = ["PatchtraceLeakError"]
 
 _WORKER_KEY: Final = "patchtrace"
+#: plugins configuring themselves (pytest-mock wraps mock's asserts for the session)
+CONFIGURE: Final = Scope("<configure>", "setup")
+BETWEEN: Final = Scope("<session>", "setup")
 
 
 class PatchtraceLeakError(AssertionError):
@@ -109,7 +112,21 @@ def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> Generator[None, None, None]:
     _start(early_config)
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        state = _state(early_config)
+        if state is not None:
+            _guard(state, lambda: _checkpoint(state, CONFIGURE))
+
+
+def _checkpoint(state: _State, next_scope: Scope) -> None:
+    """Attribute what the scan finds to the scope that ends, then move to ``next_scope``."""
+    watch = state.tracer.source("watch")
+    if watch is not None:
+        watch.refresh()  # type: ignore[attr-defined]
+        watch.scan()  # type: ignore[attr-defined]
+    state.tracer.scope = next_scope
 
 
 def _start(config: pytest.Config) -> None:
@@ -130,6 +147,10 @@ def _start(config: pytest.Config) -> None:
     tracer.scope = COLLECTION
     detector = Detector(tracer, rootdir=str(config.rootpath))
     tracer.detector = detector
+    if not config.pluginmanager.is_blocked("warnings"):
+        # pytest's warnings plugin wraps each test in catch_warnings(), which restores the
+        # filters after our check: a simplefilter() inside a test is not a leak.
+        detector.ignore_targets.add("warnings")
     config.stash[_STATE] = _State(settings, tracer, detector)
 
 
@@ -156,7 +177,7 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
     state = _state(session.config)
     if state is None:
         return (yield)
-    state.tracer.scope = COLLECTION
+    _guard(state, lambda: _checkpoint(state, COLLECTION))
     try:
         return (yield)
     finally:
@@ -165,35 +186,30 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
 
 def _end_collection(state: _State) -> None:
     leaks = state.detector.end(COLLECTION, collection=True)
-    state.tracer.scope = Scope("<session>", "setup")
+    state.tracer.scope = BETWEEN
     state.collection_done = True
     _after_leaks(state, leaks)
 
 
 # -- the test protocol --------------------------------------------------------------------------
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
-    state = _state(item.config)
-    if state is None:
-        return (yield)
-    _guard(state, state.detector.begin)
-    try:
-        return (yield)
-    finally:
-        state.tracer.scope = Scope("<session>", "setup")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+# The baseline is taken at the start of setup and compared at the end of teardown, by
+# wrappers of the same rank: pytest's capture, logging and unraisable-exception plugins
+# wrap setup and teardown alike, so they are in the same state at both ends. (Around
+# pytest_runtest_protocol they are not: warnings and assertion rewriting wrap it.)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator:
+    state = _state(item.config)
+    if state is not None:
+        _guard(state, state.detector.begin)
     return (yield from _phase(item, "setup"))
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator:
     return (yield from _phase(item, "call"))
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
     state = _state(item.config)
     if state is None:
@@ -215,7 +231,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
                     "patchtrace (strict): this test leaked:\n"
                     + "\n".join(f"  {leak.id} {leak.kind}: {leak.message()}" for leak in leaks)
                 )
-        state.tracer.scope = Scope("<session>", "setup")
+        state.tracer.scope = BETWEEN
 
 
 def _phase(item: pytest.Item, phase: str) -> Generator[None, object, object]:
@@ -223,7 +239,11 @@ def _phase(item: pytest.Item, phase: str) -> Generator[None, object, object]:
     if state is None:
         return (yield)
     state.tracer.scope = Scope(item.nodeid, phase)
-    return (yield)
+    try:
+        return (yield)
+    finally:
+        if phase == "call":
+            state.tracer.scope = Scope(item.nodeid, "teardown")
 
 
 def _filter_marked(item: pytest.Item, leaks: list[Leak], state: _State) -> list[Leak]:
@@ -280,7 +300,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     def names() -> set[str]:
         return _names_in_traceback(excinfo.tb)
 
-    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names)) or []
+    text = str(report.longrepr)[:20_000]
+    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
     live = _guard(state, state.detector.live) or []
     if live:
         lines = []
@@ -293,11 +314,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _names_in_traceback(tb: Any) -> set[str]:
     """Names and string constants the failing frames read (globals, attributes, env keys)."""
+    from .stack import is_hidden
+
     names: set[str] = set()
     while tb is not None:
         code = tb.tb_frame.f_code
-        names.update(code.co_names)
-        names.update(c for c in code.co_consts if isinstance(c, str) and len(c) < 200)
+        if not is_hidden(code.co_filename):  # pytest's own frames read every name there is
+            names.update(code.co_names)
+            names.update(c for c in code.co_consts if isinstance(c, str) and len(c) < 200)
         tb = tb.tb_next
     return names
 

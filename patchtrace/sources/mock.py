@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["MockSource"]
 
 _MODULES: Final = ("unittest.mock", "mock")
-_CHILD_KWARGS: Final = ("parent", "_new_parent")
+#: set by NonCallableMock.__init__ for children (CallableMixin passes them positionally)
+_CHILD_ATTRS: Final = ("_mock_parent", "_mock_new_parent")
 
 
 def _raw_get(target: object, name: str) -> object:
@@ -275,9 +276,10 @@ class MockSource:
             tracer = source._tracer
             if tracer is None or not tracer.enabled:
                 return
-            if any(kwargs.get(k) is not None for k in _CHILD_KWARGS):
-                return  # a child mock: its parent has the "where"
             try:
+                state = object.__getattribute__(mock, "__dict__")
+                if any(state.get(k) is not None for k in _CHILD_ATTRS):
+                    return  # a child or return_value mock: its parent has the "where"
                 source._on_created(tracer, mock)
             except Exception as exc:
                 tracer.internal_error("mock source", exc)

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 __all__ = ["WatchSource", "has_dict_watchers"]
 
 _ADDED, _MODIFIED, _DELETED = 0, 1, 2
+#: sys.modules is compared by the resource snapshot; sys's own attributes are resources too
+#: (streams, hooks) or pytest bookkeeping (sys.last_type after a failure).
+_NOT_SCANNED: Final = frozenset({"sys.modules", "module:sys"})
 _MODULE_METADATA: Final = frozenset({
     "__loader__", "__spec__", "__file__", "__cached__", "__builtins__", "__package__",
     "__path__", "__name__", "__doc__", "__annotations__",
@@ -167,7 +170,7 @@ class WatchSource:
         # 3.10/3.11
         self._snapshots: dict[int, dict[str, Any]] = {}
         self._read_tags: Callable[[], tuple[int, ...]] | None = None
-        self._tags: tuple[int, ...] = ()
+        self._tag_of: dict[int, int] = {}
         self._order: list[int] = []
         self._swapped: list[types.ModuleType] = []
         self.mode = "watchers" if has_dict_watchers() else "scan"
@@ -341,7 +344,7 @@ class WatchSource:
     # -- 3.10/3.11: version tags --------------------------------------------------------------
     def _build_reader(self) -> None:
         """One memoryview over the address span of all tracked dicts; itemgetter reads tags."""
-        self._order = [k for k, e in self._by_id.items() if e.target != "sys.modules"]
+        self._order = [k for k, e in self._by_id.items() if e.target not in _NOT_SCANNED]
         addresses = [k + _VERSION_OFFSET for k in self._order]
         if not addresses:
             self._read_tags = None
@@ -358,7 +361,10 @@ class WatchSource:
         except Exception:
             offsets = [ctypes.c_uint64.from_address(a) for a in addresses]
             self._read_tags = lambda: tuple(o.value for o in offsets)
-        self._tags = self._read_tags()
+        # Dicts tracked just now start from their current tag (their snapshot is fresh);
+        # dicts tracked before keep the tag of their snapshot, so no change is lost.
+        for key, tag in zip(self._order, self._read_tags()):
+            self._tag_of.setdefault(key, tag)
 
     def scan(self) -> int:
         """Compare the dicts whose version moved; record suspicious changes. Returns count."""
@@ -366,13 +372,12 @@ class WatchSource:
         if self.mode != "scan" or tracer is None or self._read_tags is None:
             return 0
         tags = self._read_tags()
-        if tags == self._tags:
-            return 0
+        tag_of = self._tag_of
         found = 0
-        for index, (old_tag, new_tag) in enumerate(zip(self._tags, tags)):
-            if old_tag == new_tag:
+        for key, new_tag in zip(self._order, tags):
+            if tag_of.get(key) == new_tag:
                 continue
-            key = self._order[index]
+            tag_of[key] = new_tag
             entry = self._by_id[key]
             snapshot = self._snapshots.get(key, {})
             current = entry.dict
@@ -391,7 +396,6 @@ class WatchSource:
                 tracer.record(op, "scan", entry.target, name, old, new, stack=_stack.EMPTY)
                 found += 1
             self._snapshots[key] = current.copy()
-        self._tags = tags
         return found
 
     def snapshot_value(self, target: str, name: str) -> object:

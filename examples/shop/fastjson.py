@@ -1,0 +1,5 @@
+import json
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))

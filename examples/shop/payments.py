@@ -1,0 +1,5 @@
+from shop import gateway
+
+
+def charge(amount: int) -> dict:
+    return gateway.send(amount)
