@@ -122,6 +122,7 @@ class Mutation:
         "target",
         "thread",
         "token",
+        "unwinding",
     )
 
     def __init__(
@@ -154,6 +155,9 @@ class Mutation:
         self.thread = threading.current_thread().name
         self.token = token
         self.desc = desc  # e.g. "patch('pkg.mod.func')"
+        #: for an undo: (exception type name, id of the exception) when the undo ran while
+        #: that exception propagated (a ``with patch`` or decorator around a failing line)
+        self.unwinding: tuple[str, int] | None = None
 
     # -- values ---------------------------------------------------------------------------
     @property

@@ -181,7 +181,8 @@ class MockSource:
             finally:
                 tracer.busy -= 1
             try:
-                source._on_exit(tracer, patcher, target, attribute, current)
+                source._on_exit(tracer, patcher, target, attribute, current,
+                                exc_info[1] if len(exc_info) > 1 else None)
             except Exception as exc:
                 tracer.internal_error("mock source", exc)
             return result
@@ -189,16 +190,19 @@ class MockSource:
         return __exit__
 
     def _on_exit(
-        self, tracer: Tracer, patcher: Any, target: object, attribute: object, current: object
+        self, tracer: Tracer, patcher: Any, target: object, attribute: object, current: object,
+        error: BaseException | None = None,
     ) -> None:
         token = self._tokens.pop(id(patcher), None)
         if token is None or not isinstance(attribute, str):
             return
         restored = _raw_get(target, attribute)
-        tracer.record(
+        mutation = tracer.record(
             "unpatch", "mock", target_of(target, _path_hint(patcher)), attribute, current,
             restored, token=token, desc=_describe(patcher, attribute), stack=_stack.capture(2),
         )
+        if error is not None:
+            mutation.unwinding = (type(error).__name__, id(error))
 
     # -- patch.dict ---------------------------------------------------------------------------
     def _make_dict_patch(self, original: Any) -> Any:
