@@ -34,8 +34,12 @@ def _classify_paths() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
         path = getattr(module, "__file__", None) if module is not None else None
         if isinstance(path, str):
             machinery.append(os.path.dirname(os.path.abspath(path)) + os.sep)
-    paths = sysconfig.get_paths()
+    try:
+        paths = sysconfig.get_paths()
+    except Exception:  # 3.13.0 in a venv can fail on a missing 'abi_thread' variable
+        paths = {}
     stdlib = {os.path.abspath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if k in paths}
+    stdlib.add(os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
     site = {os.path.abspath(paths[k]) + os.sep for k in ("purelib", "platlib") if k in paths}
     site.update(os.path.abspath(p) + os.sep for p in sys.path if p.endswith("site-packages"))
     return tuple(machinery), tuple(stdlib), tuple(site)

@@ -45,8 +45,8 @@ def _key_text(key: object) -> str:
 
 def _func_name(func: object) -> str:
     if type(func) is types.FunctionType:
-        name = func.__qualname__
-        return name if type(name) is str else "?"
+        qualname: object = func.__qualname__
+        return qualname if type(qualname) is str else "?"
     if issubclass(type(func), type):
         return class_name(func)  # type: ignore[arg-type]
     namespace = raw_dict(func)
@@ -57,12 +57,12 @@ def _func_name(func: object) -> str:
     return type_name(func)
 
 
-def _frame_where(frame: types.FrameType) -> str:
+def _frame_where(frame: Any) -> str:
     code = frame.f_code
     return f"{code.co_name}() at {code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
 
 
-def _local_name(frame: types.FrameType, value: object) -> str | None:
+def _local_name(frame: Any, value: object) -> str | None:
     try:
         items = list(frame.f_locals.items())
     except Exception:
@@ -90,7 +90,7 @@ def describe(path: list[object], roots: Roots) -> Chain:
     steps.append(first)
     index = consumed
     if consumed == 0 and root_kind in ("module", "builtins") and type(path[0]) is dict:
-        keys = raw_keys_for(path[0], path[1])  # type: ignore[arg-type]
+        keys = raw_keys_for(path[0], path[1])
         steps.append(Step("attribute", f"attribute {keys[0] if keys else '?'}"))
         index = 1
     last = len(path) - 1
@@ -137,7 +137,7 @@ def _root_step(path: list[object], roots: Roots) -> tuple[str, Step, int]:
 
 
 def _edge(path: list[object], i: int) -> tuple[Step | None, int]:
-    src = path[i]
+    src: Any = path[i]
     dst = path[i + 1]
     after = path[i + 2] if i + 2 < len(path) else None
     cls = type(src)
@@ -153,7 +153,7 @@ def _edge(path: list[object], i: int) -> tuple[Step | None, int]:
         keys = raw_keys_for(dst, after)
         key = keys[0] if keys else "?"
         if issubclass(cls, type):
-            return Step("class attribute", f"class attribute {key} of {class_name(src)}"), 2  # type: ignore[arg-type]
+            return Step("class attribute", f"class attribute {key} of {class_name(src)}"), 2
         if issubclass(cls, types.ModuleType):
             return Step("attribute", f"attribute {key}"), 2
         return Step("attribute", f"attribute {key} of {_owner(src)}"), 2
@@ -193,23 +193,23 @@ def _edge(path: list[object], i: int) -> tuple[Step | None, int]:
         if dst is BaseException.__dict__["args"].__get__(src, cls):
             return Step("exception", f"exception args of {type_name(src)}"), 2 if after else 1
     if issubclass(cls, dict):
-        keys = raw_keys_for(src, dst)  # type: ignore[arg-type]
+        keys = raw_keys_for(src, dst)
         if keys:
             return Step("dict key", f"dict key {_key_text(keys[0])}"), 1
-        if any(k is dst for k in dict.keys(src)):  # type: ignore[arg-type]
+        if any(k is dst for k in dict.keys(src)):
             return Step("dict key", f"dict key object {safe_repr(dst, 60)}"), 1
         return Step("dict", f"{type_name(src)} internals"), 1
     if issubclass(cls, list):
-        return Step("list index", f"list index {find_index(src, dst)}"), 1  # type: ignore[arg-type]
+        return Step("list index", f"list index {find_index(src, dst)}"), 1
     if issubclass(cls, tuple):
-        return Step("tuple index", f"tuple index {find_index(src, dst)}"), 1  # type: ignore[arg-type]
+        return Step("tuple index", f"tuple index {find_index(src, dst)}"), 1
     if issubclass(cls, (set, frozenset)):
         return Step("set member", f"{type_name(src)} member"), 1
     if cls is functools.partial:
         if dst is src.func:
             return Step("partial", "partial function"), 1
         if dst is src.args:
-            return Step("partial", f"partial argument {find_index(dst, after)}"), 2 if after else 1  # type: ignore[arg-type]
+            return Step("partial", f"partial argument {find_index(dst, after)}"), 2 if after else 1
         return Step("partial", "partial keywords"), 1
     if namespace is not None:
         keys = raw_keys_for(namespace, dst)
@@ -221,7 +221,7 @@ def _edge(path: list[object], i: int) -> tuple[Step | None, int]:
         if value is dst:
             return Step("attribute", f"attribute {name} of {_owner(src)}"), 1
     if issubclass(cls, type):
-        return Step("class", f"class internals of {class_name(src)}"), 1  # type: ignore[arg-type]
+        return Step("class", f"class internals of {class_name(src)}"), 1
     return Step("referent", f"referenced by {type_name(src)}"), 1
 
 
@@ -283,25 +283,29 @@ def _lru_edge(src: Any, dst: object, after: object) -> tuple[Step, int]:
     if type(dst) is dict and after is not None:
         keys = raw_keys_for(dst, after)
         if keys:
-            return Step("lru_cache storage", f"lru_cache storage of {name}, key {_key_text(keys[0])}"), 2
+            text = f"lru_cache storage of {name}, key {_key_text(keys[0])}"
+            return Step("lru_cache storage", text), 2
     return Step("lru_cache storage", f"lru_cache storage of {name}"), 1
 
 
 def _generator_edge(src: Any, dst: object, after: object) -> tuple[Step, int]:
+    frame: Any
     try:
         frame = src.gi_frame if type(src) is not types.CoroutineType else src.cr_frame
     except AttributeError:
         frame = None
     if frame is None:
         return Step("generator", f"{type_name(src)} internals"), 1
+    kind = type_name(src)
     if dst is frame:
         name = _local_name(frame, after) if after is not None else None
         if name is not None:
-            return Step("generator local", f"{type_name(src)} locals {name!r} in {_frame_where(frame)}"), 2
-        return Step("generator", f"{type_name(src)} frame"), 1
+            text = f"{kind} locals {name!r} in {_frame_where(frame)}"
+            return Step("generator local", text), 2
+        return Step("generator", f"{kind} frame"), 1
     name = _local_name(frame, dst)
     if name is not None:
-        return Step("generator local", f"{type_name(src)} locals {name!r} in {_frame_where(frame)}"), 1
+        return Step("generator local", f"{kind} locals {name!r} in {_frame_where(frame)}"), 1
     return Step("generator", f"{type_name(src)} internals"), 1
 
 

@@ -126,8 +126,7 @@ def _note(result: Search, chains: tuple[Chain, ...], skip_tb: bool, max_depth: i
         )
     if result.referrer_count == 0 or len(result.levels) <= 1 or not result.levels[1]:
         return (
-            f"no object the garbage collector tracks refers to it (refcount "
-            f"{sys.getrefcount(result) and _refcount_hint()}): it is held by something the "
+            "no object the garbage collector tracks refers to it: it is held by something the "
             "garbage collector cannot see (C code, an extension's static, an untracked container)"
         )
     if not result.exhausted:
@@ -137,10 +136,6 @@ def _note(result: Search, chains: tuple[Chain, ...], skip_tb: bool, max_depth: i
         "(gc.collect() would free it), or one of its referrers is held by something the "
         "garbage collector cannot see (C code, an untracked container)"
     )
-
-
-def _refcount_hint() -> str:
-    return "unknown"
 
 
 def why(obj: object, *, file: IO[str] | None = None, **explain_kwargs: Any) -> Explanation:

@@ -57,7 +57,6 @@ class Roots:
 
     __slots__ = (
         "caller_frame",
-        "classes",
         "frames",
         "keep",
         "labels",
@@ -75,9 +74,8 @@ class Roots:
         self.own_frames: set[int] = set()
         self.caller_frame = 0
         self.keep: list[object] = []
-        self.sys_dict: object = None
+        self.sys_dict: dict[str, Any] | None = None
         self.last_ids: set[int] = set()
-        self.classes: dict[int, bool] = {}
         #: id(value) -> [(frame, local name)] for the named locals of live thread frames.
         #: On 3.11+ a running frame's locals are invisible to gc.get_referrers (the frame
         #: object does not traverse a frame its thread owns), so they are read explicitly.
@@ -112,7 +110,6 @@ class Roots:
                 keep.append(value)
                 roots.last_ids.add(id(value))
         current = sys._current_frames()
-        me = sys._getframe()
         for ident, top in current.items():
             tname = thread_name(ident)
             frame: types.FrameType | None = top
@@ -128,7 +125,7 @@ class Roots:
                         roots.caller_frame = id(frame)
                         caller_pending = False
                 frame = frame.f_back
-        del current, frame, me
+        del current, frame
         return roots
 
     def read_locals(self, frame: types.FrameType) -> None:
@@ -198,6 +195,10 @@ def search(
         (id(result), id(levels), id(hits), id(first), id(frontier), id(roots.keep), id(ignore))
     )
     ignore.update(own_frames)
+    # Every temporary whose id() went into ``ignore`` stays alive until the search ends, so
+    # that no user object can be allocated at a freed address and be wrongly ignored.
+    keepalive: list[object] = []
+    ignore.add(id(keepalive))
     first_hit_depth = -1
     local_refs = roots.local_refs
 
@@ -214,11 +215,18 @@ def search(
         if not frontier:
             result.exhausted = True
             break
+        referrers: list[Any]
         if len(frontier) > BULK_THRESHOLD:
             referrers = _referrers_bulk(frontier)
         else:
-            referrers = gc.get_referrers(*frontier)
+            # Our own argument tuple: 3.13's argument clinic copies it, and only skips the copy.
+            frontier_tuple = tuple(frontier)
+            ignore.add(id(frontier_tuple))
+            keepalive.append(frontier_tuple)
+            referrers = gc.get_referrers(*frontier_tuple)
+            del frontier_tuple
         ignore.add(id(referrers))
+        keepalive.append(referrers)
         if depth == 1:
             result.referrer_count = len(referrers)
         frontier_ids = {id(node) for node in frontier}
@@ -226,6 +234,7 @@ def search(
         ignore.add(id(level))
         next_frontier: list[object] = []
         ignore.add(id(next_frontier))
+        ref: Any
         for ref in referrers:
             rid = id(ref)
             if rid in seen or rid in ignore:
@@ -234,7 +243,13 @@ def search(
             verdict = _NODE
             if rid in labels:
                 verdict = _ROOT
-                if skip_tracebacks and ref is roots.sys_dict and _only_via_last(ref, frontier_ids):
+                sys_dict = roots.sys_dict
+                if (
+                    skip_tracebacks
+                    and sys_dict is not None
+                    and ref is sys_dict
+                    and _only_via_last(sys_dict, frontier_ids)
+                ):
                     verdict = _BLOCK_TB
             elif cls is frame_type:
                 if rid in own_frames or is_own_code(ref.f_code):
@@ -257,7 +272,7 @@ def search(
                     verdict = _BLOCK
             elif issubclass(cls, type) and not (bases and issubclass(ref, bases)):
                 verdict = _ROOT
-            if verdict == _BLOCK or verdict == _BLOCK_TB:
+            if verdict in (_BLOCK, _BLOCK_TB):
                 if verdict == _BLOCK_TB:
                     result.blocked_traceback = True
                 ignore.add(rid)
@@ -277,10 +292,12 @@ def search(
                 first_hit_depth = depth
             if len(hits) >= max_chains or depth >= first_hit_depth + extra_levels:
                 break
+        keepalive.append(frontier)
         frontier = next_frontier
         ignore.add(id(frontier))
     else:
         result.exhausted = not frontier
+    keepalive.clear()
     return result
 
 

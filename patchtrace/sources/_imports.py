@@ -127,7 +127,8 @@ def on_import(predicate: Callable[[str], bool], callback: Callback) -> None:
 def cancel_on_import(callback: Callback) -> None:
     if _finder is None:
         return
-    _finder.general[:] = [(p, cb) for p, cb in _finder.general if cb is not callback]
+    # == not is: a bound method is a new object at every attribute access
+    _finder.general[:] = [(p, cb) for p, cb in _finder.general if cb != callback]
     if not _finder.callbacks and not _finder.general:
         _remove()
 

@@ -51,9 +51,19 @@ def _raw_get(target: object, name: str) -> object:
 
 
 def _path_hint(patcher: Any) -> str | None:
+    """The dotted path of ``patch('pkg.mod.attr')``: 3.11+ keep it in a partial, 3.10 in a
+    lambda's closure; ``patch.object`` has none."""
     getter = patcher.__dict__.get("getter")
     if isinstance(getter, functools.partial) and getter.args and isinstance(getter.args[0], str):
         return str(getter.args[0])
+    closure = getattr(getter, "__closure__", None) if callable(getter) else None
+    for cell in closure or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if type(value) is str:  # never isinstance() on what may be a user's mock
+            return value
     return None
 
 

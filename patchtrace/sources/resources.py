@@ -280,17 +280,19 @@ def _namespace_changes(
 
 def _module_changes(before: dict[str, object], after: dict[str, object]) -> list[Change]:
     out: list[Change] = []
+    removed = 0
     for name, old in before.items():
         new = after.get(name, NOTHING)
         if new is old:
             continue
         if new is NOTHING:
+            removed += 1
             out.append(Change("module-dropped", "sys.modules", name, old, NOTHING))
         elif isinstance(new, ModuleType) and isinstance(old, ModuleType):
             out.append(Change("module-replaced", "sys.modules", name, old, new))
         else:
             out.append(Change("binding-changed", "sys.modules", name, old, new))
-    if len(after) != len(before):
+    if len(after) - len(before) + removed > 0:  # something was added
         for name, new in after.items():
             # A new non-module entry is what a test plants (a mock, or None to block an
             # import); libraries that install lazy module objects use ModuleType subclasses.

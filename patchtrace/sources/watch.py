@@ -134,6 +134,7 @@ class _TracedModule(types.ModuleType):
 
 
 _module_listener: WatchSource | None = None
+_MODULE_TYPES: Final = (types.ModuleType, _TracedModule)
 
 
 def _suspicious(old: object, new: object) -> bool:
@@ -226,7 +227,7 @@ class WatchSource:
             self._build_reader()
 
     def _track(self, name: str, module: object) -> int:
-        if self._seen_modules.get(name) == id(module) or type(module) is not types.ModuleType:
+        if self._seen_modules.get(name) == id(module) or type(module) not in _MODULE_TYPES:
             return 0
         self._seen_modules[name] = id(module)
         added = sum(self._add(entry) for entry in _namespaces_of(name, module))

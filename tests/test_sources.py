@@ -1,0 +1,316 @@
+"""Each source, driven directly: what it records, with which line, and what it leaves alone."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from unittest import mock
+
+import pytest
+
+from patchtrace import _tracer
+from patchtrace.config import Config
+from patchtrace.ledger import NOTHING, Mutation, Scope
+from patchtrace.sources import resources
+
+_counter = itertools.count()
+
+MODULE_SOURCE = """
+VALUE = 1
+def func():
+    return "real"
+def set_own(value):
+    global VALUE
+    VALUE = value
+class Cls:
+    attr = 1
+    @staticmethod
+    def helper():
+        return 1
+"""
+
+
+class Harness:
+    def __init__(self, tracer: _tracer.Tracer, module: ModuleType) -> None:
+        self.tracer = tracer
+        self.module = module
+        self.mark = len(tracer.ledger)
+
+    def records(self, **match: object) -> list[Mutation]:
+        out = []
+        for m in self.tracer.ledger.since(self.mark):
+            if all(getattr(m, k) == v for k, v in match.items()):
+                out.append(m)
+        return out
+
+    def scan(self) -> None:
+        watch = self.tracer.source("watch")
+        assert watch is not None
+        watch.scan()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    name = f"ptunit_{next(_counter)}"
+    (tmp_path / f"{name}.py").write_text(MODULE_SOURCE)
+    sys.path.insert(0, str(tmp_path))
+    tracer = _tracer.start(Config())
+    tracer.scope = Scope("unit", "call")
+    try:
+        module = importlib.import_module(name)
+        yield Harness(tracer, module)
+    finally:
+        tracer.stop()
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(name, None)
+
+
+def line_of(marker: str) -> int:
+    """The line number of ``marker`` in this file (keeps assertions honest as code moves)."""
+    for number, text in enumerate(Path(__file__).read_text().splitlines(), 1):
+        if marker in text and "line_of(" not in text:
+            return number
+    raise AssertionError(marker)
+
+
+# -- unittest.mock -----------------------------------------------------------------------------
+def test_patch_start_and_stop_are_paired_with_the_users_lines(harness: Harness) -> None:
+    target = f"{harness.module.__name__}.func"
+    patcher = mock.patch(target)
+    patcher.start()  # START-HERE
+    [applied] = harness.records(op="patch")
+    assert applied.target == f"module:{harness.module.__name__}" and applied.name == "func"
+    assert applied.where is not None and applied.where.line == line_of("# START-HERE")
+    assert applied.where.file == __file__
+    assert applied.before.type == "function" and applied.after.is_mock
+    assert [a.mutation for a in harness.tracer.ledger.active()][-1] is applied
+    assert applied.desc == f"patch('{target}')"
+    patcher.stop()  # STOP-HERE
+    [undone] = harness.records(op="unpatch")
+    assert undone.token == applied.token
+    assert undone.where is not None and undone.where.line == line_of("# STOP-HERE")
+    assert applied not in [a.mutation for a in harness.tracer.ledger.active()]
+
+
+def test_patch_as_context_manager_decorator_and_stopall(harness: Harness) -> None:
+    module = harness.module
+    with mock.patch.object(module, "VALUE", 5):
+        assert module.VALUE == 5
+
+    @mock.patch.object(module, "func")
+    def decorated(fake: mock.MagicMock) -> None:
+        assert module.func is fake
+
+    decorated()
+    mock.patch.object(module, "VALUE", 6).start()
+    mock.patch.object(module, "func").start()
+    mock.patch.stopall()
+    assert len(harness.records(op="patch")) == 4
+    assert len(harness.records(op="unpatch")) == 4
+    assert module.VALUE == 1 and module.func() == "real"
+
+
+def test_patch_object_reads_the_raw_descriptor(harness: Harness) -> None:
+    cls = harness.module.Cls
+    with mock.patch.object(cls, "helper"):
+        pass
+    [applied] = harness.records(op="patch")
+    assert applied.target == f"class:{harness.module.__name__}.Cls"
+    assert applied.before.type == "staticmethod"
+
+
+def test_patch_multiple_records_each_attribute(harness: Harness) -> None:
+    with mock.patch.multiple(harness.module, VALUE=2, func=mock.DEFAULT):
+        pass
+    assert sorted(m.name or "" for m in harness.records(op="patch")) == ["VALUE", "func"]
+    assert len(harness.records(op="unpatch")) == 2
+
+
+def test_patch_dict_on_environ_is_recorded_once(harness: Harness) -> None:
+    with mock.patch.dict(os.environ, {"PT_UNIT_KEY": "1"}):
+        assert os.environ["PT_UNIT_KEY"] == "1"
+    patches = harness.records(op="patch")
+    assert len(patches) == 1 and patches[0].target == "os.environ"
+    assert patches[0].name == "PT_UNIT_KEY"
+    assert harness.records(source="audit") == []  # the audit hook stayed quiet (busy)
+    assert len(harness.records(op="unpatch")) == 1
+
+
+def test_patch_dict_on_sys_modules(harness: Harness) -> None:
+    fake = mock.MagicMock()
+    with mock.patch.dict(sys.modules, {"pt_not_a_module": fake}):
+        pass
+    [applied] = harness.records(op="patch")
+    assert applied.target == "sys.modules" and applied.name == "pt_not_a_module"
+
+
+def test_undo_while_an_exception_propagates_is_marked(harness: Harness) -> None:
+    with pytest.raises(ZeroDivisionError), mock.patch.object(harness.module, "VALUE", 3):
+        1 / 0  # noqa: B018
+    [undone] = harness.records(op="unpatch")
+    assert undone.unwinding is not None and undone.unwinding[0] == "ZeroDivisionError"
+
+
+def test_mock_creation_is_recorded_for_top_level_mocks_only(harness: Harness) -> None:
+    source = harness.tracer.source("mock")
+    parent = mock.MagicMock(name="parent")  # CREATED-HERE
+    parent.child.grandchild()
+    records = source.alive_created_in(lambda s: s.test == "unit")  # type: ignore[attr-defined]
+    made = [record for obj, record in records if obj is parent]
+    assert len(made) == 1
+    assert made[0].stack.where().line == line_of("# CREATED-HERE")
+    assert not [r for obj, r in records if obj is parent.child]
+
+
+# -- pytest's MonkeyPatch ----------------------------------------------------------------------
+def test_monkeypatch_calls_and_undo(harness: Harness, tmp_path: Path) -> None:
+    mp = pytest.MonkeyPatch()
+    cwd = os.getcwd()
+    try:
+        mp.setattr(harness.module, "VALUE", 9)  # MP-SETATTR
+        mp.setenv("PT_UNIT_MP", "x")
+        mp.delenv("PT_UNIT_ABSENT", raising=False)
+        mp.syspath_prepend(str(tmp_path))
+        mp.chdir(tmp_path)
+        mp.setattr(harness.module.Cls, "helper", lambda: 2)
+    finally:
+        mp.undo()
+    assert os.getcwd() == cwd
+    applied = harness.records(op="patch", source="monkeypatch")
+    assert [m.target for m in applied][:2] == [f"module:{harness.module.__name__}", "os.environ"]
+    assert applied[0].where is not None and applied[0].where.line == line_of("# MP-SETATTR")
+    assert applied[0].before.repr == "1"
+    assert "cwd" in [m.target for m in applied] and "sys.path" in [m.target for m in applied]
+    helper = [m for m in applied if m.name == "helper"][0]
+    assert helper.before.type == "staticmethod"  # read from __dict__, like undo() does
+    assert len(harness.records(op="unpatch", source="monkeypatch")) == len(applied)
+    assert not [a for a in harness.tracer.ledger.active() if a.mutation.source == "monkeypatch"]
+    assert harness.records(source="audit", target="os.environ") == []
+
+
+# -- the audit hook ------------------------------------------------------------------------------
+def test_environment_writes_and_chdir(harness: Harness, tmp_path: Path) -> None:
+    os.environ["PT_UNIT_ENV"] = "1"  # ENV-SET
+    del os.environ["PT_UNIT_ENV"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    os.chdir(cwd)
+    set_, deleted = harness.records(target="os.environ")
+    assert set_.op == "set" and set_.name == "PT_UNIT_ENV" and set_.after.repr == "'1'"
+    assert set_.where is not None and set_.where.line == line_of("# ENV-SET")
+    assert deleted.op == "delete" and deleted.before.repr == "'1'"
+    assert len(harness.records(op="chdir")) == 2
+
+
+def test_pytest_current_test_is_skipped(harness: Harness) -> None:
+    os.environ["PYTEST_CURRENT_TEST"] = os.environ.get("PYTEST_CURRENT_TEST", "x")
+    assert harness.records(target="os.environ") == []
+
+
+def test_code_swap_is_recorded(harness: Harness) -> None:
+    def other() -> str:
+        return "other"
+
+    original = harness.module.func.__code__
+    harness.module.func.__code__ = other.__code__  # CODE-SWAP
+    try:
+        [swap] = harness.records(op="code-assign")
+        assert swap.name == "func.__code__"
+        assert swap.where is not None and swap.where.line == line_of("# CODE-SWAP")
+    finally:
+        harness.module.func.__code__ = original
+
+
+# -- direct stores ---------------------------------------------------------------------------------
+def test_module_attribute_store_is_seen_with_its_line(harness: Harness) -> None:
+    harness.module.VALUE = 2  # MODULE-STORE
+    harness.scan()
+    [store] = harness.records(target=f"module:{harness.module.__name__}", name="VALUE")
+    assert store.op == "set" and store.before.repr == "1" and store.after.repr == "2"
+    assert store.where is not None and store.where.line == line_of("# MODULE-STORE")
+
+
+def test_a_modules_own_global_store_is_not_a_foreign_store(harness: Harness) -> None:
+    harness.module.set_own(42)
+    harness.scan()
+    assert harness.records(name="VALUE") == []
+
+
+def test_class_attribute_replaced_is_recorded(harness: Harness) -> None:
+    def replacement() -> int:
+        return 2
+
+    harness.module.Cls.helper = replacement  # CLASS-STORE
+    harness.scan()
+    [store] = harness.records(target=f"class:{harness.module.__name__}.Cls", name="helper")
+    assert store.before.type == "staticmethod" and store.after.type == "function"
+    if sys.version_info >= (3, 12):  # dict watchers see the line as it happens
+        assert store.where is not None and store.where.line == line_of("# CLASS-STORE")
+
+
+def test_builtins_store(harness: Harness) -> None:
+    import builtins
+
+    fake = mock.MagicMock()
+    original = builtins.input
+    builtins.input = fake
+    try:
+        harness.scan()
+        [store] = harness.records(target="builtins", name="input")
+        assert store.after.is_mock
+    finally:
+        builtins.input = original
+
+
+def test_instrumentation_is_undone_on_stop(harness: Harness) -> None:
+    harness.tracer.stop()
+    assert not getattr(mock._patch.__enter__, "__patchtrace__", False)
+    assert not getattr(pytest.MonkeyPatch.setattr, "__patchtrace__", False)
+    assert type(harness.module) is ModuleType
+    mark = len(harness.tracer.ledger)
+    with mock.patch.object(harness.module, "VALUE", 3):
+        pass
+    assert len(harness.tracer.ledger) == mark
+
+
+# -- resources ---------------------------------------------------------------------------------
+def test_resource_snapshot_diff(tmp_path: Path) -> None:
+    before = resources.take()
+    cwd = os.getcwd()
+    old_handler = signal.getsignal(signal.SIGUSR1)
+    fake_module = mock.MagicMock()
+    module_name = "json"
+    real = sys.modules[module_name]
+    try:
+        os.chdir(tmp_path)
+        sys.path.append("/pt/unit/path")
+        os.environ["PT_UNIT_RES"] = "1"
+        signal.signal(signal.SIGUSR1, lambda *a: None)
+        sys.modules["pt_unit_fake"] = fake_module
+        del sys.modules[module_name]
+        after = resources.take()
+    finally:
+        os.chdir(cwd)
+        sys.path.remove("/pt/unit/path")
+        del os.environ["PT_UNIT_RES"]
+        signal.signal(signal.SIGUSR1, old_handler)
+        sys.modules.pop("pt_unit_fake")
+        sys.modules[module_name] = real
+    found = {(c.kind, c.target, c.name) for c in resources.diff(before, after)}
+    assert ("resource-changed", "cwd", None) in found
+    assert ("resource-changed", "sys.path", "'/pt/unit/path'") in found
+    assert ("binding-changed", "os.environ", "PT_UNIT_RES") in found
+    assert ("resource-changed", "signal", "SIGUSR1") in found
+    assert ("binding-changed", "sys.modules", "pt_unit_fake") in found
+    assert ("module-dropped", "sys.modules", module_name) in found
+    assert resources.diff(resources.take(), resources.take()) == []
+
+
+def test_nothing_sentinel_is_not_a_value() -> None:
+    assert repr(NOTHING) == "<nothing>"
