@@ -185,6 +185,9 @@ class Leak:
                     f"not the original {self.before.repr}")
         elif self.kind == "module-dropped":
             text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
+        elif self.kind == "module-replaced" and self.desc and "reload" in self.desc:
+            text = (f"{self.desc}{at} made new classes and functions while other modules "
+                    "still hold the old ones")
         elif self.kind == "module-replaced":
             text = f"sys.modules[{self.name!r}] now holds another module object{at}"
         else:
@@ -356,6 +359,7 @@ class Detector:
             watch.refresh()
             watch.scan()  # anything between scopes belongs to nobody we could name
         self._released = set()
+        self._imported()  # forget imports made between tests
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
         self._snapshot = resources.take()
@@ -402,9 +406,14 @@ class Detector:
         mine = [m for m in records if m.scope.test == scope.test and not m.scope.wide
                 and not _in_marks(m.seq, owned)]
         found: list[Leak] = []
-        handled: set[tuple[str, str | None]] = set()
+        # What open wider fixtures set up, or finalized fixtures undid, is theirs to answer for.
+        handled: set[tuple[str, str | None]] = {
+            (c.target, c.name) for w in self._wide.values() for c in w.changes}
+        handled |= self._released
         found.extend(self._patches(mine, handled))
         found.extend(self._bindings(mine, handled))
+        found.extend(self._reloads(mine, handled))
+        found.extend(self._dropped(mine, handled, scope))
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
@@ -518,6 +527,49 @@ class Detector:
             out.append(leak)
         return out
 
+    def _reloads(
+        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]]
+    ) -> list[Leak]:
+        out = []
+        for mutation in records:
+            if mutation.op != "reload" or (mutation.target, mutation.name) in handled:
+                continue
+            handled.add((mutation.target, mutation.name))
+            out.append(self._leak_from(mutation, "module-replaced", mutation.after_value()))
+        return out
+
+    def _imported(self) -> list[str]:
+        audit = self.tracer.source("audit")
+        take = getattr(audit, "take_imported", None)
+        return list(take()) if take is not None else []
+
+    def _dropped(
+        self, records: list[Mutation], handled: set[tuple[str, str | None]], scope: Scope
+    ) -> list[Leak]:
+        """Imported during the scope, gone from sys.modules, still an attribute of its
+        package: the next import makes a second copy (``patch.dict(sys.modules)``)."""
+        out = []
+        for name in dict.fromkeys(self._imported()):
+            if name in sys.modules or "." not in name or ("sys.modules", name) in handled:
+                continue
+            parent_name, _, child = name.rpartition(".")
+            parent = sys.modules.get(parent_name)
+            orphan = parent.__dict__.get(child) if isinstance(parent, ModuleType) else None
+            if not isinstance(orphan, ModuleType):
+                continue
+            handled.add(("sys.modules", name))
+            setter = next((m for m in reversed(records)
+                           if m.target == "sys.modules" and m.op in ("patch", "unpatch")), None)
+            if setter is not None:
+                leak = self._leak_from(setter, "module-dropped", orphan)
+                leak.name = name
+            else:
+                leak = Leak("module-dropped", scope.test, "call", "sys.modules", name,
+                            obj=orphan)
+            leak.before, leak.value = summarize(orphan), MISSING
+            out.append(leak)
+        return out
+
     def _explained_by_patch(self, target: str, name: str | None, now: object) -> bool:
         for active in self.tracer.ledger.active():
             m = active.mutation
@@ -537,11 +589,9 @@ class Detector:
         out = []
         active = {(a.mutation.target, a.mutation.name) for a in self.tracer.ledger.active()}
         active_targets = {t for t, _ in active}
-        owned = {(c.target, c.name) for w in self._wide.values() for c in w.changes}
-        owned |= self._released
         for change in changes:
             key = (change.target, change.name)
-            if key in handled or key in owned or key in active:
+            if key in handled or key in active:
                 continue
             if change.target in active_targets and change.kind != "binding-changed":
                 continue  # e.g. a patch.dict(sys.modules) still active covers its entries

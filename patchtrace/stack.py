@@ -46,6 +46,12 @@ def _classify_paths() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
 
 
 _hidden_cache: dict[str, bool] = {}
+_driver_cache: dict[str, bool] = {}
+#: Frames that *drive* user code (pytest's runner, pluggy, xdist/execnet): a mutation whose
+#: innermost visible caller is one of these was made by the machinery, not by a user.
+_DRIVERS: Final = ("_pytest", "pluggy", "xdist", "execnet")
+#: ...except pytest's own patching library, which is called *by* users.
+_LIBRARIES_IN_DRIVERS: Final = ("monkeypatch.py",)
 _paths: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
 
 
@@ -54,6 +60,26 @@ def reset_hidden_cache() -> None:
     global _paths
     _paths = None
     _hidden_cache.clear()
+    _driver_cache.clear()
+
+
+def is_driver(filename: str) -> bool:
+    """True for pytest/pluggy/xdist frames that call user code (not pytest's MonkeyPatch)."""
+    try:
+        return _driver_cache[filename]
+    except KeyError:
+        pass
+    result = False
+    if not filename.endswith(_LIBRARIES_IN_DRIVERS):
+        for modname in _DRIVERS:
+            module = sys.modules.get(modname)
+            path = getattr(module, "__file__", None) if module is not None else None
+            if isinstance(path, str) and os.path.abspath(filename).startswith(
+                    os.path.dirname(os.path.abspath(path)) + os.sep):
+                result = True
+                break
+    _driver_cache[filename] = result
+    return result
 
 
 def is_hidden(filename: str) -> bool:
@@ -156,10 +182,17 @@ class Stack:
         return out
 
     def where(self) -> Frame | None:
-        """The innermost user frame: the line that made the mutation."""
+        """The innermost user frame: the line that made the mutation.
+
+        None when pytest's machinery is reached first: the mutation was made by pytest or
+        a plugin (through mock or MonkeyPatch), whoever started the process.
+        """
         for code, line in self._items:
-            if not is_hidden(code.co_filename):
-                return Frame(code.co_filename, line, code.co_name)
+            filename = code.co_filename
+            if is_driver(filename):
+                return None
+            if not is_hidden(filename):
+                return Frame(filename, line, code.co_name)
         return None
 
     def files(self) -> Iterator[str]:

@@ -14,6 +14,7 @@ def default_sources() -> list[Source]:
     from .audit import AuditSource
     from .mock import MockSource
     from .monkeypatch import MonkeyPatchSource
+    from .reload import ReloadSource
     from .watch import WatchSource
 
-    return [AuditSource(), MockSource(), MonkeyPatchSource(), WatchSource()]
+    return [AuditSource(), MockSource(), MonkeyPatchSource(), ReloadSource(), WatchSource()]

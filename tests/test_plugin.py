@@ -1,0 +1,559 @@
+"""The pytest plugin, end to end: real pytest subprocesses on small suites.
+
+In-process runs restore sys.modules themselves and would hide exactly what we trace, so
+every test here uses ``runpytest_subprocess``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import leaks_by_kind, load_report
+
+
+Enable = Callable[..., Path]
+
+PKG = {
+    "pkg/__init__.py": "",
+    "pkg/mod.py": """
+TIMEOUT = 30
+REGISTRY = []
+
+def func():
+    return "real"
+
+class Util:
+    @staticmethod
+    def helper():
+        return 1
+""",
+    "pkg/cache.py": """
+import functools
+
+@functools.lru_cache(maxsize=None)
+def remember(key, value=None):
+    return value
+""",
+    "pkg/sub/__init__.py": "",
+    "pkg/sub/leaf.py": "VALUE = 1\n",
+}
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    for path, text in PKG.items():
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n")
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*args, timeout=120)
+
+
+def one(report: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = leaks_by_kind(report).get(kind, [])
+    assert len(found) == 1, (kind, report["leaks"])
+    return found[0]
+
+
+# -- every kind ------------------------------------------------------------------------------
+def test_patch_not_stopped_names_test_line_and_victim(suite: pytest.Pytester,
+                                                        traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_a="""
+        from unittest import mock
+        import pkg.mod
+
+        def test_polluter():
+            mock.patch("pkg.mod.func").start()
+
+        def test_innocent():
+            assert True
+
+        def test_victim():
+            assert pkg.mod.func() == "real"
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*pollution present*",
+        "L1 patch-not-stopped: pkg.mod.func from test_a.py::test_polluter (used by this test)",
+        "*patchtrace: 1 leak from 1 polluter*",
+    ])
+    leak = one(load_report(report_path), "patch-not-stopped")
+    assert leak["polluter"] == "test_a.py::test_polluter"
+    assert leak["phase"] == "call" and leak["fixture"] is None
+    assert leak["target"] == "module:pkg.mod" and leak["name"] == "func"
+    assert leak["where"] == {"file": "test_a.py", "line": 5, "function": "test_polluter"}
+    assert leak["stack"][-1] == leak["where"]
+    assert leak["before"]["type"] == "function" and not leak["before"]["is_mock"]
+    assert leak["value"]["is_mock"] and leak["value"]["type"] == "MagicMock"
+    assert leak["alive_via"] == ["module pkg.mod", "attribute func"]
+    assert leak["victims"] == ["test_a.py::test_victim"]
+    assert "was never stopped" in leak["message"]
+
+
+def test_monkeypatch_never_undone(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_mp="""
+        import pytest
+        import pkg.mod
+
+        def test_polluter():
+            mp = pytest.MonkeyPatch()
+            mp.setattr(pkg.mod, "TIMEOUT", 1)
+    """)
+    run(suite).assert_outcomes(passed=1)
+    leak = one(load_report(report_path), "patch-not-stopped")
+    assert leak["where"]["line"] == 6
+    assert "undo()" in leak["message"]
+
+
+def test_direct_stores_env_builtins_and_sys_modules(suite: pytest.Pytester,
+                                                     traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_direct="""
+        import builtins, os, sys
+        from unittest import mock
+        import pkg.mod
+
+        def test_module_attribute():
+            pkg.mod.TIMEOUT = 0
+
+        def test_environment():
+            os.environ["PT_LEAKED"] = "yes"
+
+        def test_builtins():
+            builtins.pt_helper = mock.MagicMock()
+
+        def test_sys_modules():
+            sys.modules["pt_fake_module"] = mock.MagicMock()
+
+        def test_victim():
+            assert pkg.mod.TIMEOUT == 30
+    """)
+    run(suite).assert_outcomes(passed=4, failed=1)
+    found = {(leak["target"], leak["name"]): leak
+             for leak in leaks_by_kind(load_report(report_path))["binding-changed"]}
+    assert set(found) == {("module:pkg.mod", "TIMEOUT"), ("os.environ", "PT_LEAKED"),
+                          ("builtins", "pt_helper"), ("sys.modules", "pt_fake_module")}
+    timeout = found[("module:pkg.mod", "TIMEOUT")]
+    assert timeout["where"]["line"] == 6 and timeout["before"]["repr"] == "30"
+    assert timeout["victims"] == ["test_direct.py::test_victim"]
+    assert found[("os.environ", "PT_LEAKED")]["where"]["line"] == 9
+    assert found[("sys.modules", "pt_fake_module")]["where"]["line"] == 15
+
+
+def test_restore_mismatch_of_a_staticmethod(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_static="""
+        from pkg.mod import Util
+
+        def test_polluter():
+            original = Util.helper
+            Util.helper = lambda: 2
+            Util.helper = original
+    """)
+    run(suite).assert_outcomes(passed=1)
+    leak = one(load_report(report_path), "restore-mismatch")
+    assert leak["target"] == "class:pkg.mod.Util" and leak["name"] == "helper"
+    assert leak["before"]["type"] == "staticmethod" and leak["value"]["type"] == "function"
+    assert leak["where"]["line"] == 6  # the restoring line
+
+
+def test_mock_survived_in_a_cache_and_a_registry(suite: pytest.Pytester,
+                                                 traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_escape="""
+        from unittest import mock
+        import pkg.cache, pkg.mod
+
+        def test_cache():
+            fake = mock.MagicMock(name="cached")
+            pkg.cache.remember("k", fake)
+
+        def test_registry():
+            pkg.mod.REGISTRY.append(mock.Mock(name="registered"))
+
+        def test_garbage_only():
+            a = mock.MagicMock(); b = mock.MagicMock()
+            a.other = b; b.other = a  # a cycle: garbage, not a leak
+    """)
+    run(suite).assert_outcomes(passed=3)
+    survived = leaks_by_kind(load_report(report_path))["mock-survived"]
+    by_test = {leak["polluter"].split("::")[1]: leak for leak in survived}
+    assert set(by_test) == {"test_cache", "test_registry"}
+    assert by_test["test_cache"]["where"]["line"] == 5
+    assert any("lru_cache" in step for step in by_test["test_cache"]["alive_via"])
+    assert by_test["test_registry"]["alive_via"][:2] == ["module pkg.mod", "attribute REGISTRY"]
+    assert by_test["test_cache"]["target"] is None
+
+
+def test_module_replaced_and_dropped(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_modules="""
+        import importlib, sys
+        from unittest import mock
+        import pkg.mod, pkg.sub
+
+        def test_reload():
+            importlib.reload(pkg.mod)
+
+        def test_dropped():
+            with mock.patch.dict(sys.modules):
+                import pkg.sub.leaf
+    """)
+    run(suite).assert_outcomes(passed=2)
+    report = load_report(report_path)
+    replaced = one(report, "module-replaced")
+    assert replaced["name"] == "pkg.mod" and replaced["where"]["line"] == 6
+    dropped = one(report, "module-dropped")
+    assert dropped["name"] == "pkg.sub.leaf"
+    assert dropped["polluter"] == "test_modules.py::test_dropped"
+
+
+def test_resources_changed(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_res="""
+        import logging, os, signal
+
+        def test_chdir(tmp_path):
+            os.chdir(tmp_path)
+
+        def test_handler():
+            logging.getLogger().addHandler(logging.NullHandler())
+
+        def test_signal():
+            signal.signal(signal.SIGUSR2, lambda *a: None)
+    """)
+    run(suite).assert_outcomes(passed=3)
+    found = {(leak["target"], leak["polluter"].split("::")[1])
+             for leak in leaks_by_kind(load_report(report_path))["resource-changed"]}
+    assert found == {("cwd", "test_chdir"), ("logging", "test_handler"),
+                     ("signal", "test_signal")}
+
+
+# -- scopes -----------------------------------------------------------------------------------
+def test_wide_fixtures_are_checked_when_finalized(suite: pytest.Pytester,
+                                                  traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_scope="""
+        import os
+        from unittest import mock
+        import pytest
+        import pkg.mod
+
+        @pytest.fixture(scope="module")
+        def leaky():
+            mock.patch.object(pkg.mod, "TIMEOUT", 1).start()
+            os.environ["PT_MODULE_FIXTURE"] = "1"
+            yield
+
+        @pytest.fixture(scope="module")
+        def tidy():
+            with mock.patch.object(pkg.mod, "func", return_value="fake"):
+                os.environ["PT_TIDY"] = "1"
+                yield
+                del os.environ["PT_TIDY"]
+
+        def test_first(leaky, tidy):
+            assert pkg.mod.TIMEOUT == 1
+
+        def test_second(leaky, tidy):
+            assert pkg.mod.func() == "fake"
+    """)
+    run(suite).assert_outcomes(passed=2)
+    report = load_report(report_path)
+    assert {(leak["kind"], leak["name"]) for leak in report["leaks"]} == {
+        ("patch-not-stopped", "TIMEOUT"), ("binding-changed", "PT_MODULE_FIXTURE")}
+    for leak in report["leaks"]:
+        assert leak["polluter"] == "test_scope.py::test_first"
+        assert leak["fixture"] == "leaky" and leak["phase"] == "setup"
+
+
+def test_collection_leaks(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makeconftest("""
+        import os
+        os.environ["PT_FROM_CONFTEST"] = "1"
+    """)
+    suite.makepyfile(test_collect="""
+        from unittest import mock
+        mock.patch("pkg.mod.func").start()
+
+        def test_nothing():
+            pass
+    """)
+    run(suite).assert_outcomes(passed=1)
+    leaks = load_report(report_path)["leaks"]
+    assert {(leak["kind"], leak["name"]) for leak in leaks} == {
+        ("patch-not-stopped", "func"), ("binding-changed", "PT_FROM_CONFTEST")}
+    for leak in leaks:
+        assert leak["polluter"] == "<collection>" and leak["phase"] == "collection"
+    patch = next(leak for leak in leaks if leak["name"] == "func")
+    assert patch["where"] == {"file": "test_collect.py", "line": 2, "function": "<module>"}
+
+
+# -- modes and configuration --------------------------------------------------------------------
+def test_strict_mode_fails_the_polluter_in_teardown(suite: pytest.Pytester,
+                                                   traced_env: Enable) -> None:
+    traced_env("strict")
+    suite.makepyfile(test_strict="""
+        from unittest import mock
+
+        def test_polluter():
+            mock.patch("pkg.mod.func").start()
+
+        def test_clean():
+            pass
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=2, errors=1)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_polluter*",
+        "*PatchtraceLeakError*",
+        "*patch('pkg.mod.func') started at test_strict.py:4 was never stopped*",
+    ])
+
+
+def test_option_and_ini_turn_it_on(suite: pytest.Pytester, tmp_path: Path) -> None:
+    suite.makepyfile(test_opt="""
+        import os
+        def test_polluter():
+            os.environ["PT_OPT"] = "1"
+    """)
+    result = run(suite, "--patchtrace", f"--patchtrace-json={tmp_path / 'r.json'}")
+    result.stdout.fnmatch_lines(["*patchtrace: 1 leak*"])
+    assert load_report(tmp_path / "r.json")["leaks"][0]["name"] == "PT_OPT"
+    suite.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly\npatchtrace = strict\n")
+    run(suite).assert_outcomes(passed=1, errors=1)
+
+
+@pytest.mark.parametrize(
+    ("how", "value"),
+    [("env", "nonsense"), ("option", "sometimes")],
+)
+def test_bad_configuration_is_a_usage_error(suite: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            how: str, value: str) -> None:
+    suite.makepyfile(test_x="def test_x(): pass")
+    if how == "env":
+        monkeypatch.setenv("PATCHTRACE", value)
+        result = run(suite)
+        name = "PATCHTRACE"
+    else:
+        result = run(suite, f"--patchtrace={value}")
+        name = "--patchtrace"
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{name}='{value}' is not understood; accepted values:*strict*"])
+
+
+def test_ignore_list_from_ini_and_environment(suite: pytest.Pytester,
+                                              traced_env: Enable) -> None:
+    report_path = traced_env(PATCHTRACE_IGNORE="os.environ.PT_ENV_IGNORED")
+    suite.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly\n"
+                  "patchtrace_ignore =\n    module:pkg.mod.TIMEOUT\n")
+    suite.makepyfile(test_ign="""
+        import os
+        import pkg.mod
+
+        def test_polluter():
+            pkg.mod.TIMEOUT = 1
+            os.environ["PT_ENV_IGNORED"] = "1"
+            os.environ["PT_ENV_KEPT"] = "1"
+    """)
+    run(suite).assert_outcomes(passed=1)
+    assert [leak["name"] for leak in load_report(report_path)["leaks"]] == ["PT_ENV_KEPT"]
+
+
+# -- no false alarms, no changed outcomes --------------------------------------------------------
+CLEAN_SUITE = """
+import functools, gc, logging, os, sys, warnings
+from unittest import mock
+import pytest
+import pkg.mod
+
+@functools.lru_cache(maxsize=None)
+def cached(x):
+    return object()
+
+@pytest.fixture(scope="session")
+def session_patch():
+    with mock.patch.object(pkg.mod, "REGISTRY", []):
+        yield
+
+@pytest.fixture(scope="class")
+def class_env():
+    os.environ["PT_CLASS"] = "1"
+    yield
+    del os.environ["PT_CLASS"]
+
+def test_context_managers():
+    with mock.patch("pkg.mod.func", return_value=1), mock.patch.dict(os.environ, A="1"):
+        assert pkg.mod.func() == 1
+
+@mock.patch("pkg.mod.func")
+@mock.patch.object(pkg.mod, "TIMEOUT", 3)
+def test_decorators(fake):
+    assert pkg.mod.TIMEOUT == 3
+
+def test_monkeypatch_fixture(monkeypatch, tmp_path):
+    monkeypatch.setattr(pkg.mod, "TIMEOUT", 1)
+    monkeypatch.setattr("pkg.mod.Util.helper", staticmethod(lambda: 2))
+    monkeypatch.setenv("PT_MP", "1")
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "pt_fake", mock.MagicMock())
+
+def test_mocker(mocker):
+    mocker.patch("pkg.mod.func", return_value=2)
+    mocker.patch.object(pkg.mod, "TIMEOUT", 9)
+    spy = mocker.spy(pkg.mod.Util, "helper")
+    assert pkg.mod.func() == 2 and spy() == 1
+
+def test_stopall():
+    mock.patch.object(pkg.mod, "TIMEOUT", 5).start()
+    mock.patch.stopall()
+
+def test_capture_logging_warnings(capsys, caplog, tmp_path):
+    print("out"); logging.getLogger("x").warning("w")
+    warnings.simplefilter("ignore")
+    warnings.warn("hidden")
+    (tmp_path / "f").write_text("x")
+    assert "out" in capsys.readouterr().out
+
+def test_imports_and_caches():
+    import json, decimal, pkg.sub.leaf  # new modules are not pollution
+    cached(1)
+
+def test_garbage_mocks():
+    for _ in range(3):
+        m = mock.MagicMock(); m.child.parent = m
+
+def test_failure_keeps_a_mock_in_the_traceback():
+    m = mock.MagicMock()
+    m()
+    assert False, "expected failure"
+
+def test_after_failure():
+    pass
+
+def test_session_fixture(session_patch):
+    assert pkg.mod.REGISTRY == []
+
+class TestClass:
+    def test_one(self, class_env):
+        assert os.environ["PT_CLASS"] == "1"
+
+    def test_two(self, class_env):
+        pass
+
+@pytest.mark.skip(reason="skipped")
+def test_skipped():
+    pass
+
+@pytest.mark.xfail(reason="expected")
+def test_xfail():
+    mock.patch.dict(os.environ, {"PT_X": "1"})
+    assert False
+"""
+
+
+def test_no_false_alarms_and_same_outcomes(suite: pytest.Pytester, traced_env: Enable,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    suite.makepyfile(test_clean=CLEAN_SUITE)
+    plain = run(suite)
+    report_path = traced_env()
+    traced = run(suite)
+    expected = {"passed": 12, "failed": 1, "skipped": 1, "xfailed": 1}
+    plain.assert_outcomes(**expected)
+    traced.assert_outcomes(**expected)
+    report = load_report(report_path)
+    assert report["leaks"] == [], report["leaks"]
+    assert report["tests"] == 15
+    traced.stdout.fnmatch_lines(["*patchtrace: no leaks in 15 tests*"])
+    assert "internal error" not in traced.stderr.str() + traced.stdout.str()
+
+
+def test_unittest_style_tests_under_pytest(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_ut="""
+        import unittest
+        from unittest import mock
+        import pkg.mod
+
+        class Leaky(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                mock.patch.object(pkg.mod, "TIMEOUT", 2).start()
+
+            def setUp(self):
+                mock.patch("pkg.mod.func").start()
+
+            def test_a(self):
+                pass
+
+        class Tidy(unittest.TestCase):
+            def setUp(self):
+                patcher = mock.patch("pkg.mod.func")
+                patcher.start()
+                self.addCleanup(patcher.stop)
+
+            def test_b(self):
+                pass
+    """)
+    run(suite).assert_outcomes(passed=2)
+    leaks = {leak["name"]: leak for leak in load_report(report_path)["leaks"]}
+    assert set(leaks) == {"TIMEOUT", "func"}
+    assert leaks["func"]["polluter"] == "test_ut.py::Leaky::test_a"
+    assert leaks["func"]["where"]["function"] == "setUp"
+    assert leaks["TIMEOUT"]["polluter"] == "test_ut.py::Leaky::test_a"
+    assert leaks["TIMEOUT"]["where"]["function"] == "setUpClass"
+
+
+def test_xdist_workers_report_to_the_controller(suite: pytest.Pytester,
+                                                traced_env: Enable) -> None:
+    pytest.importorskip("xdist")
+    report_path = traced_env()
+    suite.makepyfile(**{
+        f"test_x{i}": f"""
+            import os
+            def test_polluter_{i}():
+                os.environ["PT_XDIST_{i}"] = "1"
+
+            def test_clean_{i}():
+                pass
+        """ for i in range(4)
+    })
+    result = run(suite, "-n", "2")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*patchtrace: 4 leaks from 4 polluters*"])
+    report = load_report(report_path)
+    assert report["tests"] == 8
+    assert sorted(leak["polluter"] for leak in report["leaks"]) == [
+        f"test_x{i}.py::test_polluter_{i}" for i in range(4)]
+    assert sorted(leak["id"] for leak in report["leaks"]) == ["L1", "L2", "L3", "L4"]
+
+
+def test_pytest_randomly_seed_is_reported(suite: pytest.Pytester, traced_env: Enable) -> None:
+    pytest.importorskip("pytest_randomly")
+    report_path = traced_env()
+    suite.makeini("[pytest]\npythonpath = .\n")
+    suite.makepyfile(test_r="""
+        import os
+        def test_polluter():
+            os.environ["PT_RANDOM"] = "1"
+    """)
+    result = run(suite, "-p", "randomly", "-p", "randomly_seed=1234" if False else "randomly",
+                 "-p", "no:cacheprovider", "--randomly-seed=1234")
+    result.stdout.fnmatch_lines(["*pytest-randomly seed 1234*"])
+    assert load_report(report_path)["randomly_seed"] == 1234
