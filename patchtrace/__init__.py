@@ -8,6 +8,7 @@ Public API (importing this module is cheap: nothing heavy is imported until used
     patchtrace.history(target, name=None)      the mutations of one target
     patchtrace.active_patches()                patches applied and not undone, with stacks
     patchtrace.explain(obj) / patchtrace.why(obj)   why is ``obj`` still alive?
+    patchtrace.graph(obj, "out.svg")           draw it
 
 PYTEST_DONT_REWRITE: the .pth may import us before pytest registers the plugin.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "active_patches",
     "explain",
+    "graph",
     "history",
     "ledger",
     "start",
@@ -107,6 +109,16 @@ def explain(obj: object, **kwargs: Any) -> Any:
     from . import refs
 
     return refs.explain(obj, **kwargs)
+
+
+def graph(obj: object, path: str, **kwargs: Any) -> str:
+    """Draw the reference graph of ``obj`` to ``path`` (.svg, .png or .dot); returns the path.
+
+    Uses graphviz ``dot`` when installed, a built-in layout otherwise.
+    """
+    from .render import graph as _graph
+
+    return _graph.graph(obj, path, **kwargs)
 
 
 def why(obj: object, **kwargs: Any) -> Any:

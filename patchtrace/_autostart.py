@@ -86,7 +86,9 @@ def report(detector: object, *, tests: int) -> None:
     tracer = _tracer.current()
     if tracer is None:
         return
-    leaks = list(getattr(detector, "leaks", []))
+    from .render.secrets import mask_leak
+
+    leaks = [mask_leak(leak) for leak in getattr(detector, "leaks", [])]
     config = tracer.config
     if config.json:
         json_report.write(config.json, json_report.build(

@@ -54,4 +54,4 @@ def _instrument(module: ModuleType) -> None:
 
     run.__patchtrace__ = True  # type: ignore[attr-defined]
     run.__wrapped__ = original  # type: ignore[attr-defined]
-    case.run = run  # type: ignore[method-assign]
+    setattr(case, "run", run)

@@ -246,7 +246,7 @@ def namespace_of(target: str) -> dict[str, Any] | None:
     if target == "builtins":
         return builtins.__dict__
     if target == "sys.modules":
-        return sys.modules  # type: ignore[return-value]
+        return sys.modules
     if target.startswith("module:"):
         module = sys.modules.get(target[7:])
         return module.__dict__ if isinstance(module, ModuleType) else None
@@ -405,6 +405,10 @@ class Detector:
         owned = self._owned_marks()
         mine = [m for m in records if m.scope.test == scope.test and not m.scope.wide
                 and not _in_marks(m.seq, owned)]
+        if scope.test == "<process>":
+            # A script is the program: its own environment is its business. What it patched
+            # in other modules and never put back is still reported.
+            mine = [m for m in mine if m.target != "os.environ"]
         found: list[Leak] = []
         # What open wider fixtures set up, or finalized fixtures undid, is theirs to answer for.
         handled: set[tuple[str, str | None]] = {
@@ -593,6 +597,8 @@ class Detector:
             key = (change.target, change.name)
             if key in handled or key in active:
                 continue
+            if scope.test == "<process>" and change.target == "os.environ":
+                continue
             if change.target in active_targets and change.kind != "binding-changed":
                 continue  # e.g. a patch.dict(sys.modules) still active covers its entries
             if collection and change.kind == "resource-changed":
@@ -779,10 +785,7 @@ def _mock_activity(obj: object) -> int:
 
 def _held_by_known(obj: object, tracer: Tracer) -> bool:
     """A mock bound by a patch that is still active is reported as that patch."""
-    for active in tracer.ledger.active():
-        if active.mutation.after_value() is obj:
-            return True
-    return False
+    return any(active.mutation.after_value() is obj for active in tracer.ledger.active())
 
 
 def _alive_via(obj: object) -> list[str] | None:

@@ -16,7 +16,7 @@ from typing import Any, Final, final
 from .stack import Frame, Stack
 from .values import MISSING, ValueSummary, summarize
 
-__all__ = ["COLLECTION", "NOTHING", "UNKNOWN", "PROCESS", "ActivePatch", "Ledger", "Mutation", "Scope"]
+__all__ = ["COLLECTION", "NOTHING", "PROCESS", "UNKNOWN", "ActivePatch", "Ledger", "Mutation", "Scope"]
 
 
 class _Nothing:

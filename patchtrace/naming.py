@@ -93,6 +93,18 @@ def find_path(obj: object, *, depth: int = 2) -> str | None:
     return None
 
 
+def raw_attribute(target: object, name: str) -> object:
+    """The raw ``__dict__`` entry ``name`` of ``target`` (descriptors not invoked, no user
+    ``__getattr__`` run), or :data:`~patchtrace.ledger.NOTHING`."""
+    from .ledger import NOTHING
+
+    try:
+        namespace = object.__getattribute__(target, "__dict__")
+        return namespace.get(name, NOTHING)
+    except Exception:
+        return NOTHING
+
+
 def _raw_dict(obj: object) -> dict[str, object] | None:
     """The instance or class ``__dict__``, read without calling user ``__getattr__``."""
     try:

@@ -197,7 +197,7 @@ def _end_collection(state: _State) -> None:
 # wrap setup and teardown alike, so they are in the same state at both ends. (Around
 # pytest_runtest_protocol they are not: warnings and assertion rewriting wrap it.)
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator:
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     state = _state(item.config)
     if state is not None:
         _guard(state, state.detector.begin)
@@ -205,12 +205,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return (yield from _phase(item, "call"))
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
     state = _state(item.config)
     if state is None:
         return (yield)
@@ -227,9 +229,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             leaks = _filter_marked(item, leaks, state)
             _after_leaks(state, leaks)
             if state.config.strict and not failed and leaks:
+                from .render.secrets import mask_leak
+
                 raise PatchtraceLeakError(
                     "patchtrace (strict): this test leaked:\n"
-                    + "\n".join(f"  {leak.id} {leak.kind}: {leak.message()}" for leak in leaks)
+                    + "\n".join(f"  {leak.id} {leak.kind}: {mask_leak(leak).message()}"
+                                 for leak in leaks)
                 )
         state.tracer.scope = BETWEEN
 
@@ -257,7 +262,9 @@ def _filter_marked(item: pytest.Item, leaks: list[Leak], state: _State) -> list[
 
 # -- fixtures of wider scope --------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator:
+def pytest_fixture_setup(
+    fixturedef: Any, request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
     state = _state(request.config)
     scope = getattr(fixturedef, "scope", "function")
     if state is None:
@@ -290,8 +297,10 @@ def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureReques
 
 # -- victims and "pollution present" --------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     state = _state(item.config)
     if state is None or not report.failed or call.excinfo is None:
         return report
@@ -338,10 +347,13 @@ def _after_leaks(state: _State, leaks: list[Leak]) -> None:
 
 
 def _all_leaks(state: _State) -> list[Leak]:
+    """This process's leaks and the workers', numbered, secrets masked for every output."""
+    from .render.secrets import mask_leak
+
     leaks = list(state.detector.leaks) + list(state.worker_leaks)
     for number, leak in enumerate(leaks, 1):
         leak.id = f"L{number}"
-    return leaks
+    return [mask_leak(leak) for leak in leaks]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -386,7 +398,8 @@ def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
         from .render import html
     except ImportError:
         return
-    html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra)
+    html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
+               rootdir=str(state.detector.rootdir or os.getcwd()))
 
 
 def _write_graphs(state: _State, leaks: list[Leak]) -> None:
@@ -397,13 +410,14 @@ def _write_graphs(state: _State, leaks: list[Leak]) -> None:
     graph.write_leak_graphs(leaks, state.config.graphs or "")
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist must not fail
 def pytest_testnodedown(node: Any, error: object) -> None:
     state = _state(node.config)
     if state is None:
         return
     output = getattr(node, "workeroutput", None) or {}
     data = output.get(_WORKER_KEY)
-    worker = str(getattr(node, "gateway", None) and node.gateway.id or "worker")
+    worker = str((getattr(node, "gateway", None) and node.gateway.id) or "worker")
     if data is None:
         state.crashed.append(worker)
         return
@@ -443,7 +457,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     lines = terminal.render(
         leaks, verbosity=-1 if verbosity < 0 else verbosity, color=bool(tr.hasmarkup),
-        width=getattr(tr, "_tw", None) and tr._tw.fullwidth or 100,
+        width=tr._tw.fullwidth if getattr(tr, "_tw", None) is not None else 100,
         rootdir=str(config.rootpath),
     )
     for line in lines:

@@ -46,7 +46,7 @@ def is_mock(obj: object) -> bool:
         return True
     if cls is types.FunctionType:
         # create_autospec(func) returns a real function carrying the mock in __dict__['mock'].
-        inner = obj.__dict__.get("mock")  # type: ignore[attr-defined]
+        inner = obj.__dict__.get("mock")
         return inner is not None and issubclass(type(inner), bases)
     return False
 
@@ -93,8 +93,6 @@ def safe_repr(obj: object, limit: int = _REPR_LIMIT) -> str:
         text = _REPR.repr(obj)
     except Exception as exc:
         text = _failed_repr(obj, exc)
-    if not isinstance(text, str):  # a __repr__ returning a non-str is caught by repr(), but be sure
-        return f"<{type_name(obj)} object>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text

@@ -14,7 +14,6 @@ import pytest
 
 from .conftest import leaks_by_kind, load_report
 
-
 Enable = Callable[..., Path]
 
 PKG = {
@@ -557,3 +556,26 @@ def test_pytest_randomly_seed_is_reported(suite: pytest.Pytester, traced_env: En
                  "-p", "no:cacheprovider", "--randomly-seed=1234")
     result.stdout.fnmatch_lines(["*pytest-randomly seed 1234*"])
     assert load_report(report_path)["randomly_seed"] == 1234
+
+
+def test_secret_environment_values_are_masked(suite: pytest.Pytester,
+                                              traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_secret="""
+        import os
+        def test_polluter():
+            os.environ["API_TOKEN"] = "hunter2-real"
+    """)
+    result = run(suite, "-v")
+    # The source line is the user's own code and is shown as written; values are masked.
+    assert "now 'hunter2-real'" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*before <missing>  ->  now '***'*"])
+    assert "hunter2-real" not in report_path.read_text()
+    leak = one(load_report(report_path), "binding-changed")
+    assert leak["name"] == "API_TOKEN" and "***" in leak["value"]["repr"]
+
+
+def test_works_without_xdist_installed(suite: pytest.Pytester, traced_env: Enable) -> None:
+    traced_env()
+    suite.makepyfile(test_plain="def test_x(): pass")
+    run(suite, "-p", "no:xdist").assert_outcomes(passed=1)

@@ -15,6 +15,7 @@ Pure Python, plain data in and out; sizes are in SVG user units (pixels).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Final, final
 
@@ -103,7 +104,7 @@ def layout(
             pred[id(v)] = []
             chain.append(v)
         chain.append(b)
-        for u, v in zip(chain, chain[1:]):
+        for u, v in itertools.pairwise(chain):
             succ[id(u)].append(v)
             pred[id(v)].append(u)
         chains.append(chain)
@@ -274,10 +275,10 @@ def _pack(items: list[_V], desired: list[float]) -> None:
     right = list(desired)
     for i in range(n - 2, -1, -1):
         right[i] = min(right[i], right[i + 1] - sep(items[i], items[i + 1]))
-    xs = [(a + b) / 2 for a, b in zip(left, right)]
+    xs = [(a + b) / 2 for a, b in zip(left, right, strict=True)]
     for i in range(1, n):
         xs[i] = max(xs[i], xs[i - 1] + sep(items[i - 1], items[i]))
-    for v, x in zip(items, xs):
+    for v, x in zip(items, xs, strict=True):
         v.x = x
 
 

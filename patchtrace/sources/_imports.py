@@ -37,8 +37,8 @@ class _LoaderProxy:
         self._loader.exec_module(module)
         # Put the real loader back so the module looks untouched.
         spec = module.__spec__
-        if spec is not None and spec.loader is self:
-            spec.loader = self._loader
+        if spec is not None and spec.loader is self:  # type: ignore[comparison-overlap]
+            spec.loader = self._loader  # type: ignore[unreachable]
         if module.__dict__.get("__loader__") is self:
             module.__loader__ = self._loader
         self._finder.fire(self._name, module)
@@ -105,7 +105,7 @@ def _remove() -> None:
     global _finder
     if _finder is not None:
         try:
-            sys.meta_path.remove(_finder)  # type: ignore[arg-type]
+            sys.meta_path.remove(_finder)
         except ValueError:
             pass
         _finder = None
@@ -115,7 +115,7 @@ def _ensure() -> _PostImportFinder:
     global _finder
     if _finder is None:
         _finder = _PostImportFinder()
-        sys.meta_path.insert(0, _finder)  # type: ignore[arg-type]
+        sys.meta_path.insert(0, _finder)
     return _finder
 
 

@@ -58,7 +58,7 @@ def _text(value: object) -> str:
         return value.decode(_FS_ENCODING, "surrogateescape")
     if isinstance(value, str):
         return value
-    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)  # type: ignore[arg-type]
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
 
 
 class AuditSource:

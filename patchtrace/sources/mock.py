@@ -16,14 +16,13 @@ with ``parent``/``_new_parent``) are skipped: only the mocks a user made have a 
 from __future__ import annotations
 
 import functools
-import sys
 import weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
 from ..ledger import NOTHING, Scope
-from ..naming import target_of
+from ..naming import raw_attribute, target_of
 from ._imports import cancel, when_imported
 
 if TYPE_CHECKING:
@@ -34,20 +33,6 @@ __all__ = ["MockSource"]
 _MODULES: Final = ("unittest.mock", "mock")
 #: set by NonCallableMock.__init__ for children (CallableMixin passes them positionally)
 _CHILD_ATTRS: Final = ("_mock_parent", "_mock_new_parent")
-
-
-def _raw_get(target: object, name: str) -> object:
-    """The raw binding of ``name`` on ``target`` (descriptors not invoked), or NOTHING."""
-    try:
-        namespace = object.__getattribute__(target, "__dict__")
-    except Exception:
-        namespace = None
-    if namespace is not None:
-        try:
-            return namespace[name] if name in namespace else NOTHING
-        except Exception:
-            return NOTHING
-    return NOTHING
 
 
 def _path_hint(patcher: Any) -> str | None:
@@ -164,7 +149,7 @@ class MockSource:
         before = state.get("temp_original", NOTHING)
         if not state.get("is_local", False):
             before = NOTHING  # the attribute was inherited or absent: undo deletes it
-        after = _raw_get(target, attribute)
+        after = raw_attribute(target, attribute)
         if after is NOTHING:
             after = getattr(target, attribute, NOTHING)
         mutation = tracer.record(
@@ -184,7 +169,7 @@ class MockSource:
             state = patcher.__dict__
             target = state.get("target")
             attribute = state.get("attribute")
-            current = _raw_get(target, attribute) if isinstance(attribute, str) else NOTHING
+            current = raw_attribute(target, attribute) if isinstance(attribute, str) else NOTHING
             tracer.busy += 1
             try:
                 result = original(patcher, *exc_info)
@@ -206,7 +191,7 @@ class MockSource:
         token = self._tokens.pop(id(patcher), None)
         if token is None or not isinstance(attribute, str):
             return
-        restored = _raw_get(target, attribute)
+        restored = raw_attribute(target, attribute)
         mutation = tracer.record(
             "unpatch", "mock", target_of(target, _path_hint(patcher)), attribute, current,
             restored, token=token, desc=_describe(patcher, attribute), stack=_stack.capture(2),

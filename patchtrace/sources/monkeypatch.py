@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
 from ..ledger import NOTHING
-from ..naming import target_of
+from ..naming import raw_attribute, target_of
 from ._imports import cancel, when_imported
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class MonkeyPatchSource:
         desc = f"monkeypatch.{method}({desc_args})"
         records: list[tuple[str, str | None, object, object]] = []
         for target, name, oldval in mp._setattr[lengths[0]:]:
-            after = _raw(target, name)
+            after = raw_attribute(target, name)
             before = NOTHING if _is_notset(oldval) else oldval
             records.append((target_of(target), name, before, after))
         for dictionary, key, oldval in mp._setitem[lengths[1]:]:
@@ -173,14 +173,6 @@ def _getcwd() -> str | None:
 def _is_notset(value: object) -> bool:
     compat = sys.modules.get("_pytest.compat")
     return compat is not None and value is compat.__dict__.get("NOTSET")
-
-
-def _raw(target: object, name: str) -> object:
-    try:
-        namespace = object.__getattribute__(target, "__dict__")
-        return namespace[name] if name in namespace else NOTHING
-    except Exception:
-        return NOTHING
 
 
 def _key(key: object) -> str:

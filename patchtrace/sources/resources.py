@@ -18,9 +18,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Final, final
-
 from types import ModuleType
+from typing import Any, Final, final
 
 from ..ledger import NOTHING
 from ..values import is_mock
@@ -47,7 +46,7 @@ class Change:
 
 
 def _signals() -> list[signal.Signals]:
-    out = []
+    out: list[signal.Signals] = []
     for sig in sorted(signal.valid_signals()):
         if isinstance(sig, signal.Signals) and sig not in (signal.SIGKILL, signal.SIGSTOP):
             out.append(sig)
@@ -171,9 +170,9 @@ def take() -> Snapshot:
         except Exception:
             snap.scalars[key] = NOTHING
     for key, (_, _, get) in _LISTS.items():
-        snap.lists[key] = tuple(x for x in get() if not is_ours(x))
+        snap.lists[key] = tuple(x for x in get() if not is_ours(x))  # type: ignore[no-untyped-call, attr-defined]
     snap.env = _env()  # type: ignore[assignment]
-    snap.modules = sys.modules.copy()
+    snap.modules = dict(sys.modules)
     snap.builtins = builtins.__dict__.copy()
     snap.signals = _signal_handlers()
     snap.logging = _logging()
@@ -199,7 +198,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
     for key, (target, name, _) in _LISTS.items():
         old_items, new_items = before.lists.get(key, ()), after.lists.get(key, ())
         if len(old_items) == len(new_items) and all(
-            a is b for a, b in zip(old_items, new_items)
+            a is b for a, b in zip(old_items, new_items, strict=False)
         ):
             continue
         if name is not None:  # sys.argv: one change for the whole list
@@ -231,7 +230,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
     changes.extend(_namespace_changes("builtins", before.builtins, after.builtins))
     changes.extend(_module_changes(before.modules, after.modules))
     if before.signals != after.signals:
-        for sig, old, new in zip(_SIGNALS, before.signals, after.signals):
+        for sig, old, new in zip(_SIGNALS, before.signals, after.signals, strict=False):
             if old is not new:
                 changes.append(Change("resource-changed", "signal", sig.name, old, new))
     if not _same(before.logging, after.logging):
@@ -254,7 +253,7 @@ def _same(a: object, b: object) -> bool:
     if a is b:
         return True
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return all(_same(x, y) for x, y in zip(a, b))
+        return all(_same(x, y) for x, y in zip(a, b, strict=False))
     # ints/strings (levels) compare by value; everything else by identity
     return type(a) in (int, str) and a == b
 

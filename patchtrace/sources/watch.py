@@ -194,7 +194,7 @@ class WatchSource:
         for module in self._swapped:
             try:
                 if type(module) is _TracedModule:
-                    module.__class__ = types.ModuleType
+                    module.__class__ = types.ModuleType  # type: ignore[assignment]
             except TypeError:
                 pass
         self._swapped.clear()
@@ -229,8 +229,9 @@ class WatchSource:
     def _track(self, name: str, module: object) -> int:
         if self._seen_modules.get(name) == id(module) or type(module) not in _MODULE_TYPES:
             return 0
+        assert isinstance(module, types.ModuleType)  # exact type checked above: no user code
         self._seen_modules[name] = id(module)
-        added = sum(self._add(entry) for entry in _namespaces_of(name, module))
+        added: int = sum(self._add(entry) for entry in _namespaces_of(name, module))
         if self.mode == "scan":
             self._swap(module)
         return added
@@ -277,7 +278,9 @@ class WatchSource:
             except Exception:
                 pass
 
-    def _on_event(self, event: int, namespace: Any, key_ptr: int | None, value_ptr: int | None) -> int:
+    def _on_event(
+        self, event: int, namespace: Any, key_ptr: int | None, value_ptr: int | None
+    ) -> int:
         # Runs inside the store, before it happens: cheap exits first, never raise.
         if event > _DELETED:
             return 0
@@ -358,13 +361,13 @@ class WatchSource:
             if len(addresses) == 1:
                 self._read_tags = lambda: (getter(view),)
             else:
-                self._read_tags = lambda: getter(view)  # type: ignore[no-any-return]
+                self._read_tags = lambda: getter(view)
         except Exception:
             offsets = [ctypes.c_uint64.from_address(a) for a in addresses]
             self._read_tags = lambda: tuple(o.value for o in offsets)
         # Dicts tracked just now start from their current tag (their snapshot is fresh);
         # dicts tracked before keep the tag of their snapshot, so no change is lost.
-        for key, tag in zip(self._order, self._read_tags()):
+        for key, tag in zip(self._order, self._read_tags(), strict=False):
             self._tag_of.setdefault(key, tag)
 
     def scan(self) -> int:
@@ -375,7 +378,7 @@ class WatchSource:
         tags = self._read_tags()
         tag_of = self._tag_of
         found = 0
-        for key, new_tag in zip(self._order, tags):
+        for key, new_tag in zip(self._order, tags, strict=False):
             if tag_of.get(key) == new_tag:
                 continue
             tag_of[key] = new_tag

@@ -1,0 +1,63 @@
+"""Sessions: tests on every supported Python, lint, types, docs.
+
+    python -m nox                 everything
+    python -m nox -s tests-3.12   one Python
+    python -m nox -s tests -- -k plugin   pass arguments to pytest
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "types"]
+nox.options.reuse_existing_virtualenvs = False
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
+
+
+def _expose_pyenv_interpreters() -> None:
+    """pyenv's shims find ``python3.12`` only for versions named in PYENV_VERSION."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    if "PYENV_VERSION" in os.environ or not shutil.which("pyenv"):
+        return
+    versions: list[str] = []
+    for minor in PYTHONS:
+        found = sorted(glob.glob(os.path.join(root, "versions", f"{minor}.*")))
+        if found:
+            versions.append(os.path.basename(found[-1]))
+    if versions:
+        os.environ["PYENV_VERSION"] = ":".join(versions)
+
+
+_expose_pyenv_interpreters()
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (a real install, so patchtrace.pth is in site-packages)."""
+    session.install(".[test]")
+    session.run(
+        "python", "-m", "pytest", "--strict-config", "--strict-markers", "-ra",
+        *(session.posargs or ["tests"]),
+        env={"PATCHTRACE": ""},
+    )
+
+
+@nox.session(python=PYTHONS[-1])
+def lint(session: nox.Session) -> None:
+    """Ruff: style and common bugs."""
+    session.install("ruff")
+    session.run("ruff", "check", "patchtrace", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHONS[0])
+def types(session: nox.Session) -> None:
+    """mypy --strict on the package (checked against the oldest supported Python)."""
+    session.install("mypy", "pytest", "rich", "objgraph")
+    session.install("--no-deps", ".")
+    session.run("mypy", "--strict", "patchtrace")
