@@ -30,6 +30,7 @@ __all__ = [
     "graph",
     "history",
     "ledger",
+    "post_mortem",
     "start",
     "stop",
     "tracing",
@@ -119,6 +120,13 @@ def graph(obj: object, path: str, **kwargs: Any) -> str:
     from .render import graph as _graph
 
     return _graph.graph(obj, path, **kwargs)
+
+
+def post_mortem(tb: Any = None) -> None:
+    """``pdb.post_mortem`` with patchtrace's ``pt`` commands (``pt help`` lists them)."""
+    from . import debugger
+
+    debugger.post_mortem(tb)
 
 
 def why(obj: object, **kwargs: Any) -> Any:

@@ -54,6 +54,9 @@ def _main() -> None:
     tracer.detector = Detector(tracer, rootdir=os.getcwd())
     _started = True
     _unittest.install()
+    from . import debugger
+
+    debugger.install()  # only hooks pdb once something imports it
     atexit.register(_at_exit)
 
 

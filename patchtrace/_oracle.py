@@ -2,8 +2,9 @@
 
 When a changed binding is found by comparison rather than as it happened, we still know
 the test and the attribute name. The test's own source usually holds the store
-(``Money.round = ...``, ``setattr(config, "TIMEOUT", 1)``): we parse the test's file once
-(cached by path and mtime) and look inside the test function first, then the whole file.
+(``Money.round = ...``, ``setattr(config, "TIMEOUT", 1)``, ``sys.modules["x"] = ...``):
+each test file is parsed once into an index of stores by name (cached by path and mtime),
+and we look inside the test function first, then the whole file.
 """
 
 from __future__ import annotations
@@ -16,11 +17,50 @@ from .stack import Frame
 
 __all__ = ["find_store"]
 
-_cache: dict[str, tuple[float, ast.Module | None]] = {}
+#: (attribute or constant key, is a subscript) -> [(line, enclosing function)]
+_Index = dict[tuple[str, bool], list[tuple[int, str]]]
+
+_cache: dict[str, tuple[float, _Index]] = {}
 _MAX_FILES: Final = 256
 
 
-def _parse(path: str) -> ast.Module | None:
+def _index(tree: ast.AST) -> _Index:
+    index: _Index = {}
+
+    def add(name: object, subscript: bool, line: int, function: str) -> None:
+        if isinstance(name, str):
+            index.setdefault((name, subscript), []).append((line, function))
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = function
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name
+            if isinstance(child, ast.Attribute) and isinstance(child.ctx, (ast.Store, ast.Del)):
+                add(child.attr, False, child.lineno, function)
+            elif (
+                isinstance(child, ast.Subscript)
+                and isinstance(child.ctx, (ast.Store, ast.Del))
+                and isinstance(child.slice, ast.Constant)
+            ):
+                add(child.slice.value, True, child.lineno, function)
+            elif (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Name)
+                and child.func.id in ("setattr", "delattr")
+                and len(child.args) >= 2
+                and isinstance(child.args[1], ast.Constant)
+            ):
+                add(child.args[1].value, False, child.lineno, function)
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    for entries in index.values():
+        entries.sort()
+    return index
+
+
+def _load(path: str) -> _Index | None:
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
@@ -30,66 +70,29 @@ def _parse(path: str) -> ast.Module | None:
         return cached[1]
     try:
         with open(path, encoding="utf-8") as handle:
-            tree: ast.Module | None = ast.parse(handle.read(), path)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        tree = None
+            index = _index(ast.parse(handle.read(), path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+        index = {}
     if len(_cache) > _MAX_FILES:
         _cache.clear()
-    _cache[path] = (mtime, tree)
-    return tree
-
-
-def _stores(node: ast.AST, name: str, subscript: bool) -> list[tuple[int, str]]:
-    """(line, enclosing function) of every store to attribute ``name`` (or to the item
-    ``[name]`` when ``subscript``) below ``node``."""
-    found: list[tuple[int, str]] = []
-
-    def visit(current: ast.AST, function: str) -> None:
-        for child in ast.iter_child_nodes(current):
-            inner = function
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                inner = child.name
-            if subscript:
-                if (
-                    isinstance(child, ast.Subscript)
-                    and isinstance(child.ctx, (ast.Store, ast.Del))
-                    and isinstance(child.slice, ast.Constant)
-                    and child.slice.value == name
-                ):
-                    found.append((child.lineno, function))
-            elif isinstance(child, ast.Attribute) and child.attr == name and isinstance(
-                child.ctx, (ast.Store, ast.Del)
-            ):
-                found.append((child.lineno, function))
-            elif (
-                not subscript
-                and isinstance(child, ast.Call)
-                and isinstance(child.func, ast.Name)
-                and child.func.id in ("setattr", "delattr")
-                and len(child.args) >= 2
-                and isinstance(child.args[1], ast.Constant)
-                and child.args[1].value == name
-            ):
-                found.append((child.lineno, function))
-            visit(child, inner)
-
-    visit(node, "<module>")
-    return sorted(found)
+    _cache[path] = (mtime, index)
+    return index
 
 
 def find_store(
     test: str, rootdir: str | None, name: str, *, last: bool = False, subscript: bool = False
 ) -> Frame | None:
-    """The line in ``test``'s file that stores attribute ``name`` (first, or ``last``)."""
+    """The line in ``test``'s file that stores attribute (or key) ``name``: the first
+    such line, or the ``last`` one (the restoring line of a botched restore)."""
     if "::" not in test:
         return None
     relpath, _, rest = test.partition("::")
     path = os.path.join(rootdir, relpath) if rootdir and not os.path.isabs(relpath) else relpath
-    tree = _parse(path)
-    if tree is None:
+    index = _load(path)
+    if not index:
         return None
     function = rest.split("::")[-1].split("[")[0]
-    stores = _stores(tree, name, subscript)
+    stores = index.get((name, subscript), [])
     inside = [s for s in stores if s[1] == function] or stores
     if not inside:
         return None

@@ -336,6 +336,7 @@ class Detector:
         self._snapshot = resources.take()
         self._wide: dict[int, _Wide] = {}
         self._frozen = False
+        self._fresh = False  # end() just ran: its snapshot is the next begin()'s baseline
         self._mock_counts: dict[int, int] = {}
         #: targets the driver knows to be restored by someone else (pytest's warnings capture)
         self.ignore_targets: set[str] = set()
@@ -354,19 +355,25 @@ class Detector:
     # -- scope start -------------------------------------------------------------------------
     def begin(self) -> None:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
-        watch = self._watch
-        if watch is not None:
-            watch.refresh()
-            watch.scan()  # anything between scopes belongs to nobody we could name
         self._released = set()
         self._imported()  # forget imports made between tests
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
-        self._snapshot = resources.take()
+        if not self._fresh:
+            # Outside pytest's test loop (first test, unittest, after collection): what
+            # changed since the last boundary belongs to nobody we could name.
+            watch = self._watch
+            if watch is not None:
+                watch.refresh()
+                watch.scan()
+            self._snapshot = resources.take()
+        # else: the previous end() just took both, at the same nesting of pytest's wrappers
+        self._fresh = False
         if not self._frozen and self._mocks is not None and self._mocks.created is not None:
             gc.freeze()  # objects from now on are the test's: collect() will see only them
             self._frozen = True
-        self._mock_counts = {id(leak): _mock_activity(leak.obj()) for leak in self.live()}
+        if self.leaks:
+            self._mock_counts = {id(leak): _mock_activity(leak.obj()) for leak in self.live()}
 
     def rebaseline(self) -> None:
         """Forget everything so far: the program proper starts now (process mode)."""
@@ -401,6 +408,7 @@ class Detector:
                 watch.scan()
             finally:
                 self.tracer.scope = saved
+            watch.refresh()  # track what the test imported, from its state now
         records = ledger.since(self._mark)
         owned = self._owned_marks()
         mine = [m for m in records if m.scope.test == scope.test and not m.scope.wide
@@ -430,6 +438,9 @@ class Detector:
         self._snapshot = after
         ledger.seal()
         self._mark = len(ledger)
+        # Reusable by the next begin() only between tests: both sit at the same nesting of
+        # pytest's capture and logging wrappers (collection and the process do not).
+        self._fresh = not collection and not scope.test.startswith("<")
         return self._accept(found)
 
     def wide_finalized(self, key: int) -> list[Leak]:

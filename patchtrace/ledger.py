@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Final, final
 
 from .stack import Frame, Stack
-from .values import MISSING, ValueSummary, summarize
+from .values import MISSING, ValueSummary, is_mock, summarize, type_name
 
 __all__ = ["COLLECTION", "NOTHING", "PROCESS", "UNKNOWN", "ActivePatch", "Ledger", "Mutation", "Scope"]
 
@@ -107,11 +107,14 @@ class Mutation:
 
     __slots__ = (
         "_after",
+        "_after_hint",
         "_after_ref",
         "_after_summary",
         "_before",
+        "_before_hint",
         "_before_ref",
         "_before_summary",
+        "_sealed",
         "desc",
         "name",
         "op",
@@ -150,6 +153,9 @@ class Mutation:
         self._after_summary: ValueSummary | None = None
         self._after_ref: weakref.ref[Any] | None = None
         self._before_ref: weakref.ref[Any] | None = None
+        self._before_hint: tuple[str, bool] | None = None
+        self._after_hint: tuple[str, bool] | None = None
+        self._sealed = False
         self.stack = stack
         self.scope = scope
         self.thread = threading.current_thread().name
@@ -162,33 +168,50 @@ class Mutation:
     # -- values ---------------------------------------------------------------------------
     @property
     def sealed(self) -> bool:
-        return self._before_summary is not None
+        return self._sealed
 
     @property
     def before(self) -> ValueSummary:
-        if self._before_summary is not None:
-            return self._before_summary
-        return _summary(self._before)
+        summary = self._before_summary
+        if summary is None:
+            summary = self._lazy_summary(self._before, self._before_ref, self._before_hint)
+            if self._sealed:
+                self._before_summary = summary
+        return summary
 
     @property
     def after(self) -> ValueSummary:
-        if self._after_summary is not None:
-            return self._after_summary
-        return _summary(self._after)
+        summary = self._after_summary
+        if summary is None:
+            summary = self._lazy_summary(self._after, self._after_ref, self._after_hint)
+            if self._sealed:
+                self._after_summary = summary
+        return summary
+
+    def _lazy_summary(
+        self, held: object, ref: weakref.ref[Any] | None, hint: tuple[str, bool] | None
+    ) -> ValueSummary:
+        if not self._sealed or held is not NOTHING:
+            return _summary(held)
+        obj = ref() if ref is not None else None
+        if obj is not None:
+            return summarize(obj)
+        type_name, mock = hint or ("?", False)
+        return ValueSummary(type_name, f"<{type_name} object, since collected>", mock)
 
     def before_value(self) -> object:
         """The object bound before; once sealed, through a weak reference (or UNKNOWN)."""
-        return self._value(self._before, self._before_ref, self._before_summary)
+        return self._value(self._before, self._before_ref, self._before_summary, self._sealed)
 
     def after_value(self) -> object:
         """The object bound after; once sealed, through a weak reference (or UNKNOWN)."""
-        return self._value(self._after, self._after_ref, self._after_summary)
+        return self._value(self._after, self._after_ref, self._after_summary, self._sealed)
 
     @staticmethod
     def _value(
-        held: object, ref: weakref.ref[Any] | None, summary: ValueSummary | None
+        held: object, ref: weakref.ref[Any] | None, summary: ValueSummary | None, sealed: bool
     ) -> object:
-        if summary is None or held is not NOTHING:
+        if not sealed or held is not NOTHING:
             return held  # open scope, or an atom kept after sealing
         if summary is MISSING:
             return NOTHING
@@ -198,17 +221,14 @@ class Mutation:
         return UNKNOWN if obj is None else obj
 
     def seal(self) -> None:
-        """Drop strong references: keep summaries and a weak reference to the new value."""
-        if self._before_summary is not None:
+        """Drop strong references. Atoms stay; other objects keep a weak reference, their
+        type, and get their repr computed only if someone asks (cheap on the hot path)."""
+        if self._sealed:
             return
-        self._before_summary = _summary(self._before)
-        self._after_summary = _summary(self._after)
-        self._after_ref = _weak(self._after)
-        self._before_ref = _weak(self._before)
-        if type(self._before) not in _ATOMS:
-            self._before = NOTHING
-        if type(self._after) not in _ATOMS:
-            self._after = NOTHING
+        self._before_summary, self._before_ref, self._before_hint, self._before = _seal(
+            self._before)
+        self._after_summary, self._after_ref, self._after_hint, self._after = _seal(self._after)
+        self._sealed = True
 
     # -- presentation -----------------------------------------------------------------------
     @property
@@ -232,6 +252,20 @@ def _summary(obj: object) -> ValueSummary:
     if obj is NOTHING:
         return MISSING
     return summarize(obj)
+
+
+def _seal(
+    obj: object,
+) -> tuple[ValueSummary | None, weakref.ref[Any] | None, tuple[str, bool] | None, object]:
+    """(summary now or None for later, weak reference, (type, is_mock), what to keep)."""
+    if obj is NOTHING:
+        return MISSING, None, None, NOTHING
+    if type(obj) in _ATOMS:
+        return None, None, None, obj  # cheap to keep and to summarize when asked
+    ref = _weak(obj)
+    if ref is None:
+        return summarize(obj), None, None, NOTHING  # no weak reference: summarize now
+    return None, ref, (type_name(obj), is_mock(obj)), NOTHING
 
 
 def _label(target: str, name: str | None) -> str:

@@ -144,6 +144,9 @@ def _start(config: pytest.Config) -> None:
     stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames
     tracer = _tracer.start(settings)
     _autostart.claim()  # the process-level report is ours now
+    from . import debugger
+
+    debugger.install()  # `pt ...` commands in --pdb, --trace and breakpoint() sessions
     tracer.scope = COLLECTION
     detector = Detector(tracer, rootdir=str(config.rootpath))
     tracer.detector = detector
@@ -168,6 +171,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     state.detector.close()
     state.tracer.stop()
+    from . import debugger
+
+    debugger.uninstall()
     del config.stash[_STATE]
 
 

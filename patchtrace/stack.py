@@ -215,8 +215,17 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH) -> Stack:
         return EMPTY
     items: list[tuple[CodeType, int]] = []
     append = items.append
+    drivers = _driver_cache
     while frame is not None and limit:
-        append((frame.f_code, frame.f_lineno or 0))
+        code = frame.f_code
+        append((code, frame.f_lineno or 0))
+        # Beyond pytest's runner there is only pytest, pluggy and the process start: stop,
+        # keeping the driver frame so where() can tell machinery from user code.
+        driver = drivers.get(code.co_filename)
+        if driver is None:
+            driver = is_driver(code.co_filename)
+        if driver:
+            break
         frame = frame.f_back  # type: ignore[assignment]
         limit -= 1
     return Stack(tuple(items))

@@ -16,6 +16,7 @@ with ``parent``/``_new_parent``) are skipped: only the mocks a user made have a 
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -256,10 +257,13 @@ class MockSource:
             try:
                 token = source._tokens.pop(id(patcher), None)
                 if token is not None:
-                    tracer.record(
+                    mutation = tracer.record(
                         "unpatch", "mock", _dict_target(patcher.in_dict, None), None, NOTHING,
                         NOTHING, token=token, stack=_stack.capture(1),
                     )
+                    error = sys.exc_info()[1]  # set while an exception propagates through
+                    if error is not None:       # the with block or the decorator
+                        mutation.unwinding = (type(error).__name__, id(error))
             except Exception as exc:
                 tracer.internal_error("mock source", exc)
             return result

@@ -37,6 +37,8 @@ import operator
 import sys
 import types
 from collections.abc import Callable, Iterable
+from itertools import compress
+from operator import ne
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
@@ -88,10 +90,14 @@ def _class_dict(cls: type) -> dict[str, Any] | None:
     return None
 
 
-def _namespaces_of(name: str, module: types.ModuleType) -> Iterable[_Namespace]:
+def _namespaces_of(
+    name: str, module: types.ModuleType, classes: bool = True
+) -> Iterable[_Namespace]:
     namespace = module.__dict__
     target = "builtins" if module is builtins else f"module:{name}"
     yield _Namespace(namespace, target, namespace)
+    if not classes:
+        return
     for value in list(namespace.values()):
         if type(value) is type or (isinstance(value, type) and type(type(value)) is type):
             cls: type = value
@@ -137,13 +143,37 @@ _module_listener: WatchSource | None = None
 _MODULE_TYPES: Final = (types.ModuleType, _TracedModule)
 
 
+_API_KINDS: Final = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type,
+                     staticmethod, classmethod, property, types.MethodType)
+
+
 def _suspicious(old: object, new: object) -> bool:
-    """A change a module's own code would rarely make (3.10/3.11, where we lack the line)."""
+    """A change a module's own code would rarely make (3.10/3.11, where we lack the line):
+    a mock bound or unbound, or an API (function, class, descriptor) replaced by something
+    that was not written in the standard library or pytest (pytest's protocol rebinds
+    ``_reprcompare`` and ``warnings._showwarnmsg_impl`` around every test)."""
     if is_mock(new) or is_mock(old):
         return True
-    kinds = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type,
-             staticmethod, classmethod, property, types.MethodType)
-    return type(old) in kinds or isinstance(old, type)
+    if type(old) not in _API_KINDS and not issubclass(type(old), type):
+        return False
+    return _user_defined(new)
+
+
+def _user_defined(obj: object) -> bool:
+    """A function, method or class written outside the standard library and pytest."""
+    kind = type(obj)
+    if kind is types.MethodType:
+        obj = obj.__func__  # type: ignore[attr-defined]
+        kind = type(obj)
+    if kind is types.FunctionType:
+        return not _stack.is_hidden(obj.__code__.co_filename)  # type: ignore[attr-defined]
+    if kind in (staticmethod, classmethod):
+        return _user_defined(obj.__func__)  # type: ignore[attr-defined]
+    if issubclass(kind, type):
+        module = sys.modules.get(str(type.__dict__["__module__"].__get__(obj)))
+        path = getattr(module, "__file__", None) if module is not None else None
+        return isinstance(path, str) and not _stack.is_hidden(path)
+    return False
 
 
 def _explained(tracer: Tracer, target: str, name: str, new: object) -> bool:
@@ -174,6 +204,8 @@ class WatchSource:
         self._tag_of: dict[int, int] = {}
         self._order: list[int] = []
         self._swapped: list[types.ModuleType] = []
+        self._modules_len = -1
+        self._last_tags: tuple[int, ...] = ()
         self.mode = "watchers" if has_dict_watchers() else "scan"
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -210,8 +242,9 @@ class WatchSource:
     def refresh(self) -> None:
         """Start tracking modules imported since the last call (cheap when none are new)."""
         modules = sys.modules
-        if len(modules) == len(self._seen_modules) and self._by_id:
+        if len(modules) == self._modules_len and self._by_id:
             return
+        self._modules_len = len(modules)
         added = 0
         if not self._by_id:
             added += self._add(_Namespace(modules, "sys.modules", None))
@@ -231,7 +264,11 @@ class WatchSource:
             return 0
         assert isinstance(module, types.ModuleType)  # exact type checked above: no user code
         self._seen_modules[name] = id(module)
-        added: int = sum(self._add(entry) for entry in _namespaces_of(name, module))
+        # 3.10/3.11 compare class dicts at every boundary, so only the project's classes
+        # are tracked there (a mock stored on a library class is still caught when it
+        # survives its test); 3.12+ watchers cost nothing until a store happens.
+        classes = self.mode == "watchers" or _is_project_module(module)
+        added: int = sum(self._add(entry) for entry in _namespaces_of(name, module, classes))
         if self.mode == "scan":
             self._swap(module)
         return added
@@ -369,6 +406,7 @@ class WatchSource:
         # dicts tracked before keep the tag of their snapshot, so no change is lost.
         for key, tag in zip(self._order, self._read_tags(), strict=False):
             self._tag_of.setdefault(key, tag)
+        self._last_tags = tuple(self._tag_of[k] for k in self._order)
 
     def scan(self) -> int:
         """Compare the dicts whose version moved; record suspicious changes. Returns count."""
@@ -376,19 +414,30 @@ class WatchSource:
         if self.mode != "scan" or tracer is None or self._read_tags is None:
             return 0
         tags = self._read_tags()
+        if tags == self._last_tags:
+            return 0  # one C-level tuple comparison: nothing changed anywhere
         tag_of = self._tag_of
+        order = self._order
+        if len(self._last_tags) == len(tags):
+            indices = list(compress(range(len(tags)), map(ne, self._last_tags, tags)))
+        else:
+            indices = [i for i, k in enumerate(order) if tag_of.get(k) != tags[i]]
+        self._last_tags = tags
+        changed = [order[i] for i in indices]
+        for i in indices:
+            tag_of[order[i]] = tags[i]
         found = 0
-        for key, new_tag in zip(self._order, tags, strict=False):
-            if tag_of.get(key) == new_tag:
-                continue
-            tag_of[key] = new_tag
+        for key in changed:
             entry = self._by_id[key]
             snapshot = self._snapshots.get(key, {})
             current = entry.dict
-            for name in set(snapshot) | set(current):
+            get = snapshot.get
+            names = [k for k, v in current.items() if get(k, NOTHING) is not v]
+            names.extend(k for k in snapshot if k not in current)
+            for name in names:
                 old = snapshot.get(name, NOTHING)
                 new = current.get(name, NOTHING)
-                if old is new or type(name) is not str:
+                if type(name) is not str:
                     continue
                 if name in _MODULE_METADATA:
                     continue  # set by the import system and runpy, not by tests
