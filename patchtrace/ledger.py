@@ -16,7 +16,9 @@ from typing import Any, Final, final
 from .stack import Frame, Stack
 from .values import MISSING, ValueSummary, is_mock, summarize, type_name
 
-__all__ = ["COLLECTION", "NOTHING", "PROCESS", "UNKNOWN", "ActivePatch", "Ledger", "Mutation", "Scope"]
+__all__ = [
+    "COLLECTION", "NOTHING", "PROCESS", "UNKNOWN", "ActivePatch", "Ledger", "Mutation", "Scope",
+]
 
 
 class _Nothing:
