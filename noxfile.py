@@ -21,17 +21,16 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 
 
 def _expose_pyenv_interpreters() -> None:
-    """pyenv's shims find ``python3.12`` only for versions named in PYENV_VERSION."""
+    """Put pyenv's interpreters on PATH: its shims find ``python3.12`` only for versions
+    named in PYENV_VERSION, and a fresh machine has the versions but no such setting."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    if "PYENV_VERSION" in os.environ or not shutil.which("pyenv"):
-        return
-    versions: list[str] = []
+    found: list[str] = []
     for minor in PYTHONS:
-        found = sorted(glob.glob(os.path.join(root, "versions", f"{minor}.*")))
-        if found:
-            versions.append(os.path.basename(found[-1]))
-    if versions:
-        os.environ["PYENV_VERSION"] = ":".join(versions)
+        candidates = sorted(glob.glob(os.path.join(root, "versions", f"{minor}.*", "bin")))
+        if candidates and shutil.which(f"python{minor}", path=candidates[-1]) is not None:
+            found.append(candidates[-1])
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
 
 
 _expose_pyenv_interpreters()

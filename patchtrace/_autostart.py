@@ -71,8 +71,9 @@ def _at_exit() -> None:
         if tracer is None or tracer.detector is None:
             return
         detector = tracer.detector
-        leaks = detector.end(PROCESS, collection=False)
-        del leaks
+        detector.end(PROCESS, collection=False)
+        detector.finish()
+        detector.close()
         report(detector, tests=detector.tests)
     except Exception as exc:  # at exit there is nobody left to raise to
         try:

@@ -11,6 +11,13 @@ At a boundary the :class:`Detector` asks, in this order:
    (``resource-changed``, ``module-replaced``, ``module-dropped``);
 4. which mocks created in the scope survived a garbage collection (``mock-survived``).
 
+Survivors are confirmed by CPython's own full collections, not by collecting per test: a
+``gc.callbacks`` hook notes when a generation-2 collection starts and stops; a mock whose
+test had ended before that collection started and that is still alive after it is
+reachable from somewhere. Its creation record keeps the blame exact; one last collection
+at the end of the run confirms the rest. Nothing is frozen, and a test's own
+``gc.collect()`` behaves as without us.
+
 Changes made by a wider fixture's setup are *owned* by that fixture and checked when it is
 finalized, not at the end of the test whose setup happened to run it.
 """
@@ -335,8 +342,14 @@ class Detector:
         self._mark = len(tracer.ledger)
         self._snapshot = resources.take()
         self._wide: dict[int, _Wide] = {}
-        self._frozen = False
         self._fresh = False  # end() just ran: its snapshot is the next begin()'s baseline
+        #: survivor bookkeeping: tests (or (test, fixture)) ended, at which epoch
+        self._epoch = 0
+        self._ended: dict[object, int] = {}
+        self._gc_start_epoch = -1
+        self._confirmed_epoch = -1
+        self._checked_epoch = -1
+        gc.callbacks.append(self._on_gc)
         self._mock_counts: dict[int, int] = {}
         #: targets the driver knows to be restored by someone else (pytest's warnings capture)
         self.ignore_targets: set[str] = set()
@@ -369,9 +382,6 @@ class Detector:
             self._snapshot = resources.take()
         # else: the previous end() just took both, at the same nesting of pytest's wrappers
         self._fresh = False
-        if not self._frozen and self._mocks is not None and self._mocks.created is not None:
-            gc.freeze()  # objects from now on are the test's: collect() will see only them
-            self._frozen = True
         if self.leaks:
             self._mock_counts = {id(leak): _mock_activity(leak.obj()) for leak in self.live()}
 
@@ -431,10 +441,9 @@ class Detector:
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
         ledger.seal()  # drop our strong references before asking what keeps mocks alive
         if not collection and not scope.test.startswith("<"):
-            found.extend(self._survivors(scope, found))
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
+            self._epoch += 1
+            self._ended[scope.test] = self._epoch
+        found.extend(self._survivors(found))
         self._snapshot = after
         ledger.seal()
         self._mark = len(ledger)
@@ -449,6 +458,8 @@ class Detector:
         if wide is None:
             return []
         self._released.update((c.target, c.name) for c in wide.changes)
+        self._epoch += 1
+        self._ended[(wide.polluter, wide.name)] = self._epoch
         records = [m for m in self.tracer.ledger.since(wide.mark_start)
                    if m.seq <= wide.mark_end]
         for record in records:
@@ -470,10 +481,26 @@ class Detector:
             leak.phase = "setup"
         return self._accept(found)
 
+    def finish(self) -> list[Leak]:
+        """End of the run: one full collection confirms every remaining survivor."""
+        gc.collect()
+        self._confirmed_epoch = self._epoch
+        return self._accept(self._survivors([]))
+
     def close(self) -> None:
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
+        try:
+            gc.callbacks.remove(self._on_gc)
+        except ValueError:
+            pass
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # Runs inside the collector: bookkeeping only, no allocation-heavy work.
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_start_epoch = self._epoch
+        elif phase == "stop" and self._gc_start_epoch > self._confirmed_epoch:
+            self._confirmed_epoch = self._gc_start_epoch
 
     # -- the four questions ------------------------------------------------------------------
     def _owned_marks(self) -> list[tuple[int, int]]:
@@ -646,25 +673,24 @@ class Detector:
         leak.value = _summary(change.after)
         return leak
 
-    def _survivors(self, scope: Scope, found: list[Leak]) -> list[Leak]:
+    def _survivors(self, found: list[Leak]) -> list[Leak]:
+        """Mocks whose scope ended before the last full collection began, still alive."""
         mocks = self._mocks
+        confirmed = self._confirmed_epoch
+        if mocks is None or confirmed <= self._checked_epoch:
+            return []
+        self._checked_epoch = confirmed
+        ended = self._ended
+
+        def done(s: Scope) -> bool:
+            key: object = (s.test, s.fixture) if s.wide else s.test
+            epoch = ended.get(key)
+            return epoch is not None and epoch <= confirmed
+
         out: list[Leak] = []
-        frozen, self._frozen = self._frozen, False
-        try:
-            if mocks is None:
-                return out
-
-            def in_scope(s: Scope) -> bool:
-                return s.test == scope.test and not s.wide
-
-            if not mocks.alive_created_in(in_scope):
-                return out
-            gc.collect()  # with the old heap frozen this sees only the test's own objects
-        finally:
-            if frozen:
-                gc.unfreeze()  # before explaining: frozen objects are invisible to gc queries
         known = {id(leak.obj()) for leak in [*self.leaks, *found] if leak.obj() is not NOTHING}
-        for obj, record in mocks.alive_created_in(in_scope):
+        for obj, record in mocks.alive_created_in(done):
+            mocks.forget(obj)  # judged once
             if id(obj) in known or _held_by_known(obj, self.tracer):
                 continue
             chains = _alive_via(obj)

@@ -367,6 +367,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     config = session.config
+    leaks_at_end = _guard(state, state.detector.finish)
+    if leaks_at_end:
+        _after_leaks(state, leaks_at_end)
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand our findings to the controller
         workeroutput[_WORKER_KEY] = json.dumps({

@@ -301,6 +301,9 @@ class MockSource:
         ref = weakref.ref(mock, forget)
         created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), type(mock).__name__)
 
+    def forget(self, mock: object) -> None:
+        self.created.pop(id(mock), None)
+
     def alive_created_in(self, predicate: Any) -> list[tuple[object, MockCreation]]:
         """Live mocks whose creation scope satisfies ``predicate`` (strong refs: drop soon)."""
         out: list[tuple[object, MockCreation]] = []
