@@ -306,21 +306,22 @@ class Ledger:
         self._lock = threading.Lock()
 
     def append(self, mutation: Mutation, patcher: object = None) -> Mutation:
-        with self._lock:
-            self._records.append(mutation)
-            key = (mutation.target, mutation.name)
-            bucket = self._by_label.get(key)
-            if bucket is None:
-                self._by_label[key] = [mutation]
-            else:
-                bucket.append(mutation)
-            if mutation.token is not None:
-                if mutation.op == "patch":
-                    self._active[mutation.token] = ActivePatch(mutation, patcher)
-                elif mutation.op == "unpatch":
-                    self._active.pop(mutation.token, None)
-            if not mutation.sealed:
-                self._unsealed.append(mutation)
+        # No lock: each statement is one atomic list/dict operation under the GIL, and the
+        # order of two threads' records does not need to be more exact than that.
+        self._records.append(mutation)
+        key = (mutation.target, mutation.name)
+        bucket = self._by_label.get(key)
+        if bucket is None:
+            self._by_label[key] = [mutation]
+        else:
+            bucket.append(mutation)
+        if mutation.token is not None:
+            if mutation.op == "patch":
+                self._active[mutation.token] = ActivePatch(mutation, patcher)
+            elif mutation.op == "unpatch":
+                self._active.pop(mutation.token, None)
+        if not mutation._sealed:
+            self._unsealed.append(mutation)
         return mutation
 
     def next_seq(self) -> int:
@@ -353,6 +354,11 @@ class Ledger:
         """Patches applied and not undone, oldest first."""
         with self._lock:
             return sorted(self._active.values(), key=lambda a: a.mutation.seq)
+
+    def applied(self, token: int) -> Mutation | None:
+        """The patch record of an active patch, by token."""
+        active = self._active.get(token)
+        return None if active is None else active.mutation
 
     def forget_active(self, token: int) -> None:
         with self._lock:

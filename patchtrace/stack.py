@@ -1,7 +1,8 @@
 """Cheap stack capture, formatted on demand.
 
-Capturing is a walk over ``f_back`` that keeps ``(code, lineno)`` pairs: no frame, no
+Capturing is a walk over ``f_back`` that keeps ``(code, f_lasti)`` pairs: no frame, no
 locals, no traceback is stored, so nothing the user created is kept alive by a record.
+Line numbers are resolved from the bytecode offset only when a stack is shown.
 Formatting (file names, source lines) happens only when a report is rendered.
 
 Frames of patchtrace, pytest, pluggy, unittest.mock, pytest-mock, xdist and the standard
@@ -10,6 +11,7 @@ library are *hidden*: they are kept in the raw stack but never shown as ``where`
 
 from __future__ import annotations
 
+import bisect
 import linecache
 import os
 import sys
@@ -156,9 +158,31 @@ class Frame:
         return hash((self.file, self.line, self.function))
 
 
+_line_tables: dict[CodeType, tuple[list[int], list[int]]] = {}
+
+
+def line_of(code: CodeType, lasti: int) -> int:
+    """The source line of bytecode offset ``lasti`` in ``code`` (what ``f_lineno`` says)."""
+    table = _line_tables.get(code)
+    if table is None:
+        starts: list[int] = []
+        lines: list[int] = []
+        for start, _end, line in code.co_lines():
+            starts.append(start)
+            lines.append(line if line is not None else (lines[-1] if lines else 0))
+        table = _line_tables[code] = (starts, lines)
+        if len(_line_tables) > 20_000:
+            _line_tables.clear()
+    starts, lines = table
+    if lasti < 0 or not starts:
+        return code.co_firstlineno
+    index = bisect.bisect_right(starts, lasti) - 1
+    return lines[index] if index >= 0 else code.co_firstlineno
+
+
 @final
 class Stack:
-    """A captured stack, innermost frame first, as ``(code, lineno)`` pairs."""
+    """A captured stack, innermost frame first, as ``(code, f_lasti)`` pairs."""
 
     __slots__ = ("_items",)
 
@@ -174,11 +198,11 @@ class Stack:
     def frames(self, *, hidden: bool = False) -> list[Frame]:
         """Frames outermost first; machinery frames dropped unless ``hidden``."""
         out: list[Frame] = []
-        for code, line in reversed(self._items):
+        for code, lasti in reversed(self._items):
             filename = code.co_filename
             if not hidden and is_hidden(filename):
                 continue
-            out.append(Frame(filename, line, code.co_name))
+            out.append(Frame(filename, line_of(code, lasti), code.co_name))
         return out
 
     def where(self) -> Frame | None:
@@ -187,12 +211,12 @@ class Stack:
         None when pytest's machinery is reached first: the mutation was made by pytest or
         a plugin (through mock or MonkeyPatch), whoever started the process.
         """
-        for code, line in self._items:
+        for code, lasti in self._items:
             filename = code.co_filename
             if is_driver(filename):
                 return None
             if not is_hidden(filename):
-                return Frame(filename, line, code.co_name)
+                return Frame(filename, line_of(code, lasti), code.co_name)
         return None
 
     def files(self) -> Iterator[str]:
@@ -218,7 +242,7 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH) -> Stack:
     drivers = _driver_cache
     while frame is not None and limit:
         code = frame.f_code
-        append((code, frame.f_lineno or 0))
+        append((code, frame.f_lasti))
         # Beyond pytest's runner there is only pytest, pluggy and the process start: stop,
         # keeping the driver frame so where() can tell machinery from user code.
         driver = drivers.get(code.co_filename)

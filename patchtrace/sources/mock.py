@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import sys
 import weakref
+from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -291,15 +292,11 @@ class MockSource:
 
     def _on_created(self, tracer: Tracer, mock: object) -> None:
         key = id(mock)
-        if key in self.created:
-            return  # __init__ of a subclass calling super().__init__
         created = self.created
-
-        def forget(_ref: object, key: int = key) -> None:
-            created.pop(key, None)
-
-        ref = weakref.ref(mock, forget)
-        created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), type(mock).__name__)
+        if key in created:
+            return  # __init__ of a subclass calling super().__init__
+        ref = weakref.ref(mock, partial(_forget, created, key))
+        created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), "")
 
     def forget(self, mock: object) -> None:
         self.created.pop(id(mock), None)
@@ -314,6 +311,10 @@ class MockSource:
             if obj is not None:
                 out.append((obj, record))
         return out
+
+
+def _forget(created: dict[int, MockCreation], key: int, _ref: object) -> None:
+    created.pop(key, None)
 
 
 def _key_name(key: object) -> str:

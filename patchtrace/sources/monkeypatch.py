@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
-from ..ledger import NOTHING
+from ..ledger import NOTHING, _label
 from ..naming import raw_attribute, target_of
 from ._imports import cancel, when_imported
 
@@ -104,8 +104,6 @@ class MonkeyPatchSource:
         cwd: str | None,
     ) -> None:
         stack = _stack.capture(2)
-        desc_args = ", ".join(_short(a) for a in args[:2])
-        desc = f"monkeypatch.{method}({desc_args})"
         records: list[tuple[str, str | None, object, object]] = []
         for target, name, oldval in mp._setattr[lengths[0]:]:
             after = raw_attribute(target, name)
@@ -122,9 +120,11 @@ class MonkeyPatchSource:
         tokens = self._tokens.setdefault(id(mp), [])
         for target_name, name, before, after in records:
             token = tracer.ledger.next_seq()
+            shown = _label(target_name, name) if method not in ("chdir", "syspath_prepend") \
+                else (name or "")
             tracer.record(
                 "patch", "monkeypatch", target_name, name, before, after, token=token,
-                desc=desc, patcher=mp, stack=stack,
+                desc=f"monkeypatch.{method}({shown})", patcher=mp, stack=stack,
             )
             tokens.append(token)
 
@@ -145,9 +145,8 @@ class MonkeyPatchSource:
                 tokens = source._tokens.pop(id(mp), [])
                 if tokens:
                     stack = _stack.capture(1)
-                    active = {a.mutation.seq: a.mutation for a in tracer.ledger.active()}
                     for token in reversed(tokens):
-                        applied = active.get(token)
+                        applied = tracer.ledger.applied(token)
                         if applied is None:
                             continue
                         tracer.record(
@@ -179,9 +178,3 @@ def _key(key: object) -> str:
     if isinstance(key, bytes):
         return key.decode(sys.getfilesystemencoding(), "surrogateescape")
     return key if isinstance(key, str) else repr(key)
-
-
-def _short(arg: object) -> str:
-    from ..values import safe_repr
-
-    return safe_repr(arg, 40)
