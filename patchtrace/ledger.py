@@ -8,6 +8,7 @@ and, where the object allows it, a weak reference. A sealed record keeps nothing
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
 from collections.abc import Iterator
@@ -250,6 +251,10 @@ class Mutation:
         )
 
 
+def _seq_of(mutation: Mutation) -> int:
+    return mutation.seq
+
+
 def _summary(obj: object) -> ValueSummary:
     if obj is NOTHING:
         return MISSING
@@ -295,10 +300,20 @@ class ActivePatch:
         return None if self._patcher is None else self._patcher()
 
 
+#: Records kept in memory. Past it, the oldest sealed records that are not active patches
+#: are dropped (a suite of 100k tests records ~700k mutations; each costs ~300 bytes).
+MAX_RECORDS: Final = 200_000
+
+
 class Ledger:
-    """Every mutation seen, in order; the patches active now; the scopes still open."""
+    """Every mutation seen, in order; the patches active now; the scopes still open.
+
+    ``len(ledger)`` and ``seq`` count every mutation ever recorded; the records themselves
+    are bounded by :data:`MAX_RECORDS` (the oldest closed ones go first).
+    """
 
     def __init__(self) -> None:
+        self._count = 0
         self._records: list[Mutation] = []
         self._by_label: dict[tuple[str, str | None], list[Mutation]] = {}
         self._active: dict[int, ActivePatch] = {}
@@ -309,6 +324,7 @@ class Ledger:
         # No lock: each statement is one atomic list/dict operation under the GIL, and the
         # order of two threads' records does not need to be more exact than that.
         self._records.append(mutation)
+        self._count = mutation.seq
         key = (mutation.target, mutation.name)
         bucket = self._by_label.get(key)
         if bucket is None:
@@ -325,7 +341,7 @@ class Ledger:
         return mutation
 
     def next_seq(self) -> int:
-        return len(self._records) + 1
+        return self._count + 1
 
     def seal(self) -> None:
         """Seal every record made so far (called when a scope ends)."""
@@ -333,16 +349,29 @@ class Ledger:
             pending, self._unsealed = self._unsealed, []
         for mutation in pending:
             mutation.seal()
+        if len(self._records) > MAX_RECORDS:
+            self._prune(MAX_RECORDS // 2)
+
+    def _prune(self, keep: int) -> None:
+        """Keep the newest ``keep`` records, the active patches' and any still unsealed."""
+        active = {a.mutation.seq for a in self._active.values()}
+        cut = len(self._records) - keep
+        kept = [m for m in self._records[:cut] if m.seq in active or not m._sealed]
+        self._records = kept + self._records[cut:]
+        self._by_label = {}
+        for mutation in self._records:
+            self._by_label.setdefault((mutation.target, mutation.name), []).append(mutation)
 
     def __len__(self) -> int:
-        return len(self._records)
+        """Mutations recorded so far (including any dropped to bound memory)."""
+        return self._count
 
     def __iter__(self) -> Iterator[Mutation]:
         return iter(list(self._records))
 
     def since(self, seq: int) -> list[Mutation]:
         """Records with ``seq`` greater than the given one (seq starts at 1)."""
-        return self._records[seq:]
+        return self._records[bisect.bisect_right(self._records, seq, key=_seq_of):]
 
     def history(self, target: str, name: str | None = None) -> list[Mutation]:
         """Every mutation of ``target`` (and ``name``, if given), oldest first."""
@@ -367,6 +396,7 @@ class Ledger:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._count = 0
             self._by_label.clear()
             self._active.clear()
             self._unsealed.clear()

@@ -314,3 +314,23 @@ def test_resource_snapshot_diff(tmp_path: Path) -> None:
 
 def test_nothing_sentinel_is_not_a_value() -> None:
     assert repr(NOTHING) == "<nothing>"
+
+
+def test_the_ledger_is_bounded_and_keeps_active_patches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchtrace import ledger as ledger_module
+    from patchtrace.ledger import Ledger
+    from patchtrace.stack import EMPTY
+
+    monkeypatch.setattr(ledger_module, "MAX_RECORDS", 100)
+    book = Ledger()
+    scope = Scope("t", "call")
+    first = book.append(Mutation(1, "patch", "mock", "module:m", "x", 1, 2, EMPTY, scope,
+                                 token=1), patcher=None)
+    for seq in range(2, 301):
+        book.append(Mutation(seq, "set", "watch", "module:m", "y", seq, seq + 1, EMPTY, scope))
+    book.seal()
+    assert len(book) == 300
+    kept = list(book)
+    assert first in kept and len(kept) <= 51
+    assert [m.seq for m in book.since(290)] == list(range(291, 301))
+    assert book.history("module:m", "x") == [first]
