@@ -426,7 +426,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         return
     output = getattr(node, "workeroutput", None) or {}
     data = output.get(_WORKER_KEY)
-    worker = str((getattr(node, "gateway", None) and node.gateway.id) or "worker")
+    gateway = getattr(node, "gateway", None)
+    worker = str(getattr(gateway, "id", None) or "worker")
     if data is None:
         state.crashed.append(worker)
         return
