@@ -387,12 +387,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["randomly_seed"] = seed
     if state.crashed:
         extra["crashed_workers"] = list(state.crashed)
-    if state.config.json:
+    json_path = state.config.json
+    if json_path:
         from .render import json as json_report
 
-        _guard(state, lambda: json_report.write(
-            state.config.json or "", json_report.build(
-                leaks, tests=tests, mutations=mutations, extra=extra)))
+        report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra)
+        _guard(state, lambda: json_report.write(json_path, report))
     if state.config.html:
         _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
