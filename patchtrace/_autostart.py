@@ -104,6 +104,13 @@ def report(detector: object, *, tests: int) -> None:
             html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={})
         except ImportError:
             pass
+    if config.graphs and leaks:
+        try:
+            from .render import graph
+
+            graph.write_leak_graphs(leaks, config.graphs)
+        except Exception as exc:  # a picture is never worth a crash at exit
+            sys.stderr.write(f"patchtrace: could not draw graphs ({exc!r})\n")
     if leaks:
         from .render.terminal import render
 

@@ -149,3 +149,11 @@ def test_python_m_patchtrace_reads_a_report(tmp_path: Path) -> None:
     assert result.returncode == 1  # leaks found
     assert "2 leak(s)" in result.stdout and "helper_mod.func" in result.stdout
     assert sys.executable
+
+
+def test_graphs_outside_pytest(tmp_path: Path) -> None:
+    (tmp_path / "helper_mod.py").write_text("TIMEOUT = 30\ndef func():\n    return 1\n")
+    graphs = tmp_path / "graphs"
+    result = run_python(SCRIPT, tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_GRAPHS": str(graphs)})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.suffix for p in graphs.iterdir()) == [".dot", ".dot", ".svg", ".svg"]
