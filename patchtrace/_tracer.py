@@ -46,6 +46,9 @@ class Tracer:
         #: the leak detector of the driver (pytest plugin, unittest glue, process), if any
         self.detector: Any = None
         self._failed: set[str] = set()
+        #: one line per part disabled by an internal error (pytest's fd capture can swallow
+        #: the stderr line, so the terminal summary repeats them)
+        self.errors: list[str] = []
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -105,6 +108,7 @@ class Tracer:
             if part in self._failed:
                 return
             self._failed.add(part)
+            self.errors.append(f"{part}: {type(exc).__name__}: {exc}")
         try:
             # sys.__stderr__: pytest may be capturing sys.stderr at this moment.
             (sys.__stderr__ or sys.stderr).write(

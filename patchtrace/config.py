@@ -19,17 +19,6 @@ OFF: Final = ("", "0", "off")
 _BOOL_TRUE: Final = ("1", "on", "true", "yes")
 _BOOL_FALSE: Final = ("", "0", "off", "false", "no")
 
-#: environment variable -> pytest option / ini key suffix
-VARIABLES: Final = {
-    "PATCHTRACE": "patchtrace",
-    "PATCHTRACE_JSON": "patchtrace_json",
-    "PATCHTRACE_HTML": "patchtrace_html",
-    "PATCHTRACE_GRAPHS": "patchtrace_graphs",
-    "PATCHTRACE_PDB": "patchtrace_pdb",
-    "PATCHTRACE_IGNORE": "patchtrace_ignore",
-}
-
-
 class ConfigError(ValueError):
     """A configuration value patchtrace cannot understand."""
 
@@ -124,9 +113,16 @@ class Config:
         )
 
 
+def validate_extras(env: Mapping[str, str]) -> None:
+    """Variables read where they are used (PATCHTRACE_SHOW_SECRETS by the renderers) are
+    still checked up front: a value we do not understand is never ignored silently."""
+    parse_bool(env.get("PATCHTRACE_SHOW_SECRETS"), "PATCHTRACE_SHOW_SECRETS")
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from ``PATCHTRACE*`` variables; raises :class:`ConfigError`."""
     env = os.environ if environ is None else environ
+    validate_extras(env)
     return Config(
         parse_mode(env.get("PATCHTRACE")),
         json=env.get("PATCHTRACE_JSON"),

@@ -388,15 +388,3 @@ class Ledger:
         """The patch record of an active patch, by token."""
         active = self._active.get(token)
         return None if active is None else active.mutation
-
-    def forget_active(self, token: int) -> None:
-        with self._lock:
-            self._active.pop(token, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
-            self._count = 0
-            self._by_label.clear()
-            self._active.clear()
-            self._unsealed.clear()

@@ -15,7 +15,14 @@ from typing import Any, Final
 import pytest
 
 from . import _autostart, _tracer
-from .config import Config, ConfigError, parse_bool, parse_mode, parse_patterns
+from .config import (
+    Config,
+    ConfigError,
+    parse_bool,
+    parse_mode,
+    parse_patterns,
+    validate_extras,
+)
 from .leaks import Detector, Leak
 from .ledger import COLLECTION, Scope
 
@@ -40,7 +47,6 @@ class _State:
         self.worker_tests = 0
         self.worker_mutations = 0
         self.crashed: list[str] = []
-        self.collection_done = False
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -88,6 +94,7 @@ def _resolve(config: pytest.Config) -> Config:
 
     mode_value, mode_from = pick("patchtrace", "PATCHTRACE", "patchtrace")
     mode = parse_mode(mode_value, mode_from)
+    validate_extras(env)
     pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
     ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
     ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
@@ -158,11 +165,10 @@ def _start(config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _start(config)  # for pytester in-process runs and plugins that skip initial conftests
-    state = _state(config)
-    if state is None:
-        return
+    # Registered whether tracing is on or not: with --strict-markers, a marked test must
+    # pass or fail the same way in both.
     config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
+    _start(config)  # for pytester in-process runs and plugins that skip initial conftests
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -193,7 +199,6 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
 def _end_collection(state: _State) -> None:
     leaks = state.detector.end(COLLECTION, collection=True)
     state.tracer.scope = BETWEEN
-    state.collection_done = True
     _after_leaks(state, leaks)
 
 
@@ -480,6 +485,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _report_crashes(tr: Any, state: _State) -> None:
+    for error in state.tracer.errors:
+        tr.write_line(f"patchtrace: internal error, that part was disabled: {error}",
+                      yellow=True)
     for worker in state.crashed:
         tr.write_line(f"patchtrace: worker {worker} ended without a report; "
                       "leaks from its tests are missing", yellow=True)

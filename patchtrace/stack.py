@@ -16,7 +16,6 @@ import linecache
 import os
 import sys
 import sysconfig
-from collections.abc import Iterator
 from types import CodeType
 from typing import Final, final
 
@@ -218,10 +217,6 @@ class Stack:
             if not is_hidden(filename):
                 return Frame(filename, line_of(code, lasti), code.co_name)
         return None
-
-    def files(self) -> Iterator[str]:
-        for code, _ in self._items:
-            yield code.co_filename
 
     def __repr__(self) -> str:
         where = self.where()

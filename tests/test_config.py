@@ -27,6 +27,11 @@ def test_bad_pdb_value() -> None:
         from_env({"PATCHTRACE": "1", "PATCHTRACE_PDB": "maybe"})
 
 
+def test_show_secrets_value_is_checked() -> None:
+    with pytest.raises(ConfigError, match="PATCHTRACE_SHOW_SECRETS='perhaps'"):
+        from_env({"PATCHTRACE": "1", "PATCHTRACE_SHOW_SECRETS": "perhaps"})
+
+
 def test_from_env_reads_every_variable() -> None:
     config = from_env({
         "PATCHTRACE": "strict", "PATCHTRACE_JSON": "a.json", "PATCHTRACE_HTML": "a.html",

@@ -579,3 +579,19 @@ def test_works_without_xdist_installed(suite: pytest.Pytester, traced_env: Enabl
     traced_env()
     suite.makepyfile(test_plain="def test_x(): pass")
     run(suite, "-p", "no:xdist").assert_outcomes(passed=1)
+
+
+def test_ignore_marker_same_outcome_on_and_off(suite: pytest.Pytester,
+                                              traced_env: Enable) -> None:
+    suite.makepyfile(test_mark="""
+        import os
+        import pytest
+
+        @pytest.mark.patchtrace_ignore
+        def test_known_polluter():
+            os.environ["PT_MARKED"] = "1"
+    """)
+    run(suite, "--strict-markers").assert_outcomes(passed=1)  # tracing off
+    report_path = traced_env()
+    run(suite, "--strict-markers").assert_outcomes(passed=1)
+    assert load_report(report_path)["leaks"] == []

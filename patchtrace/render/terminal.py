@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..leaks import Leak
 
-__all__ = ["render", "render_leak_short"]
+__all__ = ["render"]
 
 _STYLES = {
     "kind": "bold red",
@@ -25,11 +25,6 @@ _STYLES = {
     "fix": "green",
     "victim": "yellow",
 }
-
-
-def render_leak_short(leak: Leak) -> str:
-    where = f" ({leak.where.file}:{leak.where.line})" if leak.where else ""
-    return f"{leak.id} {leak.kind}: {leak.label}{where}"
 
 
 def render(

@@ -450,10 +450,3 @@ class WatchSource:
                 found += 1
             self._snapshots[key] = current.copy()
         return found
-
-    def snapshot_value(self, target: str, name: str) -> object:
-        """The value a scanned namespace held at the last boundary (3.10/3.11)."""
-        for key, entry in self._by_id.items():
-            if entry.target == target:
-                return self._snapshots.get(key, {}).get(name, NOTHING)
-        return NOTHING
