@@ -103,9 +103,9 @@ class Mutation:
     """One change to process-wide state.
 
     ``op`` is what happened: ``set``, ``delete``, ``patch``, ``unpatch``, ``chdir``,
-    ``import``, ``class-assign``, ``code-assign``. ``source`` is who saw it: ``mock``,
-    ``monkeypatch``, ``audit``, ``watch`` (a dict watcher), ``scan`` (a boundary comparison).
-    ``token`` pairs a patch with its undo.
+    ``reload``, ``class-assign``, ``code-assign``. ``source`` is who saw it: ``mock``,
+    ``monkeypatch``, ``audit``, ``reload``, ``watch`` (a dict watcher or a recording module
+    ``__setattr__``), ``scan`` (a boundary comparison). ``token`` pairs a patch with its undo.
     """
 
     __slots__ = (
@@ -305,6 +305,10 @@ class ActivePatch:
 MAX_RECORDS: Final = 200_000
 
 
+def _active_seq(active: ActivePatch) -> int:
+    return active.mutation.seq
+
+
 class Ledger:
     """Every mutation seen, in order; the patches active now; the scopes still open.
 
@@ -317,6 +321,9 @@ class Ledger:
         self._records: list[Mutation] = []
         self._by_label: dict[tuple[str, str | None], list[Mutation]] = {}
         self._active: dict[int, ActivePatch] = {}
+        #: active() as last computed, and whether it is still right (every boundary asks)
+        self._active_sorted: list[ActivePatch] | None = None
+        self._active_changes = 0
         self._unsealed: list[Mutation] = []
         self._lock = threading.Lock()
 
@@ -334,8 +341,11 @@ class Ledger:
         if mutation.token is not None:
             if mutation.op == "patch":
                 self._active[mutation.token] = ActivePatch(mutation, patcher)
-            elif mutation.op == "unpatch":
-                self._active.pop(mutation.token, None)
+                self._active_changes += 1
+                self._active_sorted = None
+            elif mutation.op == "unpatch" and self._active.pop(mutation.token, None) is not None:
+                self._active_changes += 1
+                self._active_sorted = None
         if not mutation._sealed:
             self._unsealed.append(mutation)
         return mutation
@@ -380,9 +390,16 @@ class Ledger:
         return [m for m in self._records if m.target == target]
 
     def active(self) -> list[ActivePatch]:
-        """Patches applied and not undone, oldest first."""
-        with self._lock:
-            return sorted(self._active.values(), key=lambda a: a.mutation.seq)
+        """Patches applied and not undone, oldest first (a new list; computed again only
+        after a patch is applied or undone)."""
+        cached = self._active_sorted
+        if cached is None:
+            changes = self._active_changes
+            with self._lock:
+                cached = sorted(self._active.values(), key=_active_seq)
+            if changes == self._active_changes:  # no other thread patched meanwhile
+                self._active_sorted = cached
+        return list(cached)
 
     def applied(self, token: int) -> Mutation | None:
         """The patch record of an active patch, by token."""

@@ -317,8 +317,9 @@ def test_nothing_sentinel_is_not_a_value() -> None:
 
 
 def test_the_ledger_is_bounded_and_keeps_active_patches(monkeypatch: pytest.MonkeyPatch) -> None:
-    from patchtrace import ledger as ledger_module
     from patchtrace.ledger import Ledger
+
+    ledger_module = sys.modules["patchtrace.ledger"]
     from patchtrace.stack import EMPTY
 
     monkeypatch.setattr(ledger_module, "MAX_RECORDS", 100)

@@ -21,7 +21,7 @@ from ..naming import target_of
 if TYPE_CHECKING:
     from .._tracer import Tracer
 
-__all__ = ["AuditSource"]
+__all__ = ["AuditSource", "chdirs"]
 
 _EVENTS: Final = frozenset(
     {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
@@ -33,11 +33,21 @@ _FS_ENCODING: Final = sys.getfilesystemencoding()
 
 _listener: AuditSource | None = None
 _installed = False
+_chdirs = 0
+
+
+def chdirs() -> int | None:
+    """How many ``os.chdir``/``os.fchdir`` calls were seen so far; None when not listening
+    (then nobody can say the working directory is unchanged without asking the system)."""
+    return _chdirs if _listener is not None else None
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event not in _EVENTS:
         return
+    if event == "os.chdir":
+        global _chdirs
+        _chdirs += 1
     source = _listener
     if source is None:
         return
@@ -119,7 +129,7 @@ class AuditSource:
             if attr != "__class__" and attr not in _FUNCTION_ATTRS:
                 return
             caller = sys._getframe(2)  # _hook <- handle <- the frame doing the assignment
-            if _stack.is_hidden(caller.f_code.co_filename):
+            if _stack.is_hidden(_stack.frame_file(caller)):
                 return  # namedtuple, asyncio and friends adjust their own functions
             if attr == "__class__":
                 tracer.record("class-assign", "audit", target_of(obj), "__class__",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import stack as _stack
 from ..ledger import NOTHING, Scope
 from ..naming import raw_attribute, target_of
+from ..values import identity_key
 from ._imports import cancel, when_imported
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class MockSource:
         self._tracer: Tracer | None = None
         self._originals: list[tuple[type, str, Any]] = []
         self._tokens: dict[int, int] = {}
-        #: id(mock) -> creation record; entries vanish with the mock (weakref callback).
+        #: identity_key(mock) -> creation record; entries vanish with the mock (weakref callback).
         self.created: dict[int, MockCreation] = {}
 
     # -- install ----------------------------------------------------------------------------
@@ -159,7 +160,7 @@ class MockSource:
             token=tracer.ledger.next_seq(), desc=_describe(patcher, attribute), patcher=patcher,
             stack=_stack.capture(2),
         )
-        self._tokens[id(patcher)] = mutation.seq
+        self._tokens[identity_key(patcher)] = mutation.seq
 
     def _make_exit(self, original: Any) -> Any:
         source = self
@@ -190,7 +191,7 @@ class MockSource:
         self, tracer: Tracer, patcher: Any, target: object, attribute: object, current: object,
         error: BaseException | None = None,
     ) -> None:
-        token = self._tokens.pop(id(patcher), None)
+        token = self._tokens.pop(identity_key(patcher), None)
         if token is None or not isinstance(attribute, str):
             return
         restored = raw_attribute(target, attribute)
@@ -241,7 +242,7 @@ class MockSource:
             "patch", "mock", _dict_target(in_dict, hint), name, before, after,
             token=tracer.ledger.next_seq(), desc=desc, patcher=patcher, stack=_stack.capture(2),
         )
-        self._tokens[id(patcher)] = mutation.seq
+        self._tokens[identity_key(patcher)] = mutation.seq
 
     def _make_dict_unpatch(self, original: Any) -> Any:
         source = self
@@ -256,7 +257,7 @@ class MockSource:
             finally:
                 tracer.busy -= 1
             try:
-                token = source._tokens.pop(id(patcher), None)
+                token = source._tokens.pop(identity_key(patcher), None)
                 if token is not None:
                     mutation = tracer.record(
                         "unpatch", "mock", _dict_target(patcher.in_dict, None), None, NOTHING,
@@ -291,7 +292,7 @@ class MockSource:
         return __init__
 
     def _on_created(self, tracer: Tracer, mock: object) -> None:
-        key = id(mock)
+        key = identity_key(mock)
         created = self.created
         if key in created:
             return  # __init__ of a subclass calling super().__init__
@@ -299,7 +300,7 @@ class MockSource:
         created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), "")
 
     def forget(self, mock: object) -> None:
-        self.created.pop(id(mock), None)
+        self.created.pop(identity_key(mock), None)
 
     def alive_created_in(self, predicate: Any) -> list[tuple[object, MockCreation]]:
         """Live mocks whose creation scope satisfies ``predicate`` (strong refs: drop soon)."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import stack as _stack
 from ..ledger import NOTHING, _label
 from ..naming import raw_attribute, target_of
+from ..values import identity_key
 from ._imports import cancel, when_imported
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class MonkeyPatchSource:
         self._tracer: Tracer | None = None
         self._originals: list[tuple[type, str, Any]] = []
         self._depth = 0
-        #: id(MonkeyPatch) -> tokens of its applied patches
+        #: identity_key(MonkeyPatch) -> tokens of its applied patches
         self._tokens: dict[int, list[int]] = {}
 
     def install(self, tracer: Tracer) -> None:
@@ -117,7 +118,7 @@ class MonkeyPatchSource:
             records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0])))
         if method == "chdir" and args:
             records.append(("cwd", None, cwd, _getcwd()))
-        tokens = self._tokens.setdefault(id(mp), [])
+        tokens = self._tokens.setdefault(identity_key(mp), [])
         for target_name, name, before, after in records:
             token = tracer.ledger.next_seq()
             shown = _label(target_name, name) if method not in ("chdir", "syspath_prepend") \
@@ -142,7 +143,7 @@ class MonkeyPatchSource:
             finally:
                 tracer.busy -= 1
             try:
-                tokens = source._tokens.pop(id(mp), [])
+                tokens = source._tokens.pop(identity_key(mp), [])
                 if tokens:
                     stack = _stack.capture(1)
                     for token in reversed(tokens):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import ctypes
+import importlib
 import operator
 import os
 import signal
@@ -24,8 +25,9 @@ from types import ModuleType
 from typing import Any, Final, final
 
 from ..ledger import NOTHING
-from ..values import is_mock
+from ..values import identity_key, is_mock
 from ._imports import is_ours
+from .audit import chdirs as audit_chdirs
 
 __all__ = ["Change", "Snapshot", "diff", "take"]
 
@@ -66,21 +68,37 @@ def _signals() -> list[signal.Signals]:
 
 
 _SIGNALS: Final = _signals()
+_SIGNAL_NUMBERS: Final = tuple(int(sig) for sig in _SIGNALS)
+_getsignal: Final[Callable[[int], object]] = importlib.import_module("_signal").getsignal
 _ENV_SKIP: Final = frozenset({b"PYTEST_CURRENT_TEST", "PYTEST_CURRENT_TEST"})
 
 
+_last_cwd: object = NOTHING
+_chdirs_seen = -1
+
+
 def _cwd() -> object:
+    """The working directory; the ``os.getcwd()`` system call is made again only after an
+    ``os.chdir``/``os.fchdir`` audit event (counted by the audit source), since those are
+    the only ways Python code changes it."""
+    global _last_cwd, _chdirs_seen
+    chdirs = audit_chdirs()
+    if chdirs is not None and chdirs == _chdirs_seen:
+        return _last_cwd
     try:
-        return os.getcwd()
+        _last_cwd = os.getcwd()
     except OSError:
-        return NOTHING
+        _last_cwd = NOTHING
+    _chdirs_seen = chdirs if chdirs is not None else -1
+    return _last_cwd
 
 
 def _signal_handlers() -> tuple[object, ...]:
+    # _signal.getsignal: signal.getsignal converts every answer into an enum (~1 µs each).
     out: list[object] = []
-    for sig in _SIGNALS:
+    for sig in _SIGNAL_NUMBERS:
         try:
-            out.append(signal.getsignal(sig))
+            out.append(_getsignal(sig))
         except (ValueError, OSError):
             out.append(NOTHING)
     return tuple(out)
@@ -91,7 +109,7 @@ def _logging() -> object:
     if logging is None:
         return NOTHING
     root = logging.root
-    return (tuple(root.handlers), root.level, logging.root.manager.disable)
+    return (tuple(root.handlers), root.level, root.manager.disable)
 
 
 def _warnings() -> object:
@@ -123,8 +141,9 @@ def _locale() -> object:
         return NOTHING
 
 
-def _threads() -> object:
-    return tuple(t for t in threading.enumerate() if t is not threading.main_thread())
+def _threads() -> tuple[object, ...]:
+    main = threading.main_thread()
+    return tuple(t for t in threading.enumerate() if t is not main)
 
 
 class _Copier:
@@ -164,69 +183,85 @@ _copiers: dict[int, _Copier] = {}
 def _copy_of(target: object) -> dict[Any, Any]:
     if type(target) is not dict:
         return dict(target)  # type: ignore[call-overload, no-any-return]
-    copier = _copiers.get(id(target))
+    copier = _copiers.get(identity_key(target))
     if copier is None or copier._dict is not target:
-        copier = _copiers[id(target)] = _Copier(target)
+        copier = _copiers[identity_key(target)] = _Copier(target)
     return copier()
 
 
-def _env() -> object:
+def _env() -> dict[Any, Any]:
     data = getattr(os.environ, "_data", None)
     return _copy_of(data) if isinstance(data, dict) else dict(os.environ)
 
 
-#: name -> (probe, target, entry name); probes return references, compared with ``is``.
-_SCALARS: Final[dict[str, tuple[Callable[[], object], str, str | None]]] = {
-    "cwd": (_cwd, "cwd", None),
-    "stdin": (lambda: sys.stdin, "module:sys", "stdin"),
-    "stdout": (lambda: sys.stdout, "module:sys", "stdout"),
-    "stderr": (lambda: sys.stderr, "module:sys", "stderr"),
-    "displayhook": (lambda: sys.displayhook, "module:sys", "displayhook"),
-    "excepthook": (lambda: sys.excepthook, "module:sys", "excepthook"),
-    "breakpointhook": (lambda: sys.breakpointhook, "module:sys", "breakpointhook"),
-    "trace": (sys.gettrace, "module:sys", "settrace"),
-    "profile": (sys.getprofile, "module:sys", "setprofile"),
-    "recursionlimit": (sys.getrecursionlimit, "module:sys", "recursionlimit"),
-    "asyncio_policy": (_asyncio_policy, "module:asyncio.events", "_event_loop_policy"),
-    "socket_timeout": (_socket_timeout, "module:socket", "getdefaulttimeout()"),
-    "locale": (_locale, "module:locale", "setlocale()"),
-}
-_LISTS: Final = {
-    "argv": ("module:sys", "argv", lambda: sys.argv),
-    "path": ("sys.path", None, lambda: sys.path),
-    "meta_path": ("sys.meta_path", None, lambda: sys.meta_path),
-    "path_hooks": ("sys.path_hooks", None, lambda: sys.path_hooks),
-}
-_EQUAL_BY_VALUE: Final = frozenset({"cwd", "recursionlimit", "socket_timeout", "locale"})
+#: Compared by identity, in this order: (target, entry name) of each.
+_IDENTITY: Final[tuple[tuple[str, str], ...]] = (
+    ("module:sys", "stdin"), ("module:sys", "stdout"), ("module:sys", "stderr"),
+    ("module:sys", "displayhook"), ("module:sys", "excepthook"),
+    ("module:sys", "breakpointhook"), ("module:sys", "settrace"),
+    ("module:sys", "setprofile"), ("module:asyncio.events", "_event_loop_policy"),
+)
+#: Compared by value (strings and numbers made by the interpreter, never user objects).
+_VALUE: Final[tuple[tuple[str, str | None], ...]] = (
+    ("cwd", None), ("module:sys", "recursionlimit"),
+    ("module:socket", "getdefaulttimeout()"), ("module:locale", "setlocale()"),
+)
+_LISTS: Final[tuple[tuple[str, str | None], ...]] = (
+    ("module:sys", "argv"), ("sys.path", None), ("sys.meta_path", None),
+    ("sys.path_hooks", None),
+)
+
+
+def _identity_scalars() -> tuple[object, ...]:
+    return (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
+            sys.breakpointhook, sys.gettrace(), sys.getprofile(), _asyncio_policy())
+
+
+def _value_scalars() -> tuple[object, ...]:
+    return (_cwd(), sys.getrecursionlimit(), _socket_timeout(), _locale())
+
+
+def _lists() -> tuple[tuple[object, ...], ...]:
+    meta = sys.meta_path
+    return (tuple(sys.argv), tuple(sys.path),
+            tuple(x for x in meta if not is_ours(x)) if any(map(is_ours, meta)) else tuple(meta),
+            tuple(sys.path_hooks))
 
 
 @final
 class Snapshot:
-    __slots__ = ("builtins", "env", "lists", "logging", "modules", "scalars", "signals",
-                 "threads", "warnings")
+    """References to the state of the process at one moment (flat tuples: cheap to take,
+    cheap to compare by identity)."""
+
+    __slots__ = ("builtins", "env", "identity", "lists", "logging", "modules", "signals",
+                 "threads", "values", "warnings")
 
     def __init__(self) -> None:
-        self.scalars: dict[str, object] = {}
-        self.lists: dict[str, tuple[object, ...]] = {}
+        self.identity: tuple[object, ...] = ()
+        self.values: tuple[object, ...] = ()
+        self.lists: tuple[tuple[object, ...], ...] = ()
         self.env: dict[Any, Any] = {}
         self.modules: dict[str, object] = {}
         self.builtins: dict[str, object] = {}
         self.signals: tuple[object, ...] = ()
         self.logging: object = NOTHING
         self.warnings: object = NOTHING
-        self.threads: object = ()
+        self.threads: tuple[object, ...] = ()
 
 
 def take() -> Snapshot:
+    """A snapshot (~10 µs). Probes never raise: a probe that cannot answer gives NOTHING."""
     snap = Snapshot()
-    for key, (probe, _, _) in _SCALARS.items():
-        try:
-            snap.scalars[key] = probe()
-        except Exception:
-            snap.scalars[key] = NOTHING
-    for key, (_, _, get) in _LISTS.items():
-        snap.lists[key] = tuple(x for x in get() if not is_ours(x))  # type: ignore[no-untyped-call, attr-defined]
-    snap.env = _env()  # type: ignore[assignment]
+    try:
+        snap.identity = _identity_scalars()
+    except Exception:
+        snap.identity = (NOTHING,) * len(_IDENTITY)
+    try:
+        snap.values = _value_scalars()
+    except Exception:
+        snap.values = (NOTHING,) * len(_VALUE)
+    snap.lists = _lists()
+    snap.env = _env()
     snap.modules = _copy_of(sys.modules)
     snap.builtins = _copy_of(builtins.__dict__)
     snap.signals = _signal_handlers()
@@ -242,35 +277,47 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+def _identical(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
+
+
 def diff(before: Snapshot, after: Snapshot) -> list[Change]:
-    """Everything that differs; the detector decides what is a leak."""
+    """Everything that differs; the detector decides what is a leak.
+
+    Every part has an identity fast path, so two snapshots of an unchanged process compare
+    in a few microseconds; user objects are never compared with ``==``.
+    """
     changes: list[Change] = []
-    for key, (_, target, name) in _SCALARS.items():
-        old, new = before.scalars.get(key, NOTHING), after.scalars.get(key, NOTHING)
-        same = old == new if key in _EQUAL_BY_VALUE else old is new
-        if not same:
-            changes.append(Change("resource-changed", target, name, old, new))
-    for key, (target, name, _) in _LISTS.items():
-        old_items, new_items = before.lists.get(key, ()), after.lists.get(key, ())
-        if len(old_items) == len(new_items) and all(map(operator.is_, old_items, new_items)):
+    if not _identical(before.identity, after.identity):
+        for (target, name), old, new in zip(_IDENTITY, before.identity, after.identity,
+                                            strict=False):
+            if old is not new:
+                changes.append(Change("resource-changed", target, name, old, new))
+    if before.values != after.values:  # str/int/float/None from the interpreter
+        for (target, maybe), old, new in zip(_VALUE, before.values, after.values, strict=False):
+            if old != new:
+                changes.append(Change("resource-changed", target, maybe, old, new))
+    for (target, entry), old_items, new_items in zip(_LISTS, before.lists, after.lists,
+                                                    strict=False):
+        if _identical(old_items, new_items):
             continue
-        if name is not None:  # sys.argv: one change for the whole list
-            changes.append(Change("resource-changed", target, name, list(old_items),
+        if entry is not None:  # sys.argv: one change for the whole list
+            changes.append(Change("resource-changed", target, entry, list(old_items),
                                   list(new_items)))
             continue
-        old_ids = {id(x) for x in old_items}
-        new_ids = {id(x) for x in new_items}
+        old_ids = {identity_key(x) for x in old_items}
+        new_ids = {identity_key(x) for x in new_items}
+        count = len(changes)
         for item in new_items:
-            if id(item) not in old_ids:
+            if identity_key(item) not in old_ids:
                 changes.append(Change("resource-changed", target, _entry(item), NOTHING, item))
         for item in old_items:
-            if id(item) not in new_ids:
+            if identity_key(item) not in new_ids:
                 changes.append(Change("resource-changed", target, _entry(item), item, NOTHING))
-        if not changes or changes[-1].target != target:
-            # same members, other order
+        if len(changes) == count:  # same members, other order
             changes.append(Change("resource-changed", target, "order", list(old_items),
                                   list(new_items)))
-    if before.env is not after.env and before.env != after.env:
+    if before.env is not after.env and before.env != after.env:  # bytes or str: safe to ==
         for key in before.env.keys() | after.env.keys():
             if key in _ENV_SKIP:
                 continue
@@ -282,33 +329,44 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
                     NOTHING if new is NOTHING else _text(new)))
     changes.extend(_namespace_changes("builtins", before.builtins, after.builtins))
     changes.extend(_module_changes(before.modules, after.modules))
-    if not all(map(operator.is_, before.signals, after.signals)):  # never == on a handler
+    if not _identical(before.signals, after.signals):  # never == on a handler
         for sig, old, new in zip(_SIGNALS, before.signals, after.signals, strict=False):
             if old is not new:
                 changes.append(Change("resource-changed", "signal", sig.name, old, new))
-    if not _same(before.logging, after.logging):
+    if not _same_logging(before.logging, after.logging):
         changes.append(Change("resource-changed", "logging", "root", before.logging,
                               after.logging))
-    if not _same(before.warnings, after.warnings):
+    if not _same_warnings(before.warnings, after.warnings):
         changes.append(Change("resource-changed", "warnings", "filters", before.warnings,
                               after.warnings))
-    old_threads = before.threads if isinstance(before.threads, tuple) else ()
-    new_threads = after.threads if isinstance(after.threads, tuple) else ()
-    old_ids = {id(t) for t in old_threads}
-    for thread in new_threads:
-        if id(thread) not in old_ids and thread.is_alive():
-            changes.append(Change("resource-changed", "module:threading", thread.name,
-                                  NOTHING, thread))
+    if not _identical(before.threads, after.threads):
+        old_keys = {identity_key(t) for t in before.threads}
+        for thread in after.threads:
+            if identity_key(thread) not in old_keys and thread.is_alive():  # type: ignore[attr-defined]
+                changes.append(Change("resource-changed", "module:threading",
+                                      thread.name, NOTHING, thread))  # type: ignore[attr-defined]
     return changes
 
 
-def _same(a: object, b: object) -> bool:
+def _same_logging(a: object, b: object) -> bool:
+    """(handlers, level, disable): handlers by identity, the two numbers by value."""
     if a is b:
         return True
-    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return all(_same(x, y) for x, y in zip(a, b, strict=False))
-    # ints/strings (levels) compare by value; everything else by identity
-    return type(a) in (int, str) and a == b
+    if type(a) is not tuple or type(b) is not tuple:
+        return False
+    return _identical(a[0], b[0]) and a[1:] == b[1:]
+
+
+def _same_warnings(a: object, b: object) -> bool:
+    """(filters, showwarning). pytest re-adds its configured filters for every test, as new
+    but equal tuples, so filters compare by value: each is ``(action, message regex,
+    category, module regex, lineno)``, made by the warnings module from strings, compiled
+    patterns, classes and ints; no user object's ``__eq__`` is reached."""
+    if a is b:
+        return True
+    if type(a) is not tuple or type(b) is not tuple:
+        return False
+    return a[1] is b[1] and (_identical(a[0], b[0]) or a[0] == b[0])
 
 
 def _entry(item: object) -> str:
