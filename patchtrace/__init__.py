@@ -19,6 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+# The submodule ``patchtrace.ledger`` shares its name with the ``ledger()`` function below.
+# Importing a submodule sets it as an attribute of its package, once, when it is first
+# loaded: loading it here, before ``def ledger``, keeps ``patchtrace.ledger`` the function
+# for good (the module stays importable as ``from patchtrace.ledger import Mutation``).
+# It is light: the standard library's bisect, threading and weakref, and our stack/values.
+from . import ledger as _ledger_module  # noqa: F401
+
 if TYPE_CHECKING:
     from .config import Config
     from .ledger import ActivePatch, Ledger, Mutation
