@@ -30,11 +30,12 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, final
 
 from . import _oracle
 from . import stack as _stack
+from ._reads import Reads
 from .ledger import NOTHING, UNKNOWN, Mutation, Scope
 from .sources import resources
 from .stack import Frame
@@ -67,6 +68,14 @@ FIXES: Final = {
     "binding-changed": (
         "restore it in teardown, or set it with monkeypatch.setattr / mock.patch.object "
         "so that it is undone"
+    ),
+    "binding-changed:os.environ": (
+        "restore it in teardown, or set it with monkeypatch.setenv / monkeypatch.delenv / "
+        "mock.patch.dict(os.environ, ...) so that it is undone"
+    ),
+    "binding-changed:dict": (
+        "restore it in teardown, or set it with monkeypatch.setitem / monkeypatch.delitem / "
+        "mock.patch.dict so that it is undone"
     ),
     "restore-mismatch": (
         "restore the raw value (vars(cls)[name] or inspect.getattr_static), delete what did "
@@ -175,6 +184,11 @@ class Leak:
     def fix(self) -> str:
         if self.kind == "patch-not-stopped" and self.source == "monkeypatch":
             return FIXES["patch-not-stopped:monkeypatch"]
+        if self.kind == "binding-changed" and self.target == "os.environ":
+            return FIXES["binding-changed:os.environ"]
+        if self.kind == "binding-changed" and self.target is not None and (
+                self.target == "sys.modules" or self.target.startswith("dict:")):
+            return FIXES["binding-changed:dict"]
         return FIXES.get(self.kind, "")
 
     def message(self) -> str:
@@ -433,6 +447,7 @@ class Detector:
         handled: set[tuple[str, str | None]] = {
             (c.target, c.name) for w in self._wide.values() for c in w.changes}
         handled |= self._released
+        handled |= self._repaired(mine, scope)
         found.extend(self._patches(mine, handled))
         found.extend(self._bindings(mine, handled))
         found.extend(self._reloads(mine, handled))
@@ -624,6 +639,22 @@ class Detector:
             out.append(leak)
         return out
 
+    def _repaired(self, records: list[Mutation], scope: Scope) -> set[tuple[str, str | None]]:
+        """Keys this scope put back by undoing a patch another scope leaked
+        (``patch.stopall()``, ``monkeypatch.undo()`` on a shared instance): a repair,
+        not pollution. The earlier leak stays reported; it is just no longer in place."""
+        out: set[tuple[str, str | None]] = set()
+        ledger = self.tracer.ledger
+        for mutation in records:
+            if mutation.op != "unpatch" or mutation.token is None:
+                continue
+            for earlier in ledger.history(mutation.target, mutation.name or ""):
+                if earlier.op == "patch" and earlier.token == mutation.token:
+                    if earlier.scope.test != scope.test:
+                        out.add((mutation.target, mutation.name))
+                    break
+        return out
+
     def _explained_by_patch(self, target: str, name: str | None, now: object) -> bool:
         for active in self.tracer.ledger.active():
             m = active.mutation
@@ -777,11 +808,12 @@ class Detector:
         return out
 
     def victim_of(
-        self, test: str, frames_names: Callable[[], set[str]], failure_text: str = ""
+        self, test: str, reads: Callable[[], Reads | set[str]], failure_text: str = ""
     ) -> list[Leak]:
-        """Live leaks a failing ``test`` used: touched a leaked mock, read a leaked name, or
-        failed on a leaked value (``'sandbox' == 'live'``)."""
-        names: set[str] | None = None
+        """Live leaks a failing ``test`` used: touched a leaked mock, could have read a
+        leaked binding (its code or the project code it calls names it, through its
+        module or class: see ``_reads``), or failed on a leaked value."""
+        found: Reads | set[str] | None = None
         hits = []
         for leak in self.live():
             obj = leak.obj()
@@ -790,9 +822,9 @@ class Detector:
                 before = self._mock_counts.get(identity_key(leak))
                 used = before is not None and _mock_activity(obj) > before
             if not used and leak.name:
-                if names is None:
-                    names = frames_names()
-                used = leak.name.rsplit(".", 1)[-1] in names
+                if found is None:
+                    found = reads()
+                used = _read_by(found, leak)
             if not used and type(obj) is str and len(obj) >= 3 and failure_text:
                 used = repr(obj) in failure_text
             if used:
@@ -800,6 +832,42 @@ class Detector:
                     leak.victims.append(test)
                 hits.append(leak)
         return hits
+
+
+def _read_by(found: Reads | set[str], leak: Leak) -> bool:
+    name = (leak.name or "").rsplit(".", 1)[-1]
+    if isinstance(found, set):
+        return name in found
+    if leak.target == "os.environ":
+        return name in found.consts
+    if leak.target == "sys.modules":
+        return name in found.consts or name.rpartition(".")[2] in found.names
+    owner = _namespace_of(leak.target) if leak.target else None
+    if owner is None:
+        return found.read(name)
+    return found.read(name, owner)
+
+
+def _namespace_of(target: str) -> object | None:
+    """The module or class a ``module:``/``class:`` target names, if it is loaded."""
+    kind, _, path = target.partition(":")
+    if kind == "module":
+        return sys.modules.get(path)
+    if kind != "class":
+        return None
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        value: object = module
+        for part in parts[cut:]:
+            inner = getattr(value, "__dict__", None)
+            value = inner.get(part) if isinstance(inner, (dict, MappingProxyType)) else None
+            if value is None:
+                return None
+        return value
+    return None
 
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:

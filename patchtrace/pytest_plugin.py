@@ -15,6 +15,7 @@ from typing import Any, Final
 import pytest
 
 from . import _autostart, _tracer
+from ._reads import Reads, reads_of_traceback
 from .config import (
     Config,
     ConfigError,
@@ -317,7 +318,7 @@ def pytest_runtest_makereport(
         return report
     excinfo = call.excinfo
 
-    def names() -> set[str]:
+    def names() -> Reads:
         return _names_in_traceback(excinfo.tb)
 
     text = str(report.longrepr)[:20_000]
@@ -332,18 +333,9 @@ def pytest_runtest_makereport(
     return report
 
 
-def _names_in_traceback(tb: Any) -> set[str]:
-    """Names and string constants the failing frames read (globals, attributes, env keys)."""
-    from .stack import is_hidden
-
-    names: set[str] = set()
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if not is_hidden(code.co_filename):  # pytest's own frames read every name there is
-            names.update(code.co_names)
-            names.update(c for c in code.co_consts if isinstance(c, str) and len(c) < 200)
-        tb = tb.tb_next
-    return names
+def _names_in_traceback(tb: Any) -> Reads:
+    """What the failing frames, and the project code they call, could have read."""
+    return reads_of_traceback(tb)
 
 
 # -- reporting ----------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""What a failing test could have read: the names used by its code and the code it calls.
+
+A victim often fails far from the leaked binding: ``assert pricing.retry_delays() == [...]``
+fails in the test, but ``settings.MAX_RETRIES`` was read inside ``retry_delays``, which has
+returned. Starting from the user frames of the failure's traceback, this follows, by
+static reading only, the project functions those frames can call: globals that are
+functions, and attributes (named in the calling code) of project modules and classes.
+
+It reads ``__dict__`` entries and code objects only (no ``getattr`` on user objects, so no
+mock grows a child and no property runs) and stays inside the project: library code reads
+every name there is. Only run for failing tests while a leak is live.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any, Final
+
+from . import stack as _stack
+from .values import is_mock
+
+__all__ = ["Reads", "reads_of_traceback"]
+
+#: Code objects examined at most per failure (a failing test rarely reaches more).
+_BUDGET: Final = 400
+_FUNCTION_KINDS: Final = (staticmethod, classmethod)
+
+
+def _is_project_file(path: object) -> bool:
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return False
+    return not (_stack.is_hidden(path) or "site-packages" in path or "dist-packages" in path)
+
+
+class Reads:
+    """Names read by the reached code, and which namespaces each was read through."""
+
+    __slots__ = ("consts", "names", "via")
+
+    def __init__(self) -> None:
+        #: every name in ``co_names`` of reached code (globals, attributes, builtins)
+        self.names: set[str] = set()
+        #: short string constants (``os.environ["KEY"]``, ``getenv("KEY")``)
+        self.consts: set[str] = set()
+        #: name -> identity keys of the module/class namespaces the reading code could
+        #: reach it through (its own globals' module, modules and classes it names)
+        self.via: dict[str, set[int]] = {}
+
+    def read(self, name: str, owner: object | None = None) -> bool:
+        """Could the reached code have read ``name`` (of ``owner``, when given)?"""
+        if name not in self.names:
+            return False
+        if owner is None:
+            return True
+        return object.__hash__(owner) in self.via.get(name, ())
+
+
+def _functions_named(namespace: dict[str, Any], names: tuple[str, ...]) -> Iterator[Any]:
+    for name in names:
+        value = namespace.get(name)
+        if value is None:
+            continue
+        if type(value) in _FUNCTION_KINDS:
+            value = value.__func__
+        elif type(value) is property:
+            value = value.fget
+        if type(value) is types.FunctionType:
+            yield value
+
+
+def reads_of_traceback(tb: Any) -> Reads:
+    """The :class:`Reads` of the user frames in ``tb`` and what they call."""
+    reads = Reads()
+    work: list[tuple[types.CodeType, dict[str, Any], tuple[object, ...]]] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        code = frame.f_code
+        if _is_project_file(code.co_filename):
+            work.append((code, frame.f_globals, ()))
+        elif not _stack.is_hidden(code.co_filename):  # a library frame: its own names only
+            reads.names.update(code.co_names)
+            reads.consts.update(c for c in code.co_consts if type(c) is str and len(c) < 200)
+        tb = tb.tb_next
+    seen: set[types.CodeType] = set()
+    modules = sys.modules
+    while work and len(seen) < _BUDGET:
+        code, namespace, owners = work.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        module = modules.get(str(namespace.get("__name__")))
+        reached: list[object] = [*owners]
+        if isinstance(module, types.ModuleType) and module.__dict__ is namespace:
+            reached.append(module)
+        names: tuple[str, ...] = code.co_names
+        for name in names:
+            value = namespace.get(name)
+            kind = type(value)
+            if issubclass(kind, types.ModuleType) or (
+                    issubclass(kind, type) and not is_mock(value) and _is_project_file(
+                        getattr(modules.get(str(value.__dict__.get("__module__"))),
+                                "__file__", None))):
+                reached.append(value)
+        keys = {object.__hash__(owner) for owner in reached}
+        for name in names:
+            reads.names.add(name)
+            reads.via.setdefault(name, set()).update(keys)
+        for const in code.co_consts:
+            if type(const) is str and len(const) < 200:
+                reads.consts.add(const)
+            elif type(const) is types.CodeType:
+                work.append((const, namespace, owners))
+        # What this code can call: its globals that are project functions, and the
+        # attributes it names of the project modules and classes it reaches.
+        for function in _functions_named(namespace, names):
+            if _is_project_file(function.__code__.co_filename):
+                work.append((function.__code__, function.__globals__, ()))
+        for owner in reached:
+            if issubclass(type(owner), types.ModuleType):
+                if not _is_project_file(owner.__dict__.get("__file__")):
+                    continue
+                inner: dict[str, Any] = owner.__dict__
+                cls_owner: tuple[object, ...] = ()
+            elif issubclass(type(owner), type):
+                inner = dict(owner.__dict__)
+                cls_owner = (owner,)
+            else:
+                continue
+            for function in _functions_named(inner, names):
+                if _is_project_file(function.__code__.co_filename):
+                    work.append((function.__code__, function.__globals__, cls_owner))
+            for name in names:  # a class named through a module: pricing.Calculator()
+                value = inner.get(name)
+                if issubclass(type(value), type) and not is_mock(value) and all(
+                        value is not r for r in reached):
+                    init = value.__dict__.get("__init__")
+                    if type(init) is types.FunctionType and _is_project_file(
+                            init.__code__.co_filename):
+                        work.append((init.__code__, init.__globals__, (value,)))
+    return reads
