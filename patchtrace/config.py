@@ -15,9 +15,9 @@ __all__ = ["Config", "ConfigError", "from_env", "parse_mode"]
 
 ON: Final = ("1", "on", "report")
 STRICT: Final = ("strict",)
-OFF: Final = ("", "0", "off")
+OFF: Final = ("0", "off", "")
 _BOOL_TRUE: Final = ("1", "on", "true", "yes")
-_BOOL_FALSE: Final = ("", "0", "off", "false", "no")
+_BOOL_FALSE: Final = ("0", "off", "false", "no", "")
 
 class ConfigError(ValueError):
     """A configuration value patchtrace cannot understand."""
@@ -41,7 +41,7 @@ def parse_mode(value: str | None, variable: str = "PATCHTRACE") -> str:
         return "report"
     if text in STRICT:
         return "strict"
-    raise ConfigError(variable, value or "", ("1", "on", "report", "strict", "0", "off", ""))
+    raise ConfigError(variable, value or "", (*ON, *STRICT, *OFF))
 
 
 def parse_bool(value: str | None, variable: str) -> bool:
@@ -50,7 +50,7 @@ def parse_bool(value: str | None, variable: str) -> bool:
         return True
     if text in _BOOL_FALSE:
         return False
-    raise ConfigError(variable, value or "", ("1", "0", "on", "off", "true", "false"))
+    raise ConfigError(variable, value or "", (*_BOOL_TRUE, *_BOOL_FALSE))
 
 
 def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from patchtrace.config import Config, ConfigError, from_env, parse_mode, parse_patterns
+from patchtrace.config import (
+    Config,
+    ConfigError,
+    from_env,
+    parse_bool,
+    parse_mode,
+    parse_patterns,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +34,42 @@ def test_bad_mode_names_variable_value_and_accepted_values() -> None:
 def test_bad_pdb_value() -> None:
     with pytest.raises(ConfigError, match="PATCHTRACE_PDB"):
         from_env({"PATCHTRACE": "1", "PATCHTRACE_PDB": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "parse"),
+    [("PATCHTRACE", parse_mode),
+     ("PATCHTRACE_PDB", lambda value: parse_bool(value, "PATCHTRACE_PDB")),
+     ("PATCHTRACE_SHOW_SECRETS", lambda value: parse_bool(value, "PATCHTRACE_SHOW_SECRETS"))],
+)
+def test_error_lists_exactly_the_accepted_values(variable: str,
+                                                 parse: Callable[[str], object]) -> None:
+    """The message is the user's only documentation at that moment: every value it lists
+    must be accepted, and every accepted value listed (PATCHTRACE_PDB used to omit yes/no)."""
+    with pytest.raises(ConfigError) as info:
+        from_env({"PATCHTRACE": "1", variable: "maybe"})
+    listed = info.value.accepted
+    assert len(set(listed)) == len(listed)
+    for value in listed:
+        parse(value)  # does not raise
+    candidates = ["1", "0", "on", "off", "true", "false", "yes", "no", "y", "n", "report",
+                  "strict", "enable", "disable", ""]
+    for value in candidates:
+        try:
+            parse(value)
+        except ConfigError:
+            assert value not in listed, value
+        else:
+            assert value in listed, value
+    rendered = ", ".join(v if v else "(empty)" for v in listed)
+    assert str(info.value).endswith(f"accepted values: {rendered}")
+
+
+def test_pdb_message_names_yes_and_no() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_bool("maybe", "PATCHTRACE_PDB")
+    assert str(info.value) == ("PATCHTRACE_PDB='maybe' is not understood; accepted values: "
+                               "1, on, true, yes, 0, off, false, no, (empty)")
 
 
 def test_show_secrets_value_is_checked() -> None:
