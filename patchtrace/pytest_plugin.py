@@ -459,7 +459,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                  red=True, bold=True)
     if randomly:
         tr.write_line(f"test order: pytest-randomly seed {seed} "
-                      f"(reproduce with -p randomly -p \"randomly_seed={seed}\")")
+                      f"(reproduce with -p randomly --randomly-seed={seed})")
     from .render import terminal
 
     lines = terminal.render(

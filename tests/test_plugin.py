@@ -552,10 +552,16 @@ def test_pytest_randomly_seed_is_reported(suite: pytest.Pytester, traced_env: En
         def test_polluter():
             os.environ["PT_RANDOM"] = "1"
     """)
-    result = run(suite, "-p", "randomly", "-p", "randomly_seed=1234" if False else "randomly",
-                 "-p", "no:cacheprovider", "--randomly-seed=1234")
-    result.stdout.fnmatch_lines(["*pytest-randomly seed 1234*"])
+    result = run(suite, "-p", "randomly", "-p", "no:cacheprovider", "--randomly-seed=1234")
+    result.stdout.fnmatch_lines([
+        "*test order: pytest-randomly seed 1234 (reproduce with -p randomly --randomly-seed=1234)"])
     assert load_report(report_path)["randomly_seed"] == 1234
+    # The hint is a command line pytest accepts, and it reproduces the same order.
+    [hint] = [line for line in result.stdout.lines if "reproduce with" in line]
+    again = run(suite, *hint.split("reproduce with ")[1].rstrip(")").split(),
+                "-p", "no:cacheprovider")
+    assert again.ret == pytest.ExitCode.OK, again.stderr.str()
+    again.stdout.fnmatch_lines(["*pytest-randomly seed 1234*"])
 
 
 def test_secret_environment_values_are_masked(suite: pytest.Pytester,
