@@ -103,6 +103,20 @@ def reads_of_traceback(tb: Any) -> Reads:
                         getattr(modules.get(str(value.__dict__.get("__module__"))),
                                 "__file__", None))):
                 reached.append(value)
+        # ...and through them: pkg.mod.func reaches pkg, then pkg.mod.
+        index = 0
+        while index < len(reached) < 64:
+            owner = reached[index]
+            index += 1
+            if not issubclass(type(owner), types.ModuleType):
+                continue
+            inner_ns: dict[str, Any] = owner.__dict__
+            for name in names:
+                value = inner_ns.get(name)
+                if (issubclass(type(value), types.ModuleType) or (
+                        issubclass(type(value), type) and not is_mock(value))) and all(
+                        value is not r for r in reached):
+                    reached.append(value)
         keys = {object.__hash__(owner) for owner in reached}
         for name in names:
             reads.names.add(name)
@@ -128,7 +142,8 @@ def reads_of_traceback(tb: Any) -> Reads:
                 cls_owner = (owner,)
             else:
                 continue
-            for function in _functions_named(inner, names):
+            called = names if cls_owner == () else (*names, "__init__", "__post_init__")
+            for function in _functions_named(inner, called):
                 if _is_project_file(function.__code__.co_filename):
                     work.append((function.__code__, function.__globals__, cls_owner))
             for name in names:  # a class named through a module: pricing.Calculator()

@@ -30,7 +30,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import MappingProxyType, ModuleType
+from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, final
 
 from . import _oracle
@@ -305,6 +305,8 @@ def current_value(target: str, name: str | None) -> object:
         return NOTHING
     if target == "os.environ":
         return os.environ.get(name, NOTHING)
+    if name == "__class__" or name.endswith((".__code__", ".__defaults__", ".__kwdefaults__")):
+        return _swapped_value(target, name)
     namespace = namespace_of(target)
     if namespace is None:
         return NOTHING
@@ -451,6 +453,7 @@ class Detector:
         found.extend(self._patches(mine, handled))
         found.extend(self._bindings(mine, handled))
         found.extend(self._reloads(mine, handled))
+        found.extend(self._swaps(mine, handled))
         found.extend(self._dropped(mine, handled, scope))
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
@@ -605,6 +608,30 @@ class Detector:
                 continue
             handled.add((mutation.target, mutation.name))
             out.append(self._leak_from(mutation, "module-replaced", mutation.after_value()))
+        return out
+
+    def _swaps(
+        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]]
+    ) -> list[Leak]:
+        """``obj.__class__ = ...`` and ``func.__code__ = ...`` (seen by the audit hook)
+        still in place: the object or function is named by its target, so it is looked up
+        again and its class or code compared with the one before the scope."""
+        groups: dict[tuple[str, str | None], list[Mutation]] = {}
+        for mutation in records:
+            if mutation.op in ("class-assign", "code-assign"):
+                groups.setdefault((mutation.target, mutation.name), []).append(mutation)
+        out = []
+        for key, group in groups.items():
+            if key in handled:
+                continue
+            original = group[0].before_value()
+            now = _swapped_value(group[0].target, group[0].name or "")
+            if now is NOTHING or original is UNKNOWN or now is original:
+                continue
+            handled.add(key)
+            leak = self._leak_from(group[-1], "binding-changed", now)
+            leak.before = group[0].before
+            out.append(leak)
         return out
 
     def _imported(self) -> list[str]:
@@ -835,7 +862,10 @@ class Detector:
 
 
 def _read_by(found: Reads | set[str], leak: Leak) -> bool:
-    name = (leak.name or "").rsplit(".", 1)[-1]
+    path = leak.name or ""
+    if path.endswith((".__code__", ".__defaults__", ".__kwdefaults__")):
+        path = path.rpartition(".")[0]  # func.__code__ is read as func
+    name = path.rsplit(".", 1)[-1]
     if isinstance(found, set):
         return name in found
     if leak.target == "os.environ":
@@ -850,24 +880,35 @@ def _read_by(found: Reads | set[str], leak: Leak) -> bool:
 
 def _namespace_of(target: str) -> object | None:
     """The module or class a ``module:``/``class:`` target names, if it is loaded."""
-    kind, _, path = target.partition(":")
-    if kind == "module":
-        return sys.modules.get(path)
-    if kind != "class":
-        return None
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module = sys.modules.get(".".join(parts[:cut]))
-        if module is None:
-            continue
-        value: object = module
-        for part in parts[cut:]:
-            inner = getattr(value, "__dict__", None)
-            value = inner.get(part) if isinstance(inner, (dict, MappingProxyType)) else None
-            if value is None:
-                return None
-        return value
+    if target.startswith("module:"):
+        return sys.modules.get(target[7:])
+    if target.startswith("class:"):
+        return _resolve_class(target[6:])
     return None
+
+
+def _swapped_value(target: str, name: str) -> object:
+    """The class (``__class__``) or code/defaults (``func.__code__``) there now."""
+    owner = _namespace_of(target)
+    if owner is None:
+        return NOTHING
+    if name == "__class__":
+        return type(owner)
+    path, _, attr = name.rpartition(".")
+    if "<locals>" in path or attr not in ("__code__", "__defaults__", "__kwdefaults__"):
+        return NOTHING  # a local function: nobody else can call it after its test
+    obj: object = owner
+    for part in path.split("."):
+        namespace = obj.__dict__ if isinstance(obj, (ModuleType, type)) else None
+        value = namespace.get(part) if namespace is not None else None
+        if type(value) in (staticmethod, classmethod):
+            value = value.__func__  # type: ignore[union-attr]
+        if value is None:
+            return NOTHING
+        obj = value
+    if type(obj) is not FunctionType:
+        return NOTHING
+    return getattr(obj, attr, NOTHING)
 
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:

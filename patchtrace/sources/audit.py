@@ -30,6 +30,7 @@ _EVENTS: Final = frozenset(
 _FUNCTION_ATTRS: Final = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _SKIP_ENV: Final = frozenset({b"PYTEST_CURRENT_TEST", "PYTEST_CURRENT_TEST"})
 _FS_ENCODING: Final = sys.getfilesystemencoding()
+_OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 _listener: AuditSource | None = None
 _installed = False
@@ -129,6 +130,8 @@ class AuditSource:
             if attr != "__class__" and attr not in _FUNCTION_ATTRS:
                 return
             caller = sys._getframe(2)  # _hook <- handle <- the frame doing the assignment
+            while caller.f_back is not None and _stack.frame_file(caller).startswith(_OURS):
+                caller = caller.f_back  # through _TracedModule.__setattr__ (3.10/3.11)
             if _stack.is_hidden(_stack.frame_file(caller)):
                 return  # namedtuple, asyncio and friends adjust their own functions
             if attr == "__class__":

@@ -135,7 +135,7 @@ class _TracedModule(types.ModuleType):
 
     def __setattr__(self, name: str, value: Any) -> None:
         source = _module_listener
-        if source is not None:
+        if source is not None and name != "__class__":  # the audit hook sees class swaps
             source._on_module_store(self, name, value, deleted=False)
         types.ModuleType.__setattr__(self, name, value)
 
