@@ -456,7 +456,11 @@ class WatchSource:
                     continue
                 if name in _MODULE_METADATA:
                     continue  # set by the import system and runpy, not by tests
-                if entry.target != "builtins" and not _suspicious(old, new):
+                # Class dicts are scanned only for the project's classes (see _track):
+                # there any change counts, and the detector keeps it only if the test's
+                # source stores that name (_oracle), which a class's own cache does not.
+                if entry.target != "builtins" and not entry.target.startswith("class:") \
+                        and not _suspicious(old, new):
                     continue
                 if _explained(tracer, entry.target, name, new):
                     continue

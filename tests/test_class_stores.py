@@ -1,0 +1,46 @@
+"""Plain values stored on the project's classes by a test, on every Python version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import load_report
+
+
+def test_plain_and_new_class_attributes(pytester: pytest.Pytester,
+                                        traced_env: Callable[..., Path]) -> None:
+    report_path = traced_env()
+    pytester.mkpydir("shop")
+    pytester.path.joinpath("shop", "money.py").write_text(
+        "class Money:\n"
+        "    rate = 1.0\n"
+        "    _cache = None\n"
+        "    @classmethod\n"
+        "    def cached(cls):\n"
+        "        if cls._cache is None:\n"
+        "            cls._cache = object()\n"
+        "        return cls._cache\n")
+    pytester.makepyfile(test_a="""
+        from shop.money import Money
+
+        def test_rate():
+            Money.rate = 2.0
+
+        def test_new_attribute():
+            Money.debug = True
+
+        def test_own_cache_is_not_a_leak():
+            assert Money.cached() is Money.cached()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=3)
+    found = {(leak["polluter"].split("::")[1], leak["target"], leak["name"],
+              leak["where"]["line"] if leak["where"] else None)
+             for leak in load_report(report_path)["leaks"]}
+    assert found == {
+        ("test_rate", "class:shop.money.Money", "rate", 4),
+        ("test_new_attribute", "class:shop.money.Money", "debug", 7),
+    }
