@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +90,7 @@ class Tracer:
         desc: str | None = None,
         patcher: object = None,
         stack: _stack.Stack | None = None,
+        holder: object = None,
     ) -> Mutation:
         if stack is None:
             stack = _stack.capture(1)
@@ -96,6 +98,11 @@ class Tracer:
             self.ledger.next_seq(), op, source, target, name, before, after, stack,
             self.scope, token, desc,
         )
+        if holder is not None and target.startswith("object:"):
+            try:
+                mutation.holder = weakref.ref(holder)
+            except TypeError:
+                pass
         if self.scope is PROCESS:
             # No boundary will come to seal a process-scope record: never hold user objects.
             mutation.seal()

@@ -37,6 +37,7 @@ from . import _oracle
 from . import stack as _stack
 from ._reads import Reads
 from .ledger import NOTHING, UNKNOWN, Mutation, Scope
+from .naming import UNRESOLVED, find_path
 from .sources import resources
 from .stack import Frame
 from .values import MISSING, ValueSummary, identity_key, is_mock, summarize
@@ -783,7 +784,7 @@ class Detector:
         where, frames = self._frames(mutation.stack)
         scope = mutation.scope
         return Leak(
-            kind, scope.test, scope.phase, mutation.target, mutation.name,
+            kind, scope.test, scope.phase, _named_target(mutation), mutation.name,
             fixture=scope.fixture, where=where, stack=frames, before=mutation.before,
             value=mutation.after if obj is NOTHING else _summary(obj), obj=obj,
             desc=mutation.desc, source=mutation.source, token=mutation.token,
@@ -909,6 +910,19 @@ def _swapped_value(target: str, name: str) -> object:
     if type(obj) is not FunctionType:
         return NOTHING
     return getattr(obj, attr, NOTHING)
+
+
+def _named_target(mutation: Mutation) -> str:
+    """``object:?`` made readable, when the instance is still reachable from a module."""
+    target = mutation.target
+    holder = mutation.holder() if mutation.holder is not None else None
+    if target != UNRESOLVED or holder is None:
+        return target
+    try:
+        path = find_path(holder)
+    except Exception:
+        return target
+    return f"object:{path}" if path else target
 
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:

@@ -119,6 +119,7 @@ class Mutation:
         "_before_summary",
         "_sealed",
         "desc",
+        "holder",
         "name",
         "op",
         "scope",
@@ -167,6 +168,9 @@ class Mutation:
         #: for an undo: (exception type name, id of the exception) when the undo ran while
         #: that exception propagated (a ``with patch`` or decorator around a failing line)
         self.unwinding: tuple[str, int] | None = None
+        #: a weak reference to the patched object when ``target`` could not name it cheaply
+        #: (an instance): reports look for a path to it (``naming.find_path``), once
+        self.holder: weakref.ref[Any] | None = None
 
     # -- values ---------------------------------------------------------------------------
     @property

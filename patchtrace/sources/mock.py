@@ -158,7 +158,7 @@ class MockSource:
         mutation = tracer.record(
             "patch", "mock", target_of(target, _path_hint(patcher)), attribute, before, after,
             token=tracer.ledger.next_seq(), desc=_describe(patcher, attribute), patcher=patcher,
-            stack=_stack.capture(2),
+            stack=_stack.capture(2), holder=target,
         )
         self._tokens[identity_key(patcher)] = mutation.seq
 

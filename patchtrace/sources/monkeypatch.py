@@ -105,27 +105,27 @@ class MonkeyPatchSource:
         cwd: str | None,
     ) -> None:
         stack = _stack.capture(2)
-        records: list[tuple[str, str | None, object, object]] = []
+        records: list[tuple[str, str | None, object, object, object]] = []
         for target, name, oldval in mp._setattr[lengths[0]:]:
             after = raw_attribute(target, name)
             before = NOTHING if _is_notset(oldval) else oldval
-            records.append((target_of(target), name, before, after))
+            records.append((target_of(target), name, before, after, target))
         for dictionary, key, oldval in mp._setitem[lengths[1]:]:
             before = NOTHING if _is_notset(oldval) else oldval
             after = dictionary.get(key, NOTHING) if hasattr(dictionary, "get") else NOTHING
-            records.append((target_of(dictionary), _key(key), before, after))
+            records.append((target_of(dictionary), _key(key), before, after, None))
         if method == "syspath_prepend" and args:
-            records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0])))
+            records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0]), None))
         if method == "chdir" and args:
-            records.append(("cwd", None, cwd, _getcwd()))
+            records.append(("cwd", None, cwd, _getcwd(), None))
         tokens = self._tokens.setdefault(identity_key(mp), [])
-        for target_name, name, before, after in records:
+        for target_name, name, before, after, holder in records:
             token = tracer.ledger.next_seq()
             shown = _label(target_name, name) if method not in ("chdir", "syspath_prepend") \
                 else (name or "")
             tracer.record(
                 "patch", "monkeypatch", target_name, name, before, after, token=token,
-                desc=f"monkeypatch.{method}({shown})", patcher=mp, stack=stack,
+                desc=f"monkeypatch.{method}({shown})", patcher=mp, stack=stack, holder=holder,
             )
             tokens.append(token)
 
