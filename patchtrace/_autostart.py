@@ -10,17 +10,36 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import Any
 
 __all__ = ["claim", "release"]
 
 _claimed = False
 _started = False
+#: the process-mode detector, until a driver claims the process
+_detector: Any = None
 
 
 def claim() -> None:
-    """A driver (the pytest plugin) takes over scopes and reporting."""
-    global _claimed
+    """A driver (the pytest plugin) takes over scopes and reporting.
+
+    The process-mode detector retires: its gc callback is removed, and the tracer is left
+    for the driver to give its own detector. Idempotent.
+    """
+    global _claimed, _detector
     _claimed = True
+    detector, _detector = _detector, None
+    if detector is None:
+        return
+    try:
+        detector.close()
+        from . import _tracer
+
+        tracer = _tracer.get_or_create()
+        if tracer.detector is detector:
+            tracer.detector = None
+    except Exception as exc:  # handing over must never break the driver's start
+        _say(f"patchtrace: could not hand over tracing ({exc!r})")
 
 
 def claimed() -> bool:
@@ -28,16 +47,32 @@ def claimed() -> bool:
 
 
 def release(*, stop: bool) -> None:
-    """The driver says tracing is off after all (``--patchtrace=off``)."""
+    """The driver says tracing is off after all (``pytest --patchtrace=off`` under
+    ``PATCHTRACE=1``): undo what :func:`_main` started, so the run is untraced. Idempotent."""
+    global _started
     claim()
-    if stop and _started:
-        from . import _tracer
+    if not (stop and _started):
+        return
+    _started = False
+    try:
+        from . import _tracer, _unittest, debugger
 
+        _unittest.uninstall()
+        debugger.uninstall()
         _tracer.stop()
+    except Exception as exc:
+        _say(f"patchtrace: could not stop tracing ({exc!r})")
+
+
+def _say(line: str) -> None:
+    try:
+        (sys.__stderr__ or sys.stderr).write(line + "\n")
+    except Exception:
+        pass
 
 
 def _main() -> None:
-    global _started
+    global _started, _detector
     from .config import ConfigError, from_env
 
     try:
@@ -51,7 +86,7 @@ def _main() -> None:
     from .leaks import Detector
 
     tracer = _tracer.start(config)
-    tracer.detector = Detector(tracer, rootdir=os.getcwd())
+    tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())
     _started = True
     _unittest.install()
     from . import debugger

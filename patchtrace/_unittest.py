@@ -9,13 +9,29 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-__all__ = ["install"]
+__all__ = ["install", "uninstall"]
 
 
 def install() -> None:
     from .sources._imports import when_imported
 
     when_imported("unittest.case", _instrument)
+
+
+def uninstall() -> None:
+    """Put ``TestCase.run`` back, or forget the pending import callback. Idempotent."""
+    import sys
+
+    from .sources._imports import cancel
+
+    cancel("unittest.case", _instrument)
+    module = sys.modules.get("unittest.case")
+    case = getattr(module, "__dict__", {}).get("TestCase")
+    if not isinstance(case, type):
+        return
+    run = case.__dict__.get("run")
+    if getattr(run, "__patchtrace__", False):
+        setattr(case, "run", run.__wrapped__)  # type: ignore[union-attr]
 
 
 def _instrument(module: ModuleType) -> None:

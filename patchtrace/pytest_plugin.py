@@ -57,9 +57,9 @@ _STATE: Final = pytest.StashKey[_State]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("patchtrace", "patchtrace: find test pollution")
     group.addoption(
-        "--patchtrace", nargs="?", const="report", default=None, metavar="report|strict",
-        help="trace global mutations and report leaks; 'strict' fails the polluting test "
-        "(also: PATCHTRACE=1|strict)",
+        "--patchtrace", nargs="?", const="report", default=None, metavar="report|strict|off",
+        help="trace global mutations and report leaks; --patchtrace=strict also fails the "
+        "polluting test, --patchtrace=off turns tracing off (also: PATCHTRACE=1|strict|off)",
     )
     group.addoption("--patchtrace-json", default=None, metavar="PATH",
                     help="write the JSON report to PATH (PATCHTRACE_JSON)")
@@ -80,12 +80,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="linelist", default=[])
 
 
+def _option(config: pytest.Config, name: str) -> Any:
+    """A command-line option's value, also before pytest has parsed its command line.
+
+    Tracing starts in ``pytest_load_initial_conftests``, before ``config.option`` is filled
+    in; ``known_args_namespace`` holds what the command line (with ``addopts`` and
+    ``PYTEST_ADDOPTS``) said by then, once plugins' options are known.
+    """
+    value = config.getoption(name, None)
+    if value is None:
+        value = getattr(getattr(config, "known_args_namespace", None), name, None)
+    return value
+
+
 def _resolve(config: pytest.Config) -> Config:
-    """Option > environment variable > ini key; bad values raise ConfigError."""
+    """Option > environment variable > ini key; bad values raise ConfigError.
+
+    Ignore patterns from the three places are combined.
+    """
     env = os.environ
 
     def pick(option: str, variable: str, ini: str) -> tuple[str | None, str]:
-        value = config.getoption(option)
+        value = _option(config, option)
         if value is not None:
             return value, f"--{option.replace('_', '-')}"
         if variable in env:
@@ -99,7 +115,7 @@ def _resolve(config: pytest.Config) -> Config:
     pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
     ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
     ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
-    ignore.extend(config.getoption("patchtrace_ignore") or [])
+    ignore.extend(_option(config, "patchtrace_ignore") or [])
     return Config(
         mode,
         json=pick("patchtrace_json", "PATCHTRACE_JSON", "patchtrace_json")[0],

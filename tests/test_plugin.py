@@ -336,6 +336,107 @@ def test_option_and_ini_turn_it_on(suite: pytest.Pytester, tmp_path: Path) -> No
     run(suite).assert_outcomes(passed=1, errors=1)
 
 
+POLLUTER = """
+    import os
+    from unittest import mock
+
+    def test_polluter():
+        os.environ["PT_OVERRIDE"] = "1"
+        mock.patch("pkg.mod.func").start()
+"""
+
+
+def test_command_line_overrides_environment(suite: pytest.Pytester, traced_env: Enable,
+                                            tmp_path: Path) -> None:
+    """With PATCHTRACE=1 tracing starts before pytest parses its command line; every
+    --patchtrace-* option must still win over its variable."""
+    env_report = traced_env(PATCHTRACE_HTML=str(tmp_path / "env.html"),
+                            PATCHTRACE_GRAPHS=str(tmp_path / "env-graphs"))
+    suite.makepyfile(test_over=POLLUTER)
+    out = tmp_path / "out"
+    result = run(suite, "--patchtrace=strict", f"--patchtrace-json={out / 'r.json'}",
+                 f"--patchtrace-html={out / 'r.html'}", f"--patchtrace-graphs={out / 'graphs'}",
+                 "--patchtrace-ignore=os.environ.PT_OVERRIDE")
+    result.assert_outcomes(passed=1, errors=1)  # strict, from the option
+    assert [leak["name"] for leak in load_report(out / "r.json")["leaks"]] == ["func"]
+    assert (out / "r.html").is_file()
+    assert sorted(p.name for p in (out / "graphs").iterdir()) == ["L1.dot", "L1.svg"]
+    assert not env_report.exists()
+    assert not (tmp_path / "env.html").exists() and not (tmp_path / "env-graphs").exists()
+
+
+def test_environment_overrides_ini_and_command_line_overrides_both(
+        suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    suite.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n"
+                  f"patchtrace = strict\npatchtrace_json = {tmp_path / 'ini.json'}\n")
+    suite.makepyfile(test_over=POLLUTER)
+    run(suite).assert_outcomes(passed=1, errors=1)  # the ini key alone turns it on
+    assert (tmp_path / "ini.json").exists()
+    (tmp_path / "ini.json").unlink()
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(tmp_path / "env.json"))
+    run(suite).assert_outcomes(passed=1)  # report mode, from the variable
+    assert (tmp_path / "env.json").exists() and not (tmp_path / "ini.json").exists()
+    run(suite, f"--patchtrace-json={tmp_path / 'cli.json'}").assert_outcomes(passed=1)
+    assert len(load_report(tmp_path / "cli.json")["leaks"]) == 2
+
+
+UNTRACED = """
+    import gc
+    import sys
+    import unittest
+    from unittest import mock
+
+    import _pytest.monkeypatch
+
+    def test_nothing_of_patchtrace_is_left():
+        import patchtrace._tracer
+
+        assert patchtrace._tracer.current() is None
+        for cls in (mock._patch, _pytest.monkeypatch.MonkeyPatch, unittest.TestCase):
+            wrapped = [n for n, v in vars(cls).items() if getattr(v, "__patchtrace__", False)]
+            assert wrapped == [], (cls, wrapped)
+        ours = [x for x in (*gc.callbacks, *sys.meta_path)
+                if "patchtrace" in str(getattr(x, "__module__", ""))
+                or "patchtrace" in type(x).__module__]
+        assert ours == []
+
+    def test_polluter():
+        mock.patch("pkg.mod.func").start()
+"""
+
+
+@pytest.mark.parametrize("where", ["environment", "ini"])
+def test_off_on_the_command_line_stops_tracing(suite: pytest.Pytester, traced_env: Enable,
+                                               where: str) -> None:
+    """``--patchtrace=off`` wins over PATCHTRACE=1 (whose .pth started tracing at
+    interpreter start, and must be undone) and over the ini key."""
+    if where == "environment":
+        report_path = traced_env("strict")
+    else:
+        report_path = suite.path / "r.json"
+        suite.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n"
+                      f"patchtrace = strict\npatchtrace_json = {report_path}\n")
+    suite.makepyfile(test_off=UNTRACED)
+    result = run(suite, "--patchtrace=off")
+    result.assert_outcomes(passed=2)
+    assert "patchtrace:" not in result.stdout.str() + result.stderr.str()
+    assert not report_path.exists()
+
+
+def test_the_option_alone_sees_conftest_mutations(suite: pytest.Pytester,
+                                                  tmp_path: Path) -> None:
+    """Options are read before the initial conftests are imported, as the variable is."""
+    suite.makeconftest("""
+        import os
+        os.environ["PT_FROM_CONFTEST"] = "1"
+    """)
+    suite.makepyfile(test_x="def test_x(): pass")
+    run(suite, "--patchtrace", f"--patchtrace-json={tmp_path / 'r.json'}")
+    [leak] = load_report(tmp_path / "r.json")["leaks"]
+    assert (leak["name"], leak["polluter"]) == ("PT_FROM_CONFTEST", "<collection>")
+
+
 @pytest.mark.parametrize(
     ("how", "value"),
     [("env", "nonsense"), ("option", "sometimes")],
