@@ -17,6 +17,9 @@ import pytest
 from . import _autostart, _tracer
 from ._reads import Reads, reads_of_traceback
 from .config import (
+    OFF,
+    ON,
+    STRICT,
     Config,
     ConfigError,
     parse_bool,
@@ -57,6 +60,8 @@ _STATE: Final = pytest.StashKey[_State]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("patchtrace", "patchtrace: find test pollution")
     group.addoption(
+        # nargs="?" only so that --patchtrace=MODE parses: a bare --patchtrace never takes
+        # the next argument (see _bare_flag), as the contract's --patchtrace[=MODE] says.
         "--patchtrace", nargs="?", const="report", default=None, metavar="report|strict|off",
         help="trace global mutations and report leaks; --patchtrace=strict also fails the "
         "polluting test, --patchtrace=off turns tracing off (also: PATCHTRACE=1|strict|off)",
@@ -135,6 +140,7 @@ def _state(config: pytest.Config) -> _State | None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> Generator[None, None, None]:
+    _bare_flag(early_config, parser, args)
     _start(early_config)
     try:
         return (yield)
@@ -142,6 +148,35 @@ def pytest_load_initial_conftests(
         state = _state(early_config)
         if state is not None:
             _guard(state, lambda: _checkpoint(state, CONFIGURE))
+
+
+def _bare_flag(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """A bare ``--patchtrace`` means ``report`` and never takes the next argument.
+
+    argparse gives an optional value (``nargs="?"``) the next word, so ``pytest --patchtrace
+    tests/`` would read ``tests/`` as the mode. pytest parses ``args`` again after this hook
+    (its documentation edits them here in place), so the bare flag is spelled
+    ``--patchtrace=report`` there, and the options already parsed are corrected.
+    ``--patchtrace strict`` (a mode word that is not a path) is an error that shows the
+    ``=`` form, rather than a guess.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    bare = [i for i in range(end) if args[i] == "--patchtrace"]
+    if not bare:
+        return
+    for i in bare:
+        following = args[i + 1] if i + 1 < len(args) else None
+        if (following is not None and following.strip().lower() in (*ON, *STRICT, *OFF)
+                and not (early_config.invocation_params.dir / following).exists()):
+            raise pytest.UsageError(
+                f"patchtrace: --patchtrace takes its value after '=': write "
+                f"--patchtrace={following} (a bare --patchtrace means report, and "
+                f"{following!r} would be read as a test path)")
+        args[i] = "--patchtrace=report"
+    known = parser.parse_known_args(args)
+    namespace = early_config.known_args_namespace
+    namespace.patchtrace = known.patchtrace
+    namespace.file_or_dir = known.file_or_dir
 
 
 def _checkpoint(state: _State, next_scope: Scope) -> None:

@@ -437,6 +437,31 @@ def test_the_option_alone_sees_conftest_mutations(suite: pytest.Pytester,
     assert (leak["name"], leak["polluter"]) == ("PT_FROM_CONFTEST", "<collection>")
 
 
+def test_a_bare_option_leaves_the_next_argument_a_test_path(suite: pytest.Pytester,
+                                                           tmp_path: Path) -> None:
+    """The contract spells it --patchtrace[=report|strict]: bare, it takes no value."""
+    suite.makepyfile(test_chosen=POLLUTER, test_other="def test_other(): pass")
+    result = run(suite, "--patchtrace", "test_chosen.py", f"--patchtrace-json={tmp_path / 'a'}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*patchtrace: 2 leaks from 1 polluter*"])
+    assert len(load_report(tmp_path / "a")["leaks"]) == 2
+    # the same when the bare flag comes from addopts and the path from the command line
+    suite.makeini("[pytest]\npythonpath = .\n"
+                  "addopts = -p no:randomly -p no:cacheprovider --patchtrace\n")
+    result = run(suite, "test_chosen.py::test_polluter", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*patchtrace: 2 leaks from 1 polluter*"])
+    run(suite, "--patchtrace=strict", "test_chosen.py").assert_outcomes(passed=1, errors=1)
+
+
+def test_a_bare_option_followed_by_a_mode_says_how_to_write_it(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_x="def test_x(): pass")
+    result = run(suite, "--patchtrace", "strict")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*patchtrace: --patchtrace takes its value after '=': "
+                                 "write --patchtrace=strict*"])
+
+
 @pytest.mark.parametrize(
     ("how", "value"),
     [("env", "nonsense"), ("option", "sometimes")],
