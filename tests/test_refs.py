@@ -109,6 +109,32 @@ def test_lru_cache(module: types.ModuleType) -> None:
         assert name in chain[2]
 
 
+def test_parent_mock_kept_alive_only_by_a_cached_child(module: types.ModuleType) -> None:
+    # patch("pkg.HttpClient"): the code under test caches HttpClient() -- a child of the
+    # patched class mock -- and the child's link to its parent keeps the parent alive.
+    @functools.cache
+    def client_for(name: str) -> object:
+        return module.HttpClient()
+
+    module.client_for = client_for
+    del client_for
+
+    def run_test() -> weakref.ref[mock.MagicMock]:
+        parent = mock.MagicMock(name="HttpClient")
+        module.HttpClient = parent
+        module.client_for("x")
+        del module.HttpClient
+        return weakref.ref(parent)
+
+    ref = run_test()
+    gc.collect()
+    assert ref() is not None
+    chain = labels(explain(ref(), skip_tracebacks=True))[0]
+    assert chain[:2] == ["module pt_refs_fixture", "attribute client_for"], chain
+    assert chain[2].startswith("lru_cache storage of") and chain[2].endswith("key 'x'")
+    assert "_mock_new_parent" in chain[3] and "HttpClient()" in chain[3]
+
+
 def test_thread_frame_locals() -> None:
     ready = threading.Event()
     release = threading.Event()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
-from patchtrace.values import safe_repr, type_name
+from patchtrace.values import is_mock, safe_repr, type_name
 
 from ._edges import describe
 from ._graph import Roots, Search, ignored_ids, search
@@ -52,6 +52,21 @@ def explain(
             skip_tracebacks=skip_tracebacks,
         )
         chains = _chains(result, roots, max(1, max_chains))
+        if not chains and is_mock(obj):
+            # A mock kept alive only by one of its children (a return value cached in an
+            # lru_cache or a registry): follow the child's link up to its parent too.
+            result.levels.clear()
+            result.hits.clear()
+            result = search(
+                obj,
+                roots,
+                ignore=ignore_ids,
+                max_depth=max(1, max_depth),
+                max_chains=max(1, max_chains),
+                skip_tracebacks=skip_tracebacks,
+                backlinks=True,
+            )
+            chains = _chains(result, roots, max(1, max_chains))
         note = _note(result, chains, skip_tracebacks, max_depth)
     finally:
         # Drop every strong reference we took (frames above all) before returning.

@@ -171,7 +171,10 @@ def search(
     max_chains: int,
     skip_tracebacks: bool,
     extra_levels: int = 1,
+    backlinks: bool = False,
 ) -> Search:
+    """``backlinks``: also follow a child mock's link up to its parent (off by default: a
+    parent's children point back at it by the dozen, and are alive because of it)."""
     result = Search()
     levels = result.levels
     hits = result.hits
@@ -265,10 +268,10 @@ def search(
             elif proxy_type is not None and cls is proxy_type:
                 verdict = _BLOCK
             elif bases and issubclass(cls, bases):
-                if _only_backlinks(raw_dict(ref), frontier_ids):
+                if not backlinks and _only_backlinks(raw_dict(ref), frontier_ids):
                     verdict = _BLOCK
             elif cls is dict:
-                if _is_mock_plumbing_dict(ref, frontier_ids):
+                if not backlinks and _is_mock_plumbing_dict(ref, frontier_ids):
                     verdict = _BLOCK
             elif issubclass(cls, type) and not (bases and issubclass(ref, bases)):
                 verdict = _ROOT
