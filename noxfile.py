@@ -13,7 +13,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "types"]
+nox.options.sessions = ["tests", "lint", "types", "docs"]
 nox.options.reuse_existing_virtualenvs = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -60,3 +60,14 @@ def types(session: nox.Session) -> None:
     session.install("mypy", "pytest", "rich", "objgraph")
     session.install("--no-deps", ".")
     session.run("mypy", "--strict", "patchtrace")
+
+
+@nox.session(python=PYTHONS[-1])
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site into docs/_build/html; every warning (nitpicky) is an error."""
+    session.install(".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", *session.posargs,
+        "docs", "docs/_build/html",
+        env={"PATCHTRACE": ""},
+    )
