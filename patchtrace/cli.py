@@ -12,6 +12,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .leaks import Leak
 
 __all__ = ["main"]
 
@@ -34,6 +38,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load(path: str) -> tuple[dict[str, Any], list[Leak]] | None:
+    """A saved report and its leaks, or None after one line on stderr saying why not."""
+    from .render import json as json_report
+
+    try:
+        return json_report.load(path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, not JSON, not a report
+        reason = str(exc) if path in str(exc) else f"{path}: {exc}"
+    except (KeyError, TypeError, AttributeError) as exc:  # JSON, but leaks of another shape
+        reason = f"{path}: not a readable patchtrace report ({type(exc).__name__}: {exc})"
+    print(f"patchtrace: {reason}", file=sys.stderr)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.version:
@@ -42,21 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"patchtrace {__version__}")
         return 0
     if args.command == "report":
-        from .render import json as json_report
         from .render.terminal import render
 
-        try:
-            data, leaks = json_report.load(args.path)
-        except (OSError, ValueError) as exc:
-            print(f"patchtrace: {exc}", file=sys.stderr)
+        loaded = _load(args.path)
+        if loaded is None:
             return 2
+        data, leaks = loaded
         print(f"{len(leaks)} leak(s) in {data.get('tests', '?')} tests "
               f"({data.get('mutations', '?')} mutations recorded)")
         for line in render(leaks, verbosity=args.verbose, color=sys.stdout.isatty()):
             print(line)
         return 1 if leaks else 0
     if args.command == "run":
-        command = [a for a in args.argv if a != "--"] if args.argv else []
+        # Only the separator after `run` is ours; a later `--` belongs to the command.
+        command = list(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
         if not command:
             print("patchtrace run: give a command, e.g. python -m patchtrace run -- pytest",
                   file=sys.stderr)
@@ -72,10 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("patchtrace: graph rendering is not available in this version",
                   file=sys.stderr)
             return 2
-        from .render import json as json_report
-
-        _, leaks = json_report.load(args.path)
-        written = graph_render.write_leak_graphs(leaks, args.output)
+        loaded = _load(args.path)
+        if loaded is None:
+            return 2
+        try:
+            written = graph_render.write_leak_graphs(loaded[1], args.output)
+        except OSError as exc:
+            print(f"patchtrace: cannot write graphs to {args.output}: {exc}", file=sys.stderr)
+            return 2
         for path in written:
             print(path)
         return 0
