@@ -120,9 +120,11 @@ def explain(obj: object, **kwargs: Any) -> Any:
 
 
 def graph(obj: object, path: str, **kwargs: Any) -> str:
-    """Draw the reference graph of ``obj`` to ``path`` (.svg, .png or .dot); returns the path.
+    """Draw the reference graph of ``obj`` to ``path``; returns the path written.
 
-    Uses graphviz ``dot`` when installed, a built-in layout otherwise.
+    The format follows the suffix: ``.svg``, ``.png`` or ``.dot``; any other name gets
+    ``.svg`` appended (``"why"`` writes ``why.svg``). Uses graphviz ``dot`` when installed,
+    a built-in layout otherwise; a ``.png`` without graphviz becomes an ``.svg`` beside it.
     """
     from .render import graph as _graph
 

@@ -270,6 +270,28 @@ def test_graph_png_without_dot_becomes_svg(no_dot: None, module: types.ModuleTyp
     assert graph.graph(module.thing, str(tmp_path / "g.dot")).endswith("g.dot")
 
 
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [("why", "why.svg"), ("why.SVG", "why.SVG"), ("why.dot", "why.dot"),
+     ("why.txt", "why.txt.svg"), ("v1.2/why", "v1.2/why.svg")],
+)
+def test_graph_file_name_follows_the_suffix(no_dot: None, module: types.ModuleType,
+                                            tmp_path: Path, name: str, written: str) -> None:
+    """As the docstring says: .svg/.png/.dot by suffix, any other name gets .svg."""
+    import patchtrace
+
+    module.thing = mock.Mock()
+    path = patchtrace.graph(module.thing, str(tmp_path / name))
+    assert path == str(tmp_path / written)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] \
+        == [written]
+    text = Path(path).read_text()
+    if written.endswith(".dot"):
+        assert text.startswith("digraph")
+    else:
+        assert parse_svg(text).tag.endswith("svg")
+
+
 class BadRepr:
     def __repr__(self) -> str:
         raise RuntimeError("no repr for you")

@@ -565,7 +565,7 @@ def graph(obj: object, path: str, *, title: str | None = None, max_chains: int =
     stem, ext = os.path.splitext(path)
     ext = ext.lower().lstrip(".")
     if ext not in ("svg", "png", "dot"):
-        stem, ext = path, "svg"
+        stem, ext, path = path, "svg", f"{path}.svg"
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     if ext == "dot":
