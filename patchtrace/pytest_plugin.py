@@ -494,7 +494,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     leaks = _all_leaks(state)
     tr = terminalreporter
-    verbosity = config.get_verbosity()
+    verbosity = int(config.getoption("verbose"))  # Config.get_verbosity() needs pytest 8
     seed = getattr(config.option, "randomly_seed", None)
     randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
     if not leaks:
