@@ -676,11 +676,10 @@ class Detector:
         for mutation in records:
             if mutation.op != "unpatch" or mutation.token is None:
                 continue
-            for earlier in ledger.history(mutation.target, mutation.name or ""):
-                if earlier.op == "patch" and earlier.token == mutation.token:
-                    if earlier.scope.test != scope.test:
-                        out.add((mutation.target, mutation.name))
-                    break
+            earlier = ledger.get(mutation.token)
+            if earlier is not None and earlier.op == "patch" and \
+                    earlier.scope.test != scope.test:
+                out.add((mutation.target, mutation.name))
         return out
 
     def _explained_by_patch(self, target: str, name: str | None, now: object) -> bool:
@@ -737,7 +736,8 @@ class Detector:
             leak = Leak(change.kind, scope.test, scope.phase if scope.phase != "teardown"
                         else "call", change.target, change.name, fixture=scope.fixture,
                         value=_summary(change.after), obj=change.after)
-            if change.name is not None and change.target in ("sys.modules", "builtins"):
+            if change.name is not None and change.target in (
+                    "sys.modules", "builtins", "module:sys", "module:warnings"):
                 found = _oracle.find_store(scope.test, self.rootdir, change.name,
                                            subscript=change.target == "sys.modules")
                 if found is not None:

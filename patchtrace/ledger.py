@@ -387,6 +387,19 @@ class Ledger:
         """Records with ``seq`` greater than the given one (seq starts at 1)."""
         return self._records[bisect.bisect_right(self._records, seq, key=_seq_of):]
 
+    def get(self, seq: int) -> Mutation | None:
+        """The record with this ``seq`` (a patch's token is its record's seq), if kept."""
+        records = self._records
+        index = bisect.bisect_left(records, seq, key=_seq_of)
+        if index < len(records) and records[index].seq == seq:
+            return records[index]
+        return None
+
+    def last(self, target: str, name: str | None) -> Mutation | None:
+        """The latest mutation of ``target``/``name`` (without copying its history)."""
+        bucket = self._by_label.get((target, name))
+        return bucket[-1] if bucket else None
+
     def history(self, target: str, name: str | None = None) -> list[Mutation]:
         """Every mutation of ``target`` (and ``name``, if given), oldest first."""
         if name is not None:

@@ -233,8 +233,8 @@ class Snapshot:
     """References to the state of the process at one moment (flat tuples: cheap to take,
     cheap to compare by identity)."""
 
-    __slots__ = ("builtins", "env", "identity", "lists", "logging", "modules", "signals",
-                 "threads", "values", "warnings")
+    __slots__ = ("builtins", "env", "identity", "lists", "logging", "modules", "namespaces",
+                 "signals", "threads", "values", "warnings")
 
     def __init__(self) -> None:
         self.identity: tuple[object, ...] = ()
@@ -247,6 +247,31 @@ class Snapshot:
         self.logging: object = NOTHING
         self.warnings: object = NOTHING
         self.threads: tuple[object, ...] = ()
+        #: copies of the sys and warnings module dicts (see _NAMESPACES)
+        self.namespaces: tuple[dict[str, object], ...] = ()
+
+
+#: Module namespaces compared here rather than watched (pytest rebinds some of their
+#: attributes around every test), with the names that are resources of their own above,
+#: or pytest's bookkeeping, and so not compared as bindings.
+_NAMESPACES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
+    ("sys", frozenset({
+        "stdin", "stdout", "stderr", "displayhook", "excepthook", "breakpointhook", "argv",
+        "path", "meta_path", "path_hooks", "path_importer_cache", "modules", "last_type",
+        "last_value", "last_traceback", "last_exc", "ps1", "ps2", "tracebacklimit",
+    })),
+    ("warnings", frozenset({"filters", "showwarning", "defaultaction", "onceregistry"})),
+)
+
+
+def _namespaces() -> tuple[dict[str, object], ...]:
+    modules = sys.modules
+    out: list[dict[str, object]] = []
+    for name, _ in _NAMESPACES:
+        module = modules.get(name)
+        namespace = getattr(module, "__dict__", None) if module is not None else None
+        out.append(_copy_of(namespace) if type(namespace) is dict else {})
+    return tuple(out)
 
 
 def take() -> Snapshot:
@@ -268,6 +293,7 @@ def take() -> Snapshot:
     snap.logging = _logging()
     snap.warnings = _warnings()
     snap.threads = _threads()
+    snap.namespaces = _namespaces()
     return snap
 
 
@@ -339,6 +365,14 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
     if not _same_warnings(before.warnings, after.warnings):
         changes.append(Change("resource-changed", "warnings", "filters", before.warnings,
                               after.warnings))
+    for (module, skip), old_ns, new_ns in zip(_NAMESPACES, before.namespaces,
+                                              after.namespaces, strict=False):
+        if old_ns is new_ns or _unchanged(old_ns, new_ns):
+            continue
+        for change in _namespace_changes(f"module:{module}", old_ns, new_ns):
+            name = change.name or ""
+            if name not in skip and not name.startswith("_"):
+                changes.append(change)
     if not _identical(before.threads, after.threads):
         old_keys = {identity_key(t) for t in before.threads}
         for thread in after.threads:

@@ -64,6 +64,11 @@ _VERSION_OFFSET: Final = 3 * ctypes.sizeof(ctypes.c_ssize_t)  # refcnt, type, ma
 #: Test-running machinery: tests do not patch these, and pytest rebinds its own globals
 #: around every test. Not watching them saves ~135 module dicts (and their classes) per
 #: boundary scan on 3.10/3.11, and the dict watcher's callbacks on 3.12+.
+#: Modules whose attributes pytest itself rebinds around every test (capture swaps
+#: sys.stdout/stderr, warnings.catch_warnings its filters): watching them costs a dict
+#: watcher callback per swap (~16 per test). Their attributes are compared at boundaries
+#: by the resource snapshot instead (``resources``: sys and warnings namespaces).
+_COMPARED_MODULES: Final = frozenset({"sys", "warnings"})
 _UNTRACKED_PACKAGES: Final = frozenset({
     "_pytest", "pytest", "pluggy", "patchtrace", "xdist", "execnet", "iniconfig", "py",
     "_distutils_hack",
@@ -185,11 +190,8 @@ def _user_defined(obj: object) -> bool:
 
 def _explained(tracer: Tracer, target: str, name: str, new: object) -> bool:
     """True when another source already recorded the change that produced ``new``."""
-    history = tracer.ledger.history(target, name)
-    if not history:
-        return False
-    last = history[-1]
-    if last.source == "scan":
+    last = tracer.ledger.last(target, name)
+    if last is None or last.source == "scan":
         return False
     value = last.after_value()
     return value is new or (new is NOTHING and last.op in ("delete", "unpatch"))
@@ -271,7 +273,7 @@ class WatchSource:
         key = identity_key(module)
         if self._seen_modules.get(name) == key or type(module) not in _MODULE_TYPES:
             return 0
-        if name.partition(".")[0] in _UNTRACKED_PACKAGES:
+        if name.partition(".")[0] in _UNTRACKED_PACKAGES or name in _COMPARED_MODULES:
             self._seen_modules[name] = key
             return 0
         assert isinstance(module, types.ModuleType)  # exact type checked above: no user code
