@@ -649,6 +649,8 @@ class Detector:
         for name in dict.fromkeys(self._imported()):
             if name in sys.modules or "." not in name or ("sys.modules", name) in handled:
                 continue
+            if name.startswith("patchtrace."):
+                continue  # ours, imported to report and dropped by pytester's restore
             parent_name, _, child = name.rpartition(".")
             parent = sys.modules.get(parent_name)
             orphan = parent.__dict__.get(child) if isinstance(parent, ModuleType) else None

@@ -132,8 +132,15 @@ class AuditSource:
             caller = sys._getframe(2)  # _hook <- handle <- the frame doing the assignment
             while caller.f_back is not None and _stack.frame_file(caller).startswith(_OURS):
                 caller = caller.f_back  # through _TracedModule.__setattr__ (3.10/3.11)
-            if _stack.is_hidden(_stack.frame_file(caller)):
-                return  # namedtuple, asyncio and friends adjust their own functions
+            filename = _stack.frame_file(caller)
+            if _stack.is_hidden(filename) or "site-packages" in filename or \
+                    "dist-packages" in filename:
+                # namedtuple, asyncio, hypothesis and friends adjust functions they made
+                return
+            from .watch import importing
+
+            if importing(caller):
+                return  # a module building itself as it is imported (a lazy-module class)
             if attr == "__class__":
                 tracer.record("class-assign", "audit", target_of(obj), "__class__",
                               type(obj), value, stack=_stack.capture(2))

@@ -120,10 +120,18 @@ def _warnings() -> object:
 
 
 def _asyncio_policy() -> object:
+    """The policy a test set; the default one asyncio creates on first use counts as none
+    (``asyncio.get_event_loop_policy()`` fills in ``None`` lazily)."""
     events = sys.modules.get("asyncio.events")
     if events is None:
-        return NOTHING
-    return events.__dict__.get("_event_loop_policy", NOTHING)
+        return None
+    policy = events.__dict__.get("_event_loop_policy")
+    if policy is not None:
+        default = sys.modules.get("asyncio")
+        cls = default.__dict__.get("DefaultEventLoopPolicy") if default is not None else None
+        if cls is not None and type(policy) is cls:
+            return None
+    return policy
 
 
 def _socket_timeout() -> object:

@@ -50,7 +50,7 @@ from ._imports import cancel_on_import, on_import
 if TYPE_CHECKING:
     from .._tracer import Tracer
 
-__all__ = ["WatchSource", "has_dict_watchers"]
+__all__ = ["WatchSource", "has_dict_watchers", "importing"]
 
 _ADDED, _MODIFIED, _DELETED = 0, 1, 2
 #: sys.modules is compared by the resource snapshot; sys's own attributes are resources too
@@ -60,6 +60,10 @@ _MODULE_METADATA: Final = frozenset({
     "__loader__", "__spec__", "__file__", "__cached__", "__builtins__", "__package__",
     "__path__", "__name__", "__doc__", "__annotations__",
 })
+#: Entries the interpreter creates lazily in any namespace: reading ``cls.__annotations__``
+#: stores an empty dict (3.10-3.13), ``warnings.warn`` keeps ``__warningregistry__`` in the
+#: caller's globals. Nobody's pollution.
+_LAZY_ENTRIES: Final = frozenset({"__annotations__", "__warningregistry__"})
 _VERSION_OFFSET: Final = 3 * ctypes.sizeof(ctypes.c_ssize_t)  # refcnt, type, ma_used
 #: Test-running machinery: tests do not patch these, and pytest rebinds its own globals
 #: around every test. Not watching them saves ~135 module dicts (and their classes) per
@@ -186,6 +190,43 @@ def _user_defined(obj: object) -> bool:
         path = getattr(module, "__file__", None) if module is not None else None
         return isinstance(path, str) and not _stack.is_hidden(path)
     return False
+
+
+def importing(frame: types.FrameType) -> bool:
+    """The frame runs module-level code of a module still being imported."""
+    spec = frame.f_globals.get("__spec__")
+    if getattr(spec, "_initializing", False) is not True:
+        return False
+    return frame.f_code.co_name == "<module>"
+
+
+def _same_library(frame: types.FrameType, target: str) -> bool:
+    """An installed package storing into its own modules (hypothesis's pytest plugin
+    setting ``hypothesis.core.running_under_pytest``): not the project's doing. Project
+    code storing into another project module still counts."""
+    if not target.startswith(("module:", "class:")):
+        return False
+    filename = _stack.frame_file(frame)
+    if not _installed(filename):
+        return False
+    storer = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+    if storer and target.partition(":")[2].partition(".")[0] == storer:
+        return True
+    # A pytest plugin's hook (installed code called by pluggy), not the test: hypothesis's
+    # plugin sets hypothesis.core.running_under_pytest, pytest-socket restores sockets.
+    caller: types.FrameType | None = frame.f_back
+    while caller is not None:
+        filename = _stack.frame_file(caller)
+        if _stack.is_driver(filename):
+            return True
+        if not _installed(filename):
+            return False
+        caller = caller.f_back
+    return False
+
+
+def _installed(filename: str) -> bool:
+    return "site-packages" in filename or "dist-packages" in filename
 
 
 def _explained(tracer: Tracer, target: str, name: str, new: object) -> bool:
@@ -350,11 +391,15 @@ class WatchSource:
                 return 0
             if _stack.is_hidden(_stack.frame_file(frame)):
                 return 0  # importlib binding a submodule, stdlib housekeeping
+            if importing(frame):
+                return 0  # a module's import-time code: how the library is built
             if not key_ptr:
                 return 0
             key = ctypes.cast(key_ptr, ctypes.py_object).value
-            if type(key) is not str:
+            if type(key) is not str or key in _LAZY_ENTRIES:
                 return 0
+            if _same_library(frame, entry.target):
+                return 0  # a library (or its pytest plugin) managing its own modules
             before = namespace.get(key, NOTHING)
             if event == _DELETED or not value_ptr:
                 tracer.record("delete", "watch", entry.target, key, before, NOTHING,
@@ -456,8 +501,8 @@ class WatchSource:
                 new = current.get(name, NOTHING)
                 if type(name) is not str:
                     continue
-                if name in _MODULE_METADATA:
-                    continue  # set by the import system and runpy, not by tests
+                if name in _MODULE_METADATA or name in _LAZY_ENTRIES:
+                    continue  # set by the import system, runpy or the interpreter
                 # Class dicts are scanned only for the project's classes (see _track):
                 # there any change counts, and the detector keeps it only if the test's
                 # source stores that name (_oracle), which a class's own cache does not.

@@ -1,0 +1,106 @@
+"""False alarms found on real suites (docs/real-world.md), each reduced to a small case.
+
+Every case here is the standard library, the import system or an installed library
+managing its own state: none of them is a test's pollution, so none is a leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import load_report
+
+CASES = {
+    "asyncio_policy": """
+        import asyncio
+
+        def test_reads_the_policy():  # creates the default policy lazily
+            assert asyncio.get_event_loop_policy() is not None
+    """,
+    "class_annotations": """
+        import abc
+
+        def test_reads_annotations():  # stores an empty __annotations__ in abc.ABC
+            assert getattr(abc.ABC, "__annotations__", None) == {}
+    """,
+    "import_side_effects": """
+        def test_uses_library():  # the library rewrites sys.modules as it is imported
+            import aliaslib  # noqa: F401
+    """,
+    "warnings_registry": """
+        import pytest
+        import oldapi
+
+        def test_calls_deprecated_api():  # warn() keeps __warningregistry__ in our globals
+            with pytest.deprecated_call():
+                assert oldapi.old_api() == 1
+    """,
+    "syspath_rebound": """
+        import sys
+
+        def test_restores_by_rebinding():  # same entries, new list object
+            saved = list(sys.path)
+            sys.path.append("/nonexistent")
+            sys.path = saved
+    """,
+    "pytester_inner_run": """
+        pytest_plugins = "pytester"
+
+        def test_inner_run(pytester):  # our report modules, dropped by pytester's restore
+            pytester.makepyfile("def test_ok():\\n    assert True\\n")
+            pytester.runpytest().assert_outcomes(passed=1)
+    """,
+}
+
+ALIASLIB = '''
+import sys, types
+
+class _Lazy(types.ModuleType):
+    pass
+
+sys.modules["aliaslib_compat"] = sys.modules["json"]  # like requests.packages
+_new = _Lazy(__name__)
+_new.__dict__.update(sys.modules[__name__].__dict__)
+sys.modules[__name__] = _new  # like pygments.lexers
+'''
+OLDAPI = '''
+import warnings
+
+def old_api():
+    warnings.warn("old_api is deprecated", DeprecationWarning, stacklevel=2)
+    return 1
+'''
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_no_leak(case: str, pytester: pytest.Pytester,
+                 traced_env: Callable[..., Path]) -> None:
+    report_path = traced_env()
+    pytester.path.joinpath("aliaslib.py").write_text(ALIASLIB)
+    pytester.path.joinpath("oldapi.py").write_text(OLDAPI)
+    pytester.makepyfile(**{f"test_{case}": CASES[case]})
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert load_report(report_path)["leaks"] == []
+
+
+def test_libraries_adjusting_their_own_functions(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # hypothesis rewrites __code__ of functions it generates (and of the @given wrapper),
+    # and its pytest plugin sets hypothesis.core.running_under_pytest from a hook.
+    pytest.importorskip("hypothesis")
+    report_path = traced_env()
+    pytester.makepyfile(test_h="""
+        from hypothesis import given, strategies as st
+
+        class TestX:
+            @given(st.integers())
+            def test_ints(self, x):
+                assert isinstance(x, int)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert load_report(report_path)["leaks"] == []
