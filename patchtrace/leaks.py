@@ -28,6 +28,7 @@ import builtins
 import gc
 import os
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
@@ -372,6 +373,8 @@ class Detector:
         self.ignore_targets: set[str] = set()
         #: keys changed by wider fixtures finalized during the current test
         self._released: set[tuple[str, str | None]] = set()
+        #: threads a scope left running, judged once they had time to end (see _settle)
+        self._pending_threads: list[tuple[weakref.ref[Any], float, Leak]] = []
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -464,6 +467,7 @@ class Detector:
             self._epoch += 1
             self._ended[scope.test] = self._epoch
         found.extend(self._survivors(found))
+        found.extend(self._settle_threads())
         self._snapshot = after
         ledger.seal()
         self._mark = len(ledger)
@@ -516,7 +520,7 @@ class Detector:
                 <= epoch)):
             gc.collect()
         self._confirmed_epoch = self._epoch
-        return self._accept(self._survivors([]))
+        return self._accept([*self._survivors([]), *self._settle_threads(final=True)])
 
     def close(self) -> None:
         try:
@@ -719,7 +723,41 @@ class Detector:
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
             handled.add(key)
+            if change.target == "module:threading" and change.kind == "resource-changed":
+                try:
+                    self._pending_threads.append(
+                        (weakref.ref(change.after), time.monotonic(), leak))
+                    continue
+                except TypeError:
+                    pass
             out.append(leak)
+        return out
+
+    def _settle_threads(self, *, final: bool = False) -> list[Leak]:
+        """Threads a scope left running are leaks only if they are still running a while
+        later (as in CPython's regrtest, which waits up to a second): an executor told to
+        shut down with ``wait=False`` (asyncio's ``loop.close()``) ends on its own."""
+        if not self._pending_threads:
+            return []
+        out: list[Leak] = []
+        keep: list[tuple[weakref.ref[Any], float, Leak]] = []
+        now = time.monotonic()
+        for ref, seen, leak in self._pending_threads:
+            thread = ref()
+            if thread is None:
+                continue
+            if final:
+                try:
+                    thread.join(max(0.0, _THREAD_GRACE - (time.monotonic() - seen)))
+                except Exception:
+                    pass
+            if not thread.is_alive():
+                continue
+            if final or now - seen >= _THREAD_GRACE:
+                out.append(leak)
+            else:
+                keep.append((ref, seen, leak))
+        self._pending_threads = keep
         return out
 
     def _leak_from_change(
@@ -925,6 +963,10 @@ def _named_target(mutation: Mutation) -> str:
     except Exception:
         return target
     return f"object:{path}" if path else target
+
+
+#: How long a thread left by a scope may take to end before it counts as leaked (seconds).
+_THREAD_GRACE: Final = 1.0
 
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:

@@ -104,3 +104,31 @@ def test_libraries_adjusting_their_own_functions(
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=1)
     assert load_report(report_path)["leaks"] == []
+
+
+def test_an_executor_thread_shutting_down_is_not_leaked(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # pytest-asyncio closes its loop after every async test: executor.shutdown(wait=False).
+    # The worker thread is still alive right after teardown and ends a moment later.
+    report_path = traced_env()
+    pytester.makepyfile(test_loop="""
+        import asyncio, threading, time
+        import pytest
+
+        @pytest.fixture
+        def loop():
+            loop = asyncio.new_event_loop()
+            yield loop
+            loop.close()
+
+        def test_uses_the_default_executor(loop):
+            loop.run_until_complete(loop.run_in_executor(None, time.sleep, 0.05))
+
+        def test_leaves_a_thread_running():
+            threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=2)
+    leaks = load_report(report_path)["leaks"]
+    assert [(leak["polluter"].split("::")[1], leak["target"]) for leak in leaks] == [
+        ("test_leaves_a_thread_running", "module:threading")]
