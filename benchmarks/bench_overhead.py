@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,22 +41,26 @@ def make_suite(root: Path, tests: int, per_file: int = 100) -> None:
         (root / f"test_gen_{start // per_file:03d}.py").write_text(body)
 
 
-def run_suite(python: str, root: Path, traced: bool) -> float:
+def run_suite(python: str, root: Path, traced: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHTRACE")}
     if traced:
         env["PATCHTRACE"] = "1"
     # Both arms load cached bytecode, as installed packages do (a warm-up run writes it).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run([python, "-m", "pytest", "-q", "-x", str(root)], cwd=root, env=env,
                             capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     if result.returncode != 0:
         raise SystemExit(f"suite failed ({'traced' if traced else 'plain'}):\n"
                          f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
     if traced and ("patchtrace: 1 leak" in result.stdout or " leaks from " in result.stdout):
         raise SystemExit(f"traced run did not report cleanly:\n{result.stdout[-3000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 MICRO = textwrap.dedent("""
@@ -96,16 +101,26 @@ def main() -> None:
         run_suite(args.python, root, False)  # warm the file cache and bytecode
         plain: list[float] = []
         traced: list[float] = []
+        plain_cpu: list[float] = []
+        traced_cpu: list[float] = []
         for _ in range(args.rounds):
-            plain.append(run_suite(args.python, root, False))
-            traced.append(run_suite(args.python, root, True))
+            wall, cpu = run_suite(args.python, root, False)
+            plain.append(wall)
+            plain_cpu.append(cpu)
+            wall, cpu = run_suite(args.python, root, True)
+            traced.append(wall)
+            traced_cpu.append(cpu)
         p, t = statistics.median(plain), statistics.median(traced)
+        pc, tc = statistics.median(plain_cpu), statistics.median(traced_cpu)
         version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                                  capture_output=True, text=True).stdout.strip()
         print(f"python {version}, {args.tests} tests, {args.rounds} rounds, alternating")
         print(f"  plain  median {p:7.3f} s   runs: " + " ".join(f"{x:.2f}" for x in plain))
         print(f"  traced median {t:7.3f} s   runs: " + " ".join(f"{x:.2f}" for x in traced))
         print(f"  ratio  {t / p:.3f}x   ({(t - p) / args.tests * 1e6:+.1f} us per test)")
+        # CPU time is less disturbed by other processes on a busy machine than wall time.
+        print(f"  cpu    plain {pc:.3f} s, traced {tc:.3f} s: {tc / pc:.3f}x "
+              f"({(tc - pc) / args.tests * 1e6:+.1f} us per test)")
     micro = subprocess.run([args.python, "-c", MICRO], capture_output=True, text=True,
                            env={k: v for k, v in os.environ.items()
                                 if not k.startswith("PATCHTRACE")})
