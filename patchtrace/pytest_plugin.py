@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -38,8 +38,24 @@ CONFIGURE: Final = Scope("<configure>", "setup")
 BETWEEN: Final = Scope("<session>", "setup")
 
 
-class PatchtraceLeakError(AssertionError):
-    """Raised in a polluting test's teardown under ``PATCHTRACE=strict``."""
+if TYPE_CHECKING:
+    from _pytest.outcomes import Failed as _Failed
+else:
+    _Failed = pytest.fail.Exception
+
+
+class PatchtraceLeakError(_Failed, AssertionError):
+    """Raised in a polluting test's teardown under ``PATCHTRACE=strict``.
+
+    Raised as ``pytest.fail(..., pytrace=False)`` is: pytest shows the message, which names
+    the leaks, their lines and the fixes, and none of patchtrace's own frames
+    (``--fulltrace`` still shows them). Still an ``AssertionError``, as it always was.
+    """
+
+    def __init__(self, message: str, where: tuple[str, int] | None = None) -> None:
+        super().__init__(message, pytrace=False)
+        #: (path, line) of the first leak, for the one-line crash report; plain data only
+        self.where = where
 
 
 class _State:
@@ -294,10 +310,12 @@ def pytest_runtest_teardown(
             if state.config.strict and not failed and leaks:
                 from .render.secrets import mask_leak
 
+                where = leaks[0].where
                 raise PatchtraceLeakError(
                     "patchtrace (strict): this test leaked:\n"
                     + "\n".join(f"  {leak.id} {leak.kind}: {mask_leak(leak).message()}"
-                                 for leak in leaks)
+                                 for leak in leaks),
+                    (where.file, where.line) if where is not None else None,
                 )
         state.tracer.scope = BETWEEN
 
@@ -368,6 +386,9 @@ def pytest_runtest_makereport(
     if state is None or not report.failed or call.excinfo is None:
         return report
     excinfo = call.excinfo
+    if isinstance(excinfo.value, PatchtraceLeakError):
+        _crash_line(report, excinfo.value, item.config)
+        return report  # a leak, not a victim of one: its message names its own values
 
     def names() -> Reads:
         return _names_in_traceback(excinfo.tb)
@@ -382,6 +403,23 @@ def pytest_runtest_makereport(
             lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
         report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
     return report
+
+
+def _crash_line(report: pytest.TestReport, error: PatchtraceLeakError,
+                config: pytest.Config) -> None:
+    """The one-line form of a strict error (the short summary, JUnit's message) is its
+    first line at the leak's line, not ``patchtrace.pytest_plugin.PatchtraceLeakError``
+    at patchtrace's own ``raise``."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None or config.getoption("fulltrace", False):
+        return
+    try:
+        crash.message = str(error).partition("\n")[0]
+        if error.where is not None:
+            crash.path = str(config.rootpath / error.where[0])
+            crash.lineno = error.where[1]
+    except AttributeError:  # another pytest's repr: leave it as it is
+        pass
 
 
 def _names_in_traceback(tb: Any) -> Reads:

@@ -301,28 +301,6 @@ def test_collection_leaks(suite: pytest.Pytester, traced_env: Enable) -> None:
 
 
 # -- modes and configuration --------------------------------------------------------------------
-def test_strict_mode_fails_the_polluter_in_teardown(suite: pytest.Pytester,
-                                                   traced_env: Enable) -> None:
-    traced_env("strict")
-    suite.makepyfile(test_strict="""
-        from unittest import mock
-
-        def test_polluter():
-            mock.patch("pkg.mod.func").start()
-
-        def test_clean():
-            pass
-    """)
-    result = run(suite)
-    result.assert_outcomes(passed=2, errors=1)
-    assert result.ret != 0
-    result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_polluter*",
-        "*PatchtraceLeakError*",
-        "*patch('pkg.mod.func') started at test_strict.py:4 was never stopped*",
-    ])
-
-
 def test_option_and_ini_turn_it_on(suite: pytest.Pytester, tmp_path: Path) -> None:
     suite.makepyfile(test_opt="""
         import os
