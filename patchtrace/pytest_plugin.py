@@ -58,6 +58,20 @@ class PatchtraceLeakError(_Failed, AssertionError):
         self.where = where
 
 
+class _Finalized:
+    """Leaks of a wider fixture that pytest finalized while a test was running."""
+
+    __slots__ = ("fixture", "leaks", "phase", "scope", "test")
+
+    def __init__(self, test: str, phase: str, fixture: str, scope: str,
+                 leaks: list[Leak]) -> None:
+        self.test = test
+        self.phase = phase
+        self.fixture = fixture
+        self.scope = scope
+        self.leaks = leaks
+
+
 class _State:
     def __init__(self, config: Config, tracer: _tracer.Tracer, detector: Detector) -> None:
         self.config = config
@@ -67,6 +81,10 @@ class _State:
         self.worker_tests = 0
         self.worker_mutations = 0
         self.crashed: list[str] = []
+        #: the test between the start of its setup and the end of its teardown
+        self.running: str | None = None
+        #: strict mode: fixture leaks to raise in the teardown of the test that finalized them
+        self.finalized: list[_Finalized] = []
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -279,6 +297,8 @@ def _end_collection(state: _State) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     state = _state(item.config)
     if state is not None:
+        state.running = item.nodeid
+        state.finalized.clear()
         _guard(state, state.detector.begin)
     return (yield from _phase(item, "setup"))
 
@@ -303,21 +323,20 @@ def pytest_runtest_teardown(
         failed = True
         raise
     finally:
-        leaks = _guard(state, lambda: state.detector.end(Scope(item.nodeid, "teardown")))
-        if leaks:
-            leaks = _filter_marked(item, leaks, state)
-            _after_leaks(state, leaks)
-            if state.config.strict and not failed and leaks:
-                from .render.secrets import mask_leak
-
-                where = leaks[0].where
-                raise PatchtraceLeakError(
-                    "patchtrace (strict): this test leaked:\n"
-                    + "\n".join(f"  {leak.id} {leak.kind}: {mask_leak(leak).message()}"
-                                 for leak in leaks),
-                    (where.file, where.line) if where is not None else None,
-                )
+        leaks = _guard(state, lambda: state.detector.end(Scope(item.nodeid, "teardown"))) or []
+        leaks = _filter_marked(item, leaks, state)
+        _after_leaks(state, leaks)
+        finalized = [f for f in state.finalized if f.test == item.nodeid]
+        state.finalized.clear()
+        state.running = None
         state.tracer.scope = BETWEEN
+        if state.config.strict and not failed:
+            # Only what this test did, or what a wider fixture pytest finalized during it
+            # left behind: a survivor of an earlier test, confirmed now, is not this test's.
+            own = [leak for leak in leaks if leak.polluter == item.nodeid]
+            error = _guard(state, lambda: _strict_error(own, finalized))
+            if error is not None:
+                raise error
 
 
 def _phase(item: pytest.Item, phase: str) -> Generator[None, object, object]:
@@ -333,12 +352,46 @@ def _phase(item: pytest.Item, phase: str) -> Generator[None, object, object]:
 
 
 def _filter_marked(item: pytest.Item, leaks: list[Leak], state: _State) -> list[Leak]:
-    if item.get_closest_marker("patchtrace_ignore") is None:
+    """The marker drops this test's own leaks; an earlier test's survivor confirmed at
+    this boundary is not the marked test's to hide."""
+    if not leaks or item.get_closest_marker("patchtrace_ignore") is None:
         return leaks
+    kept = []
     for leak in leaks:
-        if leak in state.detector.leaks:
+        if leak.polluter != item.nodeid:
+            kept.append(leak)
+        elif leak in state.detector.leaks:
             state.detector.leaks.remove(leak)
-    return []
+    return kept
+
+
+def _strict_error(own: list[Leak], finalized: list[_Finalized]) -> PatchtraceLeakError | None:
+    """The error naming each leak, its line and its fix; None when there is nothing."""
+    from .render.secrets import mask_leak
+
+    groups: list[tuple[str, str | None, list[Leak]]] = []
+    if own:
+        groups.append(("this test", None, own))
+    for fin in finalized:
+        if fin.leaks:
+            groups.append((f"fixture {fin.fixture!r}",
+                           f"set up by {fin.leaks[0].polluter} ({fin.scope} scope), "
+                           f"finalized in this test's {fin.phase}", fin.leaks))
+    if not groups:
+        return None
+    lines = []
+    for who, origin, leaks in groups:
+        masked = [mask_leak(leak) for leak in leaks]
+        more = f" and {len(masked) - 1} more" if len(masked) > 1 else ""
+        lines.append(f"{who} leaked {masked[0].label}{more}:")
+        if origin is not None:
+            lines.append(f"  {origin}")
+        lines.extend(f"  {leak.id} {leak.kind}: {leak.message()}" for leak in masked)
+    where = groups[0][2][0].where
+    return PatchtraceLeakError(
+        "patchtrace (strict): " + "\n".join(lines),
+        (where.file, where.line) if where is not None else None,
+    )
 
 
 # -- fixtures of wider scope --------------------------------------------------------------------
@@ -374,6 +427,14 @@ def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureReques
     leaks = _guard(state, lambda: state.detector.wide_finalized(id(fixturedef)))
     if leaks:
         _after_leaks(state, leaks)
+        scope = state.tracer.scope
+        if state.config.strict and state.running is not None and scope.test == state.running:
+            # Raised in the teardown of the test during which pytest finalized the fixture
+            # (a module fixture: the module's last test); the polluter stays the test whose
+            # setup ran it. Finalized outside a test: reported, and the run fails.
+            state.finalized.append(_Finalized(
+                state.running, scope.phase, str(getattr(fixturedef, "argname", "?")),
+                str(getattr(fixturedef, "scope", "?")), leaks))
 
 
 # -- victims and "pollution present" --------------------------------------------------------------

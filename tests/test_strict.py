@@ -90,7 +90,7 @@ def test_strict_mode_fails_the_polluter_in_teardown(suite: pytest.Pytester, trac
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_polluter*",
-        "patchtrace (strict): this test leaked:",
+        "patchtrace (strict): this test leaked pkg.mod.func and 1 more:",
         f"  L1 patch-not-stopped: patch('pkg.mod.func') started at test_own.py:5 was never "
         f"stopped; {FIX}",
         lit("  L2 binding-changed: os.environ['PT_MODE'] changed at test_own.py:6: <missing> "
@@ -100,9 +100,258 @@ def test_strict_mode_fails_the_polluter_in_teardown(suite: pytest.Pytester, trac
     ])
     assert_no_internals(result)
     assert "ERROR test_own.py::test_clean" not in result.stdout.str()
-    assert 'message="failed on teardown with &quot;patchtrace (strict): this test ' \
-           'leaked:&quot;"' in junit.read_text()
+    assert 'message="failed on teardown with &quot;patchtrace (strict): this test leaked ' \
+           'pkg.mod.func and 1 more:&quot;"' in junit.read_text()
     # The error quotes the leaked value; that does not make the polluter its own victim.
     leaks = load_report(report_path)["leaks"]
     assert [(leak["polluter"], leak["victims"]) for leak in leaks] == [
         ("test_own.py::test_polluter", []), ("test_own.py::test_polluter", [])]
+
+
+def test_a_teardown_that_already_failed_gets_no_second_error(suite: pytest.Pytester,
+                                                             traced_env: Enable) -> None:
+    traced_env("strict")
+    suite.makepyfile(test_broken="""
+        import pytest
+        from unittest import mock
+
+        @pytest.fixture
+        def broken():
+            yield
+            raise RuntimeError("teardown broke")
+
+        def test_polluter(broken):
+            mock.patch("pkg.mod.func").start()
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: teardown broke*", "*patchtrace: 1 leak*"])
+    assert "patchtrace (strict): this test leaked" not in result.stdout.str()
+
+
+# -- fixtures of wider scope ---------------------------------------------------------------------
+WIDE_MODULE = """
+    import pytest
+    from unittest import mock
+
+    @pytest.fixture(scope="module")
+    def patched():
+        mock.patch("pkg.mod.func").start()
+        yield
+
+    def test_first(patched):
+        pass
+
+    def test_second(patched):
+        pass
+
+    def test_last():
+        pass
+"""
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2", "--dist", "loadfile")],
+                         ids=["one-process", "xdist"])
+def test_a_module_fixture_leak_fails_the_test_that_finalized_it(
+        suite: pytest.Pytester, traced_env: Enable, args: tuple[str, ...]) -> None:
+    """pytest finalizes a module fixture in the teardown of the module's last test: the
+    error is raised there; the report still blames the test whose setup ran it."""
+    report_path = traced_env("strict")
+    suite.makepyfile(test_wide=WIDE_MODULE)
+    result = run(suite, *args)
+    result.assert_outcomes(passed=3, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_last*",
+        "patchtrace (strict): fixture 'patched' leaked pkg.mod.func:",
+        "  set up by test_wide.py::test_first (module scope), finalized in this test's teardown",
+        f"  L1 patch-not-stopped: patch('pkg.mod.func') started at test_wide.py:6 was never "
+        f"stopped; {FIX}",
+        "*short test summary info*",
+        "ERROR test_wide.py::test_last - patchtrace (strict): fixture 'patched' leaked*",
+    ])
+    assert_no_internals(result)
+    [leak] = load_report(report_path)["leaks"]
+    assert (leak["polluter"], leak["fixture"], leak["phase"]) == (
+        "test_wide.py::test_first", "patched", "setup")
+
+
+def test_class_and_session_fixture_leaks_fail_the_test_that_finalized_them(
+        suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env("strict")
+    suite.makeconftest("""
+        import os
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def everywhere():
+            os.environ["PT_SESSION_WIDE"] = "1"
+            yield
+    """)
+    suite.makepyfile(test_a_class="""
+        import pytest
+        from unittest import mock
+
+        class TestGroup:
+            @pytest.fixture(scope="class", autouse=True)
+            @classmethod
+            def patched(cls):
+                mock.patch("pkg.mod.func").start()
+                yield
+
+            def test_in_class(self, everywhere):
+                pass
+
+            def test_last_in_class(self):
+                pass
+
+        def test_after_class():
+            pass
+    """, test_b_end="""
+        def test_last_of_all():
+            pass
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of TestGroup.test_last_in_class*",
+        "patchtrace (strict): fixture 'patched' leaked pkg.mod.func:",
+        "  set up by test_a_class.py::TestGroup::test_in_class (class scope), finalized in "
+        "this test's teardown",
+        "*ERROR at teardown of test_last_of_all*",
+        "patchtrace (strict): fixture 'everywhere' leaked os.environ['PT_SESSION_WIDE']:",
+        "  set up by test_a_class.py::TestGroup::test_in_class (session scope), finalized in "
+        "this test's teardown",
+        lit("  L2 binding-changed: os.environ['PT_SESSION_WIDE'] changed at conftest.py:6:*"),
+    ])
+    assert_no_internals(result)
+    leaks = load_report(report_path)["leaks"]
+    assert [(leak["fixture"], leak["polluter"]) for leak in leaks] == [
+        ("patched", "test_a_class.py::TestGroup::test_in_class"),
+        ("everywhere", "test_a_class.py::TestGroup::test_in_class")]
+
+
+def test_a_fixture_finalized_while_the_next_test_is_set_up(suite: pytest.Pytester,
+                                                           traced_env: Enable) -> None:
+    """A parametrized module fixture is finalized in the setup of the first test of the
+    next parameter: that test runs, and its teardown says the fixture was finalized in
+    its setup."""
+    traced_env("strict")
+    suite.makepyfile(test_param="""
+        import pytest
+        from unittest import mock
+
+        @pytest.fixture(scope="module", params=["a", "b"])
+        def patched(request):
+            mock.patch("pkg.mod.func", name=request.param).start()
+            yield
+
+        def test_it(patched):
+            pass
+
+        def test_other(patched):
+            pass
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines([
+        lit("*ERROR at teardown of test_it[b]*"),
+        "patchtrace (strict): fixture 'patched' leaked pkg.mod.func:",
+        lit("  set up by test_param.py::test_it[a] (module scope), finalized in this test's "
+            "setup"),
+        lit("*ERROR at teardown of test_other[b]*"),
+        "patchtrace (strict): fixture 'patched' leaked pkg.mod.func:",
+        lit("  set up by test_param.py::test_it[b] (module scope), finalized in this test's "
+            "teardown"),
+    ])
+
+
+# -- mocks confirmed as survivors after their test ended ------------------------------------------
+SURVIVOR = """
+    import gc
+    from unittest import mock
+    import pkg.cache
+
+    def test_polluter():
+        pkg.cache.remember("k", mock.MagicMock(name="Escaped"))
+
+    def test_innocent():
+        gc.collect()  # the full collection that confirms test_polluter's mock
+
+    def test_after():
+        pass
+"""
+
+
+@pytest.mark.parametrize("mode", ["strict", "report"])
+def test_a_survivor_confirmed_later_fails_no_innocent_test(suite: pytest.Pytester,
+                                                           traced_env: Enable,
+                                                           mode: str) -> None:
+    report_path = traced_env(mode)
+    suite.makepyfile(test_survivor=SURVIVOR)
+    result = run(suite)
+    result.assert_outcomes(passed=3)
+    [leak] = load_report(report_path)["leaks"]
+    assert (leak["kind"], leak["polluter"]) == ("mock-survived", "test_survivor.py::test_polluter")
+    result.stdout.fnmatch_lines(["*patchtrace: 1 leak from 1 polluter*",
+                                 "test_survivor.py::test_polluter"])
+    assert "PatchtraceLeakError" not in result.stdout.str()
+    if mode == "strict":
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+    else:
+        assert result.ret == pytest.ExitCode.OK
+        assert "patchtrace (strict)" not in result.stdout.str()
+
+
+def test_a_later_polluter_is_told_only_of_its_own_leak(suite: pytest.Pytester,
+                                                       traced_env: Enable) -> None:
+    traced_env("strict")
+    suite.makepyfile(test_survivor="""
+        import gc
+        import os
+        from unittest import mock
+        import pkg.cache
+
+        def test_polluter():
+            pkg.cache.remember("k", mock.MagicMock(name="Escaped"))
+
+        def test_later():
+            gc.collect()
+            os.environ["PT_LATER"] = "1"
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_later*",
+        "patchtrace (strict): this test leaked os.environ['PT_LATER']:",
+        lit("  L? binding-changed: os.environ['PT_LATER'] changed at test_survivor.py:11:*"),
+        "*patchtrace: 2 leaks from 2 polluters*",
+    ])
+    assert "Escaped" not in errors_section(result)
+
+
+def test_the_marker_does_not_hide_another_tests_survivor(suite: pytest.Pytester,
+                                                         traced_env: Enable) -> None:
+    """patchtrace_ignore drops the marked test's own leaks, not an earlier test's mock
+    that happened to be confirmed at the marked test's boundary."""
+    report_path = traced_env("strict")
+    suite.makepyfile(test_marked="""
+        import gc
+        import os
+        import pytest
+        from unittest import mock
+        import pkg.cache
+
+        def test_polluter():
+            pkg.cache.remember("k", mock.MagicMock(name="Escaped"))
+
+        @pytest.mark.patchtrace_ignore
+        def test_marked():
+            gc.collect()
+            os.environ["PT_MARKED"] = "1"
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [leak] = load_report(report_path)["leaks"]
+    assert (leak["kind"], leak["polluter"]) == ("mock-survived", "test_marked.py::test_polluter")
