@@ -85,6 +85,8 @@ class _State:
         self.running: str | None = None
         #: strict mode: fixture leaks to raise in the teardown of the test that finalized them
         self.finalized: list[_Finalized] = []
+        #: strict mode: the exit status is 1 only because of leaks no test raised
+        self.failed_run = False
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -509,6 +511,7 @@ def _all_leaks(state: _State) -> list[Leak]:
     return [mask_leak(leak) for leak in leaks]
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own, which may still finalize fixtures
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if state is None:
@@ -544,8 +547,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
         _guard(state, lambda: _write_graphs(state, leaks))
-    if state.config.strict and leaks and exitstatus == 0:
+    if state.config.strict and leaks and session.exitstatus == pytest.ExitCode.OK:
+        # Leaks no test raised (found at collection, at the end, after their test: a
+        # survivor, or a fixture finalized outside any test) still fail a strict run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        state.failed_run = True
 
 
 def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
@@ -623,6 +629,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(f"patchtrace: JSON report written to {state.config.json}")
     if state.config.html:
         tr.write_line(f"patchtrace: HTML report written to {state.config.html}")
+    if state.failed_run:
+        tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
+                      "(exit status 1)", red=True, bold=True)
     _report_crashes(tr, state)
 
 

@@ -298,6 +298,8 @@ def test_a_survivor_confirmed_later_fails_no_innocent_test(suite: pytest.Pyteste
     assert "PatchtraceLeakError" not in result.stdout.str()
     if mode == "strict":
         assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines(
+            ["patchtrace (strict): no test failed, but these leaks fail the run (exit status 1)"])
     else:
         assert result.ret == pytest.ExitCode.OK
         assert "patchtrace (strict)" not in result.stdout.str()
@@ -355,3 +357,82 @@ def test_the_marker_does_not_hide_another_tests_survivor(suite: pytest.Pytester,
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     [leak] = load_report(report_path)["leaks"]
     assert (leak["kind"], leak["polluter"]) == ("mock-survived", "test_marked.py::test_polluter")
+
+
+# -- the exit status ------------------------------------------------------------------------------
+CLEAN = """
+    from unittest import mock
+
+    def test_clean():
+        with mock.patch("pkg.mod.func"):
+            pass
+"""
+
+CONFTEST_LEAK = """
+    import os
+    os.environ["PT_FROM_CONFTEST"] = "1"
+"""
+
+IGNORED = """
+    import os
+    import pytest
+
+    @pytest.mark.patchtrace_ignore
+    def test_marked():
+        os.environ["PT_MARKED"] = "1"
+
+    def test_ignored_by_name():
+        os.environ["PT_IGNORED"] = "1"
+"""
+
+LEFT_TO_THE_END = """
+    from unittest import mock
+    import pkg.cache
+
+    def test_polluter():
+        pkg.cache.remember("k", mock.MagicMock(name="Escaped"))
+"""
+
+
+@pytest.mark.parametrize(("conftest", "tests", "ret"), [
+    pytest.param(None, CLEAN, pytest.ExitCode.OK, id="clean"),
+    pytest.param(None, IGNORED, pytest.ExitCode.OK, id="ignored"),
+    pytest.param(CONFTEST_LEAK, CLEAN, pytest.ExitCode.TESTS_FAILED, id="collection"),
+    pytest.param(None, LEFT_TO_THE_END, pytest.ExitCode.TESTS_FAILED, id="survivor-at-the-end"),
+])
+def test_a_strict_run_fails_exactly_when_a_leak_is_reported(
+        suite: pytest.Pytester, traced_env: Enable, conftest: str | None, tests: str,
+        ret: pytest.ExitCode) -> None:
+    """Leaks no test raised (at collection, confirmed at the end) fail the run; ignored
+    leaks do not."""
+    report_path = traced_env("strict", PATCHTRACE_IGNORE="os.environ:PT_IGNORED")
+    if conftest is not None:
+        suite.makeconftest(conftest)
+    suite.makepyfile(test_exit=tests)
+    result = run(suite)
+    result.assert_outcomes(passed=tests.count("def test_"))  # no test is failed for these
+    leaks = load_report(report_path)["leaks"]
+    assert result.ret == ret, leaks
+    assert bool(leaks) == (ret != pytest.ExitCode.OK)
+    if leaks:
+        result.stdout.fnmatch_lines([
+            f"*patchtrace: {len(leaks)} leak*",
+            "patchtrace (strict): no test failed, but these leaks fail the run (exit status 1)",
+        ])
+    else:
+        result.stdout.fnmatch_lines(["*patchtrace: no leaks in*"])
+
+
+def test_report_mode_never_changes_an_outcome(suite: pytest.Pytester,
+                                              traced_env: Enable) -> None:
+    report_path = traced_env("1")
+    suite.makepyfile(test_wide=WIDE_MODULE, test_survivor=SURVIVOR, test_own="""
+        from unittest import mock
+
+        def test_polluter():
+            mock.patch("pkg.mod.func").start()
+    """)
+    result = run(suite)
+    result.assert_outcomes(passed=7)
+    assert result.ret == pytest.ExitCode.OK
+    assert len(load_report(report_path)["leaks"]) == 3
