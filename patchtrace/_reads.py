@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from . import stack as _stack
 from .values import is_mock
@@ -32,6 +32,32 @@ def _is_project_file(path: object) -> bool:
     if not isinstance(path, str) or not path.endswith(".py"):
         return False
     return not (_stack.is_hidden(path) or "site-packages" in path or "dist-packages" in path)
+
+
+class _Follow:
+    """Which code to follow: the project's, and the packages that hold live leaks."""
+
+    __slots__ = ("packages",)
+
+    def __init__(self, packages: frozenset[str]) -> None:
+        self.packages = packages
+
+    def code(self, function: types.FunctionType) -> bool:
+        if _is_project_file(function.__code__.co_filename):
+            return True
+        module = function.__globals__.get("__name__")
+        return isinstance(module, str) and module.partition(".")[0] in self.packages
+
+    def module(self, module: types.ModuleType) -> bool:
+        name = module.__dict__.get("__name__")
+        return _is_project_file(module.__dict__.get("__file__")) or (
+            isinstance(name, str) and name.partition(".")[0] in self.packages)
+
+    def cls(self, cls: type) -> bool:
+        name = str(cls.__dict__.get("__module__"))
+        module = sys.modules.get(name)
+        return _is_project_file(getattr(module, "__file__", None)) or \
+            name.partition(".")[0] in self.packages
 
 
 class Reads:
@@ -70,8 +96,10 @@ def _functions_named(namespace: dict[str, Any], names: tuple[str, ...]) -> Itera
             yield value
 
 
-def reads_of_traceback(tb: Any) -> Reads:
-    """The :class:`Reads` of the user frames in ``tb`` and what they call."""
+def reads_of_traceback(tb: Any, packages: frozenset[str] = frozenset()) -> Reads:
+    """The :class:`Reads` of the user frames in ``tb`` and what they call (project code,
+    and code of ``packages``)."""
+    follow = _Follow(packages)
     reads = Reads()
     work: list[tuple[types.CodeType, dict[str, Any], tuple[object, ...]]] = []
     while tb is not None:
@@ -83,13 +111,19 @@ def reads_of_traceback(tb: Any) -> Reads:
             reads.names.update(code.co_names)
             reads.consts.update(c for c in code.co_consts if type(c) is str and len(c) < 200)
         tb = tb.tb_next
-    seen: set[types.CodeType] = set()
+    # code -> the owners it was read through so far: a method already in the traceback is
+    # read again when reached through its class (self.rate in Money.round reads Money.rate)
+    seen: dict[types.CodeType, set[int]] = {}
     modules = sys.modules
-    while work and len(seen) < _BUDGET:
+    visits = 0
+    while work and visits < _BUDGET:
         code, namespace, owners = work.pop()
-        if code in seen:
+        owner_keys = {object.__hash__(owner) for owner in owners}
+        known = seen.get(code)
+        if known is not None and owner_keys <= known:
             continue
-        seen.add(code)
+        seen.setdefault(code, set()).update(owner_keys)
+        visits += 1
         module = modules.get(str(namespace.get("__name__")))
         reached: list[object] = [*owners]
         if isinstance(module, types.ModuleType) and module.__dict__ is namespace:
@@ -99,9 +133,8 @@ def reads_of_traceback(tb: Any) -> Reads:
             value = namespace.get(name)
             kind = type(value)
             if issubclass(kind, types.ModuleType) or (
-                    issubclass(kind, type) and not is_mock(value) and _is_project_file(
-                        getattr(modules.get(str(value.__dict__.get("__module__"))),
-                                "__file__", None))):
+                    issubclass(kind, type) and not is_mock(value)
+                    and follow.cls(cast(type, value))):
                 reached.append(value)
         # ...and through them: pkg.mod.func reaches pkg, then pkg.mod.
         index = 0
@@ -129,11 +162,11 @@ def reads_of_traceback(tb: Any) -> Reads:
         # What this code can call: its globals that are project functions, and the
         # attributes it names of the project modules and classes it reaches.
         for function in _functions_named(namespace, names):
-            if _is_project_file(function.__code__.co_filename):
+            if follow.code(function):
                 work.append((function.__code__, function.__globals__, ()))
         for owner in reached:
             if issubclass(type(owner), types.ModuleType):
-                if not _is_project_file(owner.__dict__.get("__file__")):
+                if not follow.module(owner):  # type: ignore[arg-type]
                     continue
                 inner: dict[str, Any] = owner.__dict__
                 cls_owner: tuple[object, ...] = ()
@@ -144,14 +177,13 @@ def reads_of_traceback(tb: Any) -> Reads:
                 continue
             called = names if cls_owner == () else (*names, "__init__", "__post_init__")
             for function in _functions_named(inner, called):
-                if _is_project_file(function.__code__.co_filename):
+                if follow.code(function):
                     work.append((function.__code__, function.__globals__, cls_owner))
             for name in names:  # a class named through a module: pricing.Calculator()
                 value = inner.get(name)
                 if issubclass(type(value), type) and not is_mock(value) and all(
                         value is not r for r in reached):
                     init = value.__dict__.get("__init__")
-                    if type(init) is types.FunctionType and _is_project_file(
-                            init.__code__.co_filename):
+                    if type(init) is types.FunctionType and follow.code(init):
                         work.append((init.__code__, init.__globals__, (value,)))
     return reads

@@ -379,7 +379,15 @@ class Detector:
     # -- sources ---------------------------------------------------------------------------
     @property
     def _watch(self) -> WatchSource | None:
-        return self.tracer.source("watch")  # type: ignore[return-value]
+        watch: WatchSource | None = self.tracer.source("watch")  # type: ignore[assignment]
+        if watch is not None and watch.stored_by_test is None:
+            watch.stored_by_test = self._stored_by_test
+        return watch
+
+    def _stored_by_test(self, name: str) -> bool:
+        test = self.tracer.scope.test
+        return not test.startswith("<") and \
+            _oracle.find_store(test, self.rootdir, name) is not None
 
     @property
     def _mocks(self) -> MockSource | None:
@@ -722,6 +730,8 @@ class Detector:
             leak = self._leak_from_change(change, records, scope)
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
+            if change.target in ("module:sys", "module:warnings") and leak.where is None:
+                continue  # not stored by the test's source: pytest or a plugin swapping it
             handled.add(key)
             if change.target == "module:threading" and change.kind == "resource-changed":
                 try:
@@ -875,8 +885,20 @@ class Detector:
                     out.append(leak)
         return out
 
+    def _leaked_packages(self) -> frozenset[str]:
+        """Top-level packages holding live leaks: their code is followed when looking for
+        what a failing test read, even when installed (a suite testing its installed
+        package, as tox and nox runs do)."""
+        out = set()
+        for leak in self.live():
+            target = leak.target or ""
+            if target.startswith(("module:", "class:")):
+                out.add(target.partition(":")[2].partition(".")[0])
+        return frozenset(out)
+
     def victim_of(
-        self, test: str, reads: Callable[[], Reads | set[str]], failure_text: str = ""
+        self, test: str, reads: Callable[[frozenset[str]], Reads | set[str]],
+        failure_text: str = "",
     ) -> list[Leak]:
         """Live leaks a failing ``test`` used: touched a leaked mock, could have read a
         leaked binding (its code or the project code it calls names it, through its
@@ -891,7 +913,7 @@ class Detector:
                 used = before is not None and _mock_activity(obj) > before
             if not used and leak.name:
                 if found is None:
-                    found = reads()
+                    found = reads(self._leaked_packages())
                 used = _read_by(found, leak)
             if not used and type(obj) is str and len(obj) >= 3 and failure_text:
                 used = repr(obj) in failure_text

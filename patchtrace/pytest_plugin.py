@@ -453,8 +453,8 @@ def pytest_runtest_makereport(
         _crash_line(report, excinfo.value, item.config)
         return report  # a leak, not a victim of one: its message names its own values
 
-    def names() -> Reads:
-        return _names_in_traceback(excinfo.tb)
+    def names(packages: frozenset[str]) -> Reads:
+        return _names_in_traceback(excinfo.tb, packages)
 
     text = str(report.longrepr)[:20_000]
     hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
@@ -485,9 +485,9 @@ def _crash_line(report: pytest.TestReport, error: PatchtraceLeakError,
         pass
 
 
-def _names_in_traceback(tb: Any) -> Reads:
+def _names_in_traceback(tb: Any, packages: frozenset[str]) -> Reads:
     """What the failing frames, and the project code they call, could have read."""
-    return reads_of_traceback(tb)
+    return reads_of_traceback(tb, packages)
 
 
 # -- reporting ----------------------------------------------------------------------------------

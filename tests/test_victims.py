@@ -97,3 +97,37 @@ def test_stopall_undoing_an_earlier_leak_is_a_repair_not_a_leak(
     leaks = load_report(report_path)["leaks"]
     assert [(leak["kind"], leak["polluter"], leak["name"]) for leak in leaks] == [
         ("patch-not-stopped", "test_a.py::test_polluter", "input")]
+
+
+def test_victim_of_a_leak_in_an_installed_package(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # A suite testing its package installed into site-packages (tox, nox, CI wheels):
+    # the code that reads the leaked binding is not "project" code, but it is followed
+    # because it belongs to the package holding the leak.
+    report_path = traced_env()
+    site = pytester.path / "venv" / "lib" / "site-packages" / "wheelmod"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text(
+        "import re\n"
+        "pattern = re.compile(r'(?P<tag>py\\d)')\n"
+        "def parse(name):\n"
+        "    return pattern.search(name).group('tag')\n")
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(site.parent)!r})\n")
+    pytester.makepyfile(test_w="""
+        import wheelmod
+
+        class Stub:
+            def search(self, name):
+                return None
+
+        def test_stubs_the_pattern():
+            wheelmod.pattern = Stub()
+
+        def test_version_parsing():
+            assert wheelmod.parse("x-py3-none") == "py3"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1, failed=1)
+    (leak,) = load_report(report_path)["leaks"]
+    assert (leak["target"], leak["name"]) == ("module:wheelmod", "pattern")
+    assert leak["victims"] == ["test_w.py::test_version_parsing"]

@@ -267,6 +267,8 @@ _NAMESPACES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
         "stdin", "stdout", "stderr", "displayhook", "excepthook", "breakpointhook", "argv",
         "path", "meta_path", "path_hooks", "path_importer_cache", "modules", "last_type",
         "last_value", "last_traceback", "last_exc", "ps1", "ps2", "tracebacklimit",
+        # pytest's unraisableexception plugin swaps it around every phase (pytest < 9)
+        "unraisablehook",
     })),
     ("warnings", frozenset({"filters", "showwarning", "defaultaction", "onceregistry"})),
 )

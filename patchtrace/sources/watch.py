@@ -258,6 +258,9 @@ class WatchSource:
         self._modules_len = -1
         self._last_tags: tuple[int, ...] = ()
         self.mode = "watchers" if has_dict_watchers() else "scan"
+        #: set by the detector: does the current test's source store attribute ``name``?
+        #: (3.10/3.11: a plain value stored on a library module is kept when it does)
+        self.stored_by_test: Callable[[str], bool] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def install(self, tracer: Tracer) -> None:
@@ -507,7 +510,8 @@ class WatchSource:
                 # there any change counts, and the detector keeps it only if the test's
                 # source stores that name (_oracle), which a class's own cache does not.
                 if entry.target != "builtins" and not entry.target.startswith("class:") \
-                        and not _suspicious(old, new):
+                        and not _suspicious(old, new) and not (
+                            self.stored_by_test is not None and self.stored_by_test(name)):
                     continue
                 if _explained(tracer, entry.target, name, new):
                     continue
