@@ -1,0 +1,379 @@
+"""Overhead and findings of PATCHTRACE=1 on the test suites of real projects.
+
+    python benchmarks/real_suites.py [--suites attrs,click] [--rounds 5] [--python PYTHON]
+                                     [--cache DIR] [--leaks] [--patchtrace SRC_OR_WHEEL]
+
+For each suite: the pinned source distribution is downloaded from PyPI (``pip download
+--no-binary :all:``) into the cache and unpacked; a virtualenv is made with ``--python``;
+the project, its pinned test requirements, pytest and patchtrace (built from this
+checkout, installed non-editable so ``patchtrace.pth`` is in site-packages) are installed
+into it. The suite is then run once plain and once traced without timing (warm bytecode
+for both legs; the traced warm-up also writes the JSON report), then plain and traced,
+alternating, ``--rounds`` times each.
+
+Printed per suite: tests run, median plain and traced seconds, their ratio, the time
+tracing adds per test, and the number of leaks in the JSON report (kept in the cache,
+under ``reports/``). Every run writes a JUnit XML file; the per-test outcomes of each
+traced run are compared with the plain ones and any difference is reported loudly (and
+makes the exit status 1), as is a difference between two plain runs (a flaky test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTEST = ("pytest==8.1.1", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0")
+# attrs 23.2.0 predates pytest 8: its TestAssoc::test_unknown nests pytest.raises around
+# pytest.deprecated_call, which pytest 8 reports as DID NOT WARN.
+PYTEST_7 = ("pytest==7.4.4", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0")
+COMMON_ARGS = ("-p", "no:randomly", "-q", "-p", "no:cacheprovider")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A project whose source distribution ships its tests."""
+
+    name: str
+    version: str
+    requires: tuple[str, ...]
+    """Test requirements, pinned, installed next to the project."""
+    args: tuple[str, ...] = ()
+    """Extra pytest arguments (paths, ini overrides)."""
+    deselect: tuple[tuple[str, str], ...] = ()
+    """(node id, reason) of tests not run: they need the network, or flake."""
+    pytest: tuple[str, ...] = PYTEST
+
+    @property
+    def pin(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+# With these pins every test passes offline on Python 3.11 and 3.12 (twine's own pytest.ini
+# disables sockets and ignores its integration tests), so no suite deselects anything yet.
+# Transitive requirements are not pinned: each venv's ``pip freeze`` is kept in freeze.txt.
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    Suite("attrs", "23.2.0",
+          ("hypothesis==6.98.17", "pympler==1.0.1", "cloudpickle==3.0.0",
+           "zope.interface==6.2"), pytest=PYTEST_7),
+    Suite("click", "8.1.7", ()),
+    Suite("structlog", "24.1.0",
+          ("freezegun==1.4.0", "pretend==1.0.9", "pytest-asyncio==0.23.5",
+           "simplejson==3.19.2")),
+    Suite("cookiecutter", "2.6.0",
+          ("pytest-mock==3.12.0", "freezegun==1.4.0"),
+          # setup.cfg's addopts ask for pytest-cov: measure the tests, not coverage.
+          ("-o", "addopts=")),
+    Suite("pytest-mock", "3.14.0",
+          ("pytest-asyncio==0.23.5", "mock==5.1.0")),
+    Suite("twine", "5.0.0",
+          # The expected check/metadata messages are those of docutils, readme-renderer
+          # and pkginfo of early 2024.
+          ("pretend==1.0.9", "pytest-socket==0.7.0", "build==1.1.1", "setuptools==69.2.0",
+           "pkginfo==1.9.6", "readme-renderer==43.0", "docutils==0.20.1")),
+)}
+
+
+@dataclass
+class Result:
+    suite: Suite
+    tests: int = 0
+    plain: list[float] = field(default_factory=list)
+    traced: list[float] = field(default_factory=list)
+    leaks: int | None = None
+    failed: list[str] = field(default_factory=list)
+    """Tests that fail or error in the plain warm-up run (not tracing's doing)."""
+    report: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a setup command; its failure ends the benchmark."""
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                            env=base_env() if env is None else env)
+    if result.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{result.stdout[-3000:]}"
+                         f"{result.stderr[-3000:]}")
+    return result
+
+
+def base_env() -> dict[str, str]:
+    """The environment of every child: no tracing settings, bytecode caches on."""
+    drop = ("PYTHONDONTWRITEBYTECODE", "PYTEST_ADDOPTS", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("PATCHTRACE") and k not in drop}
+
+
+def fetch(suite: Suite, cache: Path) -> Path:
+    """Download and unpack the sdist; return the unpacked source tree."""
+    downloads = cache / "sdists"
+    downloads.mkdir(parents=True, exist_ok=True)
+    stem = f"{suite.name}-{suite.version}"
+    archives = [p for p in downloads.glob("*.tar.gz")
+                if p.name.lower().replace("_", "-") == f"{stem}.tar.gz".lower()]
+    if not archives:
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--no-binary", ":all:", "--dest", str(downloads), suite.pin])
+        archives = [p for p in downloads.glob("*.tar.gz")
+                    if p.name.lower().replace("_", "-") == f"{stem}.tar.gz".lower()]
+    if not archives:
+        raise SystemExit(f"pip download of {suite.pin} gave no .tar.gz in {downloads}")
+    source = cache / "src" / stem
+    if not source.exists():
+        with tempfile.TemporaryDirectory(dir=cache) as tmp, \
+                tarfile.open(archives[0]) as archive:
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(tmp, filter="data")
+            else:
+                archive.extractall(tmp)
+            (top,) = Path(tmp).iterdir()
+            source.parent.mkdir(parents=True, exist_ok=True)
+            top.rename(source)
+    return source
+
+
+def build_patchtrace(source: Path, into: Path, python: str) -> Path:
+    """A wheel of patchtrace (this checkout by default), built once per invocation: the
+    core may have changed since the last one. A wheel given as the source is used as is."""
+    if source.suffix == ".whl":
+        return source
+    run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(into),
+         str(source)])
+    (wheel,) = into.glob("patchtrace-*.whl")
+    return wheel
+
+
+def interpreter_tag(python: str) -> str:
+    out = run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    return out.stdout.strip()
+
+
+def prepare_venv(suite: Suite, source: Path, cache: Path, python: str, version: str,
+                 wheel: Path) -> Path:
+    """One virtualenv per suite and Python; the project is installed once, patchtrace always."""
+    venv = cache / "venvs" / f"{suite.name}-{suite.version}-py{version}"
+    wanted = hashlib.sha256(repr((suite.pin, suite.requires, suite.pytest)).encode()).hexdigest()
+    stamp = venv / "installed.sha256"
+    vpython = str(venv / "bin" / "python")
+    if not stamp.exists() or stamp.read_text() != wanted:
+        if venv.exists():
+            shutil.rmtree(venv)
+        run([python, "-m", "venv", str(venv)])
+        pip = [vpython, "-m", "pip", "install", "--quiet"]
+        run([*pip, "--upgrade", "pip"])
+        run([*pip, str(source), *suite.requires, *suite.pytest])
+        stamp.write_text(wanted)
+    # The checkout's patchtrace, with its dependencies, over whatever was there.
+    run([vpython, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
+         str(wheel)])
+    run([vpython, "-m", "pip", "install", "--quiet", str(wheel)])
+    freeze = run([vpython, "-m", "pip", "freeze"]).stdout
+    (venv / "freeze.txt").write_text(freeze)
+    return venv
+
+
+def outcomes(junit: Path) -> dict[str, str]:
+    """Node-ish id -> outcome(s) from a JUnit XML file."""
+    found: dict[str, list[str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        key = f"{case.get('classname')}::{case.get('name')}"
+        tags = [child.tag for child in case
+                if child.tag in ("failure", "error", "skipped")]
+        found.setdefault(key, []).extend(tags or ["passed"])
+    return {k: "+".join(sorted(v)) for k, v in found.items()}
+
+
+@dataclass
+class Run:
+    seconds: float
+    outcomes: dict[str, str]
+    returncode: int
+    notes: str
+    """What stderr says about patchtrace (its internal errors are said there)."""
+
+
+def run_suite(suite: Suite, venv: Path, source: Path, junit: Path, traced: bool,
+              report: Path | None = None, log: Path | None = None) -> Run:
+    env = base_env()
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    if traced:
+        env["PATCHTRACE"] = "1"
+    if report is not None:
+        env["PATCHTRACE_JSON"] = str(report)
+    cmd = [str(venv / "bin" / "python"), "-m", "pytest", *COMMON_ARGS, *suite.args,
+           f"--junitxml={junit}"]
+    for node, _reason in suite.deselect:
+        cmd.append(f"--deselect={node}")
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True,
+                            check=False)
+    elapsed = time.perf_counter() - started
+    # 0: all passed, 1: some failed (compared below); anything else is not a test result.
+    broken = result.returncode not in (0, 1) or not junit.exists()
+    if broken and not traced:
+        raise SystemExit(f"{suite.name} (plain) exited {result.returncode}:\n"
+                         f"{result.stdout[-4000:]}{result.stderr[-3000:]}")
+    notes = _notes(result.stderr)
+    if broken:  # tracing broke the run: say so, and compare what there is
+        log = log or junit.with_suffix(".log")
+        notes = f"traced run exited {result.returncode}:\n{result.stdout[-2000:]}\n{notes}"
+    if log is not None:
+        log.write_text(f"$ {' '.join(cmd)}\n{result.stdout}\n--- stderr ---\n{result.stderr}")
+    found = outcomes(junit) if junit.exists() else {}
+    return Run(elapsed, found, result.returncode, notes)
+
+
+def _notes(stderr: str) -> str:
+    """What stderr says about patchtrace: its messages, errors and warnings, and the frames
+    of patchtrace in a traceback (the rest of a traceback is pytest's and pluggy's)."""
+    keep: dict[str, None] = {}
+    for line in stderr.splitlines():
+        frame = line.lstrip().startswith('File "')
+        if (frame and "/patchtrace/" in line) or (not frame and (
+                "patchtrace" in line.lower() or "Error:" in line or "Warning:" in line)):
+            keep[line] = None
+    return "\n".join(keep)
+
+
+def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    return [f"{key}: {a.get(key, 'not run')} -> {b.get(key, 'not run')}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def compare(result: Result, plain: Run, traced: Run, when: str) -> None:
+    """Tracing must change no test's outcome, nor the exit status of the run."""
+    for line in differences(plain.outcomes, traced.outcomes):
+        result.problems.append(f"OUTCOME DIFFERS plain -> traced ({when}): {line}")
+    if plain.returncode != traced.returncode:
+        result.problems.append(f"OUTCOME DIFFERS plain -> traced ({when}): exit status "
+                               f"{plain.returncode} -> {traced.returncode}")
+
+
+def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
+            version: str, work: Path) -> Result:
+    result = Result(suite)
+    reports = cache / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    result.report = reports / f"{suite.name}-{suite.version}-py{version}.json"
+    result.report.unlink(missing_ok=True)
+
+    # Untimed warm-ups: bytecode for both legs; the traced one writes the JSON report and
+    # keeps its output next to it.
+    base = run_suite(suite, venv, source, work / "warm-plain.xml", False)
+    first = run_suite(suite, venv, source, work / "warm-traced.xml", True, result.report,
+                      result.report.with_suffix(".log"))
+    result.tests = len(base.outcomes)
+    result.failed = sorted(k for k, v in base.outcomes.items()
+                           if "failure" in v or "error" in v)
+    if first.notes:
+        result.problems.append(f"traced stderr (see {result.report.with_suffix('.log')}):\n"
+                               f"{first.notes[-3000:]}")
+    compare(result, base, first, "warm-up")
+    if result.report.exists():
+        result.leaks = len(json.loads(result.report.read_text())["leaks"])
+    else:
+        result.problems.append(f"no JSON report written to {result.report}")
+
+    for n in range(rounds):
+        plain = run_suite(suite, venv, source, work / f"plain-{n}.xml", False)
+        traced = run_suite(suite, venv, source, work / f"traced-{n}.xml", True)
+        result.plain.append(plain.seconds)
+        result.traced.append(traced.seconds)
+        for line in differences(base.outcomes, plain.outcomes):
+            result.problems.append(f"flaky (differs between plain runs): {line}")
+        compare(result, plain, traced, f"round {n + 1}")
+        if traced.notes and traced.notes != first.notes:
+            result.problems.append(f"traced stderr (round {n + 1}):\n{traced.notes[-3000:]}")
+    return result
+
+
+def print_leaks(report: Path) -> None:
+    for leak in json.loads(report.read_text())["leaks"]:
+        where = leak.get("where") or {}
+        print(f"    {leak['id']:>4} {leak['kind']:<18} {leak['target']}"
+              f"{'' if leak.get('name') is None else ' ' + str(leak['name'])}"
+              f"  [{leak['polluter']} {leak['phase']}]"
+              f"  {where.get('file')}:{where.get('line')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suites", default=",".join(SUITES),
+                        help=f"comma-separated, from: {', '.join(SUITES)}")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "patchtrace-bench")
+    parser.add_argument("--leaks", action="store_true", help="list every leak found")
+    parser.add_argument("--patchtrace", type=Path, default=REPO,
+                        help="patchtrace to install: a source tree or a wheel "
+                             "(default: this checkout)")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.suites.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite(s) {', '.join(unknown)}; known: {', '.join(SUITES)}")
+    cache: Path = args.cache.expanduser().resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    python = shutil.which(args.python) or args.python
+    version = interpreter_tag(python)
+
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="pt-real-") as tmp:
+        wheel = build_patchtrace(args.patchtrace.resolve(), Path(tmp) / "wheel", python)
+        for name in names:
+            suite = SUITES[name]
+            print(f"{suite.pin}: preparing", flush=True)
+            source = fetch(suite, cache)
+            venv = prepare_venv(suite, source, cache, python, version, wheel)
+            work = Path(tmp) / name
+            work.mkdir()
+            print(f"{suite.pin}: running ({args.rounds} rounds)", flush=True)
+            result = measure(suite, venv, source, args.rounds, cache, version, work)
+            results.append(result)
+            for test in result.failed:
+                print(f"  fails plain too (deselect it, with a reason?): {test}")
+            for problem in result.problems:
+                print(f"  !!! {problem}", flush=True)
+            if args.leaks and result.report is not None and result.report.exists():
+                print_leaks(result.report)
+
+    print(f"\npython {version}, {args.rounds} rounds, alternating, medians")
+    print(f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'traced s':>9} {'ratio':>7}"
+          f" {'us/test':>8} {'leaks':>6}")
+    for r in results:
+        p = statistics.median(r.plain) if r.plain else float("nan")
+        t = statistics.median(r.traced) if r.traced else float("nan")
+        per_test = (t - p) / r.tests * 1e6 if r.tests else float("nan")
+        leaks = "?" if r.leaks is None else str(r.leaks)
+        print(f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {t:>9.2f} {t / p:>6.3f}x"
+              f" {per_test:>+8.0f} {leaks:>6}")
+    for r in results:
+        if r.report is not None and r.report.exists():
+            print(f"  leaks of {r.suite.name}: {r.report}")
+    severe = [(r.suite.name, p) for r in results for p in r.problems
+              if p.startswith("OUTCOME DIFFERS")]
+    if severe:
+        print("\n!!! tracing changed test outcomes:")
+        for name, problem in severe:
+            print(f"  {name}: {problem}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
