@@ -593,6 +593,11 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         state.crashed.append(f"{worker} (unreadable report: {exc})")
 
 
+def _plain_line(leak: Leak) -> str:
+    where = f" at {leak.where.file}:{leak.where.line}" if leak.where else ""
+    return f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}{where}"
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
     if state is None or getattr(config, "workerinput", None) is not None:
@@ -616,13 +621,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if randomly:
         tr.write_line(f"test order: pytest-randomly seed {seed} "
                       f"(reproduce with -p randomly --randomly-seed={seed})")
-    from .render import terminal
+    try:
+        from .render import terminal
 
-    lines = terminal.render(
-        leaks, verbosity=-1 if verbosity < 0 else verbosity, color=bool(tr.hasmarkup),
-        width=tr._tw.fullwidth if getattr(tr, "_tw", None) is not None else 100,
-        rootdir=str(config.rootpath),
-    )
+        lines = terminal.render(
+            leaks, verbosity=-1 if verbosity < 0 else verbosity, color=bool(tr.hasmarkup),
+            width=tr._tw.fullwidth if getattr(tr, "_tw", None) is not None else 100,
+            rootdir=str(config.rootpath),
+        )
+    except Exception as exc:
+        # rich imports what a leak may have replaced (a test that left
+        # sys.modules["colorsys"] = MagicMock()): the summary falls back to plain lines.
+        state.tracer.internal_error("terminal summary", exc)
+        lines = [_plain_line(leak) for leak in leaks]
     for line in lines:
         tr.write_line(line)
     if state.config.json:

@@ -132,3 +132,24 @@ def test_an_executor_thread_shutting_down_is_not_leaked(
     leaks = load_report(report_path)["leaks"]
     assert [(leak["polluter"].split("::")[1], leak["target"]) for leak in leaks] == [
         ("test_leaves_a_thread_running", "module:threading")]
+
+
+def test_a_leak_that_breaks_rich_still_gets_a_summary(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # The terminal summary renders with rich, which imports what a leak may have broken.
+    traced_env()
+    pytester.makepyfile(test_r="""
+        import sys
+
+        def test_blocks_rich():
+            for name in [n for n in sys.modules if n == "rich" or n.startswith("rich.")]:
+                del sys.modules[name]
+            sys.modules["rich"] = None
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([
+        "*patchtrace: 1 leak from 1 polluter*",
+        "L1 binding-changed sys.modules['rich'] from test_r.py::test_blocks_rich at test_r.py:6",
+    ])
