@@ -53,3 +53,14 @@ def run_python(code: str, cwd: Path, env: dict[str, str] | None = None,
         [sys.executable, *(args or [str(script)])], cwd=cwd, env=full_env,
         capture_output=True, text=True, timeout=120,
     )
+
+
+def package_suite(pytester: pytest.Pytester, files: dict[str, str]) -> pytest.Pytester:
+    """Write ``files`` (path -> text) into ``pytester``'s directory, with an ini file that
+    puts it on sys.path and keeps pytest-randomly and the cache out of the way."""
+    for path, text in files.items():
+        target = pytester.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n")
+    return pytester

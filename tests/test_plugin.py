@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import leaks_by_kind, load_report
+from .conftest import leaks_by_kind, load_report, package_suite
 
 Enable = Callable[..., Path]
 
@@ -44,12 +44,7 @@ def remember(key, value=None):
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    for path, text in PKG.items():
-        target = pytester.path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n")
-    return pytester
+    return package_suite(pytester, PKG)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

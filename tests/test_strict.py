@@ -11,7 +11,7 @@ import pytest
 
 from patchtrace.pytest_plugin import PatchtraceLeakError
 
-from .conftest import load_report
+from .conftest import load_report, package_suite
 
 Enable = Callable[..., Path]
 
@@ -32,12 +32,7 @@ FIX = "stop it, or use it as a context manager / the mocker fixture"
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    for path, text in PKG.items():
-        target = pytester.path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n")
-    return pytester
+    return package_suite(pytester, PKG)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

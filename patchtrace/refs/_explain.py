@@ -43,20 +43,14 @@ def explain(
     roots = Roots.snapshot()
     result: Search | None = None
     try:
-        result = search(
-            obj,
-            roots,
-            ignore=ignore_ids,
-            max_depth=max(1, max_depth),
-            max_chains=max(1, max_chains),
-            skip_tracebacks=skip_tracebacks,
-        )
-        chains = _chains(result, roots, max(1, max_chains))
-        if not chains and is_mock(obj):
-            # A mock kept alive only by one of its children (a return value cached in an
-            # lru_cache or a registry): follow the child's link up to its parent too.
-            result.levels.clear()
-            result.hits.clear()
+        # A mock kept alive only by one of its children (a return value cached in an
+        # lru_cache or a registry) has no chain until the child's link up to its parent is
+        # followed: a second search does, for mocks only.
+        chains: tuple[Chain, ...] = ()
+        for backlinks in (False, True) if is_mock(obj) else (False,):
+            if result is not None:
+                result.levels.clear()
+                result.hits.clear()
             result = search(
                 obj,
                 roots,
@@ -64,9 +58,12 @@ def explain(
                 max_depth=max(1, max_depth),
                 max_chains=max(1, max_chains),
                 skip_tracebacks=skip_tracebacks,
-                backlinks=True,
+                backlinks=backlinks,
             )
             chains = _chains(result, roots, max(1, max_chains))
+            if chains:
+                break
+        assert result is not None
         note = _note(result, chains, skip_tracebacks, max_depth)
     finally:
         # Drop every strong reference we took (frames above all) before returning.
