@@ -64,3 +64,10 @@ def package_suite(pytester: pytest.Pytester, files: dict[str, str]) -> pytest.Py
         target.write_text(text)
     pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:randomly -p no:cacheprovider\n")
     return pytester
+
+
+def leak_rows(report_path: Path) -> set[tuple[str, str | None, str | None, int | None]]:
+    """(test function, target, name, line of ``where``) of every leak in a report."""
+    return {(leak["polluter"].split("::")[-1], leak["target"], leak["name"],
+             leak["where"]["line"] if leak["where"] else None)
+            for leak in load_report(report_path)["leaks"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import load_report
+from .conftest import leak_rows, load_report
 
 
 def test_plain_and_new_class_attributes(pytester: pytest.Pytester,
@@ -37,10 +37,7 @@ def test_plain_and_new_class_attributes(pytester: pytest.Pytester,
     """)
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=3)
-    found = {(leak["polluter"].split("::")[1], leak["target"], leak["name"],
-              leak["where"]["line"] if leak["where"] else None)
-             for leak in load_report(report_path)["leaks"]}
-    assert found == {
+    assert leak_rows(report_path) == {
         ("test_rate", "class:shop.money.Money", "rate", 4),
         ("test_new_attribute", "class:shop.money.Money", "debug", 7),
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import load_report
+from .conftest import leak_rows
 
 
 def test_sys_and_warnings_attributes(pytester: pytest.Pytester,
@@ -33,10 +33,7 @@ def test_sys_and_warnings_attributes(pytester: pytest.Pytester,
     """)
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=3)
-    found = {(leak["polluter"].split("::")[1], leak["target"], leak["name"],
-              leak["where"]["line"] if leak["where"] else None)
-             for leak in load_report(report_path)["leaks"]}
-    assert found == {
+    assert leak_rows(report_path) == {
         ("test_platform", "module:sys", "platform", 4),
         ("test_warn_silenced", "module:warnings", "warn", 7),
     }
