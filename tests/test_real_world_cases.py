@@ -6,6 +6,7 @@ managing its own state: none of them is a test's pollution, so none is a leak.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,3 +154,74 @@ def test_a_leak_that_breaks_rich_still_gets_a_summary(
         "*patchtrace: 1 leak from 1 polluter*",
         "L1 binding-changed sys.modules['rich'] from test_r.py::test_blocks_rich at test_r.py:6",
     ])
+
+
+def _vendor(pytester: pytest.Pytester, files: dict[str, str]) -> None:
+    """Install ``files`` as if into site-packages (a path naming site-packages)."""
+    site = pytester.path / "vendor" / "site-packages"
+    for path, text in files.items():
+        target = site / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(site)!r})\n")
+
+
+def test_a_library_building_itself_through_a_helper_is_not_a_leak(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # cryptography's utils.deprecated(): called by a module body, it replaces that module
+    # in sys.modules while it is being imported.
+    report_path = traced_env()
+    _vendor(pytester, {
+        "cryptolike/__init__.py": "",
+        "cryptolike/utils.py": (
+            "import sys, types\n"
+            "class _Wrapped(types.ModuleType):\n"
+            "    pass\n"
+            "def deprecated(value, module_name):\n"
+            "    module = sys.modules[module_name]\n"
+            "    wrapped = _Wrapped(module_name)\n"
+            "    wrapped.__dict__.update(module.__dict__)\n"
+            "    sys.modules[module_name] = wrapped\n"
+            "    return value\n"),
+        "cryptolike/algorithms.py": (
+            "from cryptolike import utils\n"
+            "OLD = utils.deprecated(object(), __name__)\n"),
+    })
+    pytester.makepyfile(test_c="""
+        def test_lazy_import():
+            import cryptolike.algorithms  # noqa: F401
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert load_report(report_path)["leaks"] == []
+
+
+def test_a_library_decorator_on_the_test_is_not_a_plugin_hook(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # freezegun's @freeze_time wraps the test function; its stop() leaves time.clock = None.
+    # Called by pytest as the test function (not by pluggy as a hook), it is the test's.
+    report_path = traced_env()
+    _vendor(pytester, {"freezelike/__init__.py": (
+        "import functools, time\n"
+        "def freeze(func):\n"
+        "    @functools.wraps(func)\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        try:\n"
+        "            return func(*args, **kwargs)\n"
+        "        finally:\n"
+        "            time.clock = None\n"
+        "    return wrapper\n")})
+    pytester.makepyfile(test_f="""
+        import time
+        from freezelike import freeze
+
+        @freeze
+        def test_decorated():
+            assert time.time() > 0
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=1)
+    if sys.version_info >= (3, 12):  # 3.10/3.11 compare library modules at boundaries
+        leaks = load_report(report_path)["leaks"]
+        assert [(leak["polluter"], leak["target"], leak["name"]) for leak in leaks] == [
+            ("test_f.py::test_decorated", "module:time", "clock")]

@@ -34,6 +34,7 @@ import builtins
 import ctypes
 import gc
 import operator
+import os
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -192,12 +193,19 @@ def _user_defined(obj: object) -> bool:
     return False
 
 
-def importing(frame: types.FrameType) -> bool:
-    """The frame runs module-level code of a module still being imported."""
-    spec = frame.f_globals.get("__spec__")
-    if getattr(spec, "_initializing", False) is not True:
-        return False
-    return frame.f_code.co_name == "<module>"
+def importing(frame: types.FrameType, depth: int = 8) -> bool:
+    """The frame, or one of the few that called it, runs module-level code of a module
+    still being imported (a library building itself, possibly through a helper function
+    its module body calls: cryptography's ``utils.deprecated()``)."""
+    caller: types.FrameType | None = frame
+    while caller is not None and depth:
+        spec = caller.f_globals.get("__spec__")
+        if getattr(spec, "_initializing", False) is True and \
+                caller.f_code.co_name == "<module>":
+            return True
+        caller = caller.f_back
+        depth -= 1
+    return False
 
 
 def _same_library(frame: types.FrameType, target: str) -> bool:
@@ -214,11 +222,13 @@ def _same_library(frame: types.FrameType, target: str) -> bool:
         return True
     # A pytest plugin's hook (installed code called by pluggy), not the test: hypothesis's
     # plugin sets hypothesis.core.running_under_pytest, pytest-socket restores sockets.
+    # pluggy calling it directly makes it a hook; pytest calling it as the test function
+    # (a library decorator wrapping the test, like freezegun's @freeze_time) does not.
     caller: types.FrameType | None = frame.f_back
     while caller is not None:
         filename = _stack.frame_file(caller)
         if _stack.is_driver(filename):
-            return True
+            return f"{os.sep}pluggy{os.sep}" in filename
         if not _installed(filename):
             return False
         caller = caller.f_back
