@@ -410,6 +410,9 @@ class Detector:
             self._snapshot = resources.take()
         # else: the previous end() just took both, at the same nesting of pytest's wrappers
         self._fresh = False
+        watch = self._watch
+        if watch is not None:
+            watch.new_scope()
         if self.leaks:
             self._mock_counts = {identity_key(leak): _mock_activity(leak.obj())
                                  for leak in self.live()}
@@ -470,6 +473,8 @@ class Detector:
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        if watch is not None:
+            watch.new_scope()  # its baselines hold user objects: drop them now
         ledger.seal()  # drop our strong references before asking what keeps mocks alive
         if not collection and not scope.test.startswith("<"):
             self._epoch += 1
@@ -583,6 +588,12 @@ class Detector:
                 continue
             target, name = key
             original = group[0].before_value()
+            if not include_wide and name is not None and self._watch is not None:
+                # The value at the scope's start, when known, beats the first record's
+                # "before": the module's own store (not recorded) may have come first.
+                base = self._watch.baseline(target, name)
+                if base is not UNKNOWN:
+                    original = base
             now = current_value(target, name)
             if now is original or (target == "os.environ" and now == original):
                 continue  # restored

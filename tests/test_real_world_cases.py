@@ -225,3 +225,35 @@ def test_a_library_decorator_on_the_test_is_not_a_plugin_hook(
         leaks = load_report(report_path)["leaks"]
         assert [(leak["polluter"], leak["target"], leak["name"]) for leak in leaks] == [
             ("test_f.py::test_decorated", "module:time", "clock")]
+
+
+def test_own_global_flipped_by_the_library_and_put_back_by_a_fixture(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # attrs' validators: set_disabled() flips the module's own global (a store we do not
+    # record); an autouse fixture puts the default back directly. Nothing changed.
+    report_path = traced_env()
+    pytester.makepyfile(settings="""
+        validators_enabled = True
+
+        def set_disabled(disabled):
+            global validators_enabled
+            validators_enabled = not disabled
+    """, test_s="""
+        import pytest
+        import settings
+
+        @pytest.fixture(autouse=True)
+        def _reset_default():
+            yield
+            settings.validators_enabled = True
+
+        def test_set_disabled():
+            settings.set_disabled(True)
+            assert settings.validators_enabled is False
+
+        def test_value_is_back():
+            assert settings.validators_enabled is True
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
+    result.assert_outcomes(passed=2)
+    assert load_report(report_path)["leaks"] == []

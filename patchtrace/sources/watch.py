@@ -43,7 +43,7 @@ from operator import ne
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
-from ..ledger import NOTHING
+from ..ledger import NOTHING, UNKNOWN
 from ..naming import class_name
 from ..values import identity_key, is_mock
 from ._imports import cancel_on_import, on_import
@@ -268,6 +268,13 @@ class WatchSource:
         self._modules_len = -1
         self._last_tags: tuple[int, ...] = ()
         self.mode = "watchers" if has_dict_watchers() else "scan"
+        #: target -> identity key of its dict, for baseline()
+        self._key_of_target: dict[str, int] = {}
+        #: 3.12+: (dict key, name) -> the value before the namespace's own first store in
+        #: the current scope (own stores are not recorded; see baseline())
+        self._own_before: dict[tuple[int, str], object] = {}
+        #: 3.10/3.11: the snapshots the last scan replaced (the values at scope start)
+        self._previous: dict[int, dict[str, Any]] = {}
         #: set by the detector: does the current test's source store attribute ``name``?
         #: (3.10/3.11: a plain value stored on a library module is kept when it does)
         self.stored_by_test: Callable[[str], bool] | None = None
@@ -346,6 +353,7 @@ class WatchSource:
         if key in self._by_id:
             return 0
         self._by_id[key] = entry
+        self._key_of_target.setdefault(entry.target, key)
         if self.mode == "watchers":
             self._watch(entry.dict)
         elif entry.target != "sys.modules":
@@ -398,7 +406,14 @@ class WatchSource:
             except ValueError:
                 return 0  # no Python frame: the interpreter itself (runpy setting __file__)
             if frame.f_globals is namespace:
-                return 0  # the module's own code
+                # The module's own code (``global x``): not recorded, but the value it
+                # replaces is kept for baseline() the first time in a scope.
+                if key_ptr:
+                    name = ctypes.cast(key_ptr, ctypes.py_object).value
+                    own_key = (identity_key(namespace), name)
+                    if own_key not in self._own_before:
+                        self._own_before[own_key] = namespace.get(name, NOTHING)
+                return 0
             entry = self._by_id.get(identity_key(namespace))
             if entry is None or frame.f_globals is entry.own:
                 return 0
@@ -483,6 +498,24 @@ class WatchSource:
             self._tag_of.setdefault(key, tag)
         self._last_tags = tuple(self._tag_of[k] for k in self._order)
 
+    def baseline(self, target: str, name: str) -> object:
+        """What ``target.name`` held when the current scope began, as far as we know
+        (``UNKNOWN`` otherwise): the value before its module's own first store in the
+        scope (3.12+), or the last boundary's snapshot (3.10/3.11). A library flipping its
+        own global through its API, then a fixture putting it back, is no change."""
+        key = self._key_of_target.get(target)
+        if key is None:
+            return UNKNOWN
+        if self.mode == "watchers":
+            return self._own_before.get((key, name), UNKNOWN)
+        snapshot = self._previous.get(key, self._snapshots.get(key))
+        return UNKNOWN if snapshot is None else snapshot.get(name, NOTHING)
+
+    def new_scope(self) -> None:
+        """A boundary: forget the previous scope's own stores and replaced snapshots."""
+        self._own_before.clear()
+        self._previous.clear()
+
     def scan(self) -> int:
         """Compare the dicts whose version moved; record suspicious changes. Returns count."""
         tracer = self.tracer
@@ -528,5 +561,6 @@ class WatchSource:
                 op = "delete" if new is NOTHING else "set"
                 tracer.record(op, "scan", entry.target, name, old, new, stack=_stack.EMPTY)
                 found += 1
+            self._previous[key] = snapshot
             self._snapshots[key] = current.copy()
         return found
