@@ -47,6 +47,12 @@ CASES = {
             sys.path.append("/nonexistent")
             sys.path = saved
     """,
+    "syspath_duplicate": """
+        import sys
+
+        def test_inserts_an_entry_already_there():  # as pytest's Package.setup can
+            sys.path.insert(0, sys.path[-1])
+    """,
     "pytester_inner_run": """
         pytest_plugins = "pytester"
 

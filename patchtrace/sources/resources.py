@@ -341,6 +341,9 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
             changes.append(Change("resource-changed", target, entry, list(old_items),
                                   list(new_items)))
             continue
+        if target == "sys.path":
+            changes.extend(_path_changes(old_items, new_items))
+            continue
         old_ids = {identity_key(x) for x in old_items}
         new_ids = {identity_key(x) for x in new_items}
         count = len(changes)
@@ -389,6 +392,28 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
             if identity_key(thread) not in old_keys and thread.is_alive():  # type: ignore[attr-defined]
                 changes.append(Change("resource-changed", "module:threading",
                                       thread.name, NOTHING, thread))  # type: ignore[attr-defined]
+    return changes
+
+
+def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) -> list[Change]:
+    """sys.path by value: an entry that appears or disappears. A copy rebound in place of
+    the list, or an entry already on the path inserted again (pytest's ``import_path``
+    re-importing a package's ``__init__.py`` during its setup), changes nothing that
+    imports see."""
+    def text(item: object) -> object:
+        return item if type(item) is str else identity_key(item)
+
+    old_values = {text(item) for item in old_items}
+    new_values = {text(item) for item in new_items}
+    changes: list[Change] = []
+    for item in new_items:
+        if text(item) not in old_values:
+            old_values.add(text(item))  # once, however often it was inserted
+            changes.append(Change("resource-changed", "sys.path", _entry(item), NOTHING, item))
+    for item in old_items:
+        if text(item) not in new_values:
+            new_values.add(text(item))
+            changes.append(Change("resource-changed", "sys.path", _entry(item), item, NOTHING))
     return changes
 
 
