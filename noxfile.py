@@ -42,7 +42,8 @@ def tests(session: nox.Session) -> None:
     session.install(".[test]")
     session.run(
         "python", "-m", "pytest", "--strict-config", "--strict-markers", "-ra",
-        *(session.posargs or ["tests"]),
+        # most tests run pytest in a subprocess: spread them over the cores
+        *(session.posargs or ["-n", "auto", "tests"]),
         env={"PATCHTRACE": ""},
     )
 
