@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -156,6 +157,27 @@ def build_patchtrace(source: Path, into: Path, python: str) -> Path:
     return wheel
 
 
+def describe(source: Path) -> str:
+    """Which patchtrace is measured: the wheel, or the source tree's commit. The wheel is
+    built from the working tree, so uncommitted changes to what goes into it are measured
+    too: say so."""
+    if source.suffix == ".whl":
+        return str(source)
+    git = ["git", "-C", str(source)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False)
+    if head.returncode != 0:
+        return f"{source} (not a git checkout)"
+    changed = subprocess.run([*git, "status", "--porcelain", "--", "patchtrace", "src-pth",
+                              "pyproject.toml"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()
+    if changed:
+        return (f"{source} at {head.stdout.strip()} WITH {len(changed)} UNCOMMITTED "
+                "CHANGE(S) built into the wheel (commit them, or pass --patchtrace a wheel, "
+                "to measure a commit)")
+    return f"{source} at {head.stdout.strip()}"
+
+
 def interpreter_tag(python: str) -> str:
     out = run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
     return out.stdout.strip()
@@ -249,6 +271,12 @@ def _notes(stderr: str) -> str:
     return "\n".join(keep)
 
 
+def _same_text(notes: str) -> str:
+    """Notes with numbers blanked: the same warning about pytest's numbered temporary
+    directories (``pytest-of-root/pytest-468/...``) is not news in every round."""
+    return re.sub(r"\d+", "N", notes)
+
+
 def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
     return [f"{key}: {a.get(key, 'not run')} -> {b.get(key, 'not run')}"
             for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
@@ -296,7 +324,7 @@ def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
         for line in differences(base.outcomes, plain.outcomes):
             result.problems.append(f"flaky (differs between plain runs): {line}")
         compare(result, plain, traced, f"round {n + 1}")
-        if traced.notes and traced.notes != first.notes:
+        if traced.notes and _same_text(traced.notes) != _same_text(first.notes):
             result.problems.append(f"traced stderr (round {n + 1}):\n{traced.notes[-3000:]}")
     return result
 
@@ -336,6 +364,7 @@ def main() -> None:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="pt-real-") as tmp:
         wheel = build_patchtrace(args.patchtrace.resolve(), Path(tmp) / "wheel", python)
+        print(f"patchtrace: {describe(args.patchtrace.resolve())}", flush=True)
         for name in names:
             suite = SUITES[name]
             print(f"{suite.pin}: preparing", flush=True)
