@@ -91,7 +91,15 @@ def test_no_leak(case: str, pytester: pytest.Pytester,
     pytester.makepyfile(**{f"test_{case}": CASES[case]})
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=1)
-    assert load_report(report_path)["leaks"] == []
+    leaks = load_report(report_path)["leaks"]
+    if case == "pytester_inner_run":
+        # Modules the inner run imported for the first time and pytester's restore then
+        # dropped, while they stay attributes of their package, are true (if harmless)
+        # module-dropped leaks of pytester's: which ones depends on the Python and the
+        # plugins installed. patchtrace's own modules must not be among them.
+        leaks = [leak for leak in leaks if leak["kind"] != "module-dropped"
+                 or leak["name"].startswith("patchtrace")]
+    assert leaks == []
 
 
 def test_libraries_adjusting_their_own_functions(
