@@ -121,9 +121,14 @@ def main() -> None:
         # CPU time is less disturbed by other processes on a busy machine than wall time.
         print(f"  cpu    plain {pc:.3f} s, traced {tc:.3f} s: {tc / pc:.3f}x "
               f"({(tc - pc) / args.tests * 1e6:+.1f} us per test)")
-    micro = subprocess.run([args.python, "-c", MICRO], capture_output=True, text=True,
-                           env={k: v for k, v in os.environ.items()
-                                if not k.startswith("PATCHTRACE")})
+    with tempfile.TemporaryDirectory(prefix="pt-micro-") as tmp:
+        # From a file, as real code runs: frames of `python -c` code have no __file__, so
+        # the stack walk would have to read f_code (an audit event per frame).
+        script = Path(tmp) / "micro.py"
+        script.write_text(MICRO)
+        micro = subprocess.run([args.python, str(script)], capture_output=True, text=True,
+                               env={k: v for k, v in os.environ.items()
+                                    if not k.startswith("PATCHTRACE")})
     if micro.returncode == 0:
         print(f"  one recorded mutation with a 30-frame stack: {micro.stdout.strip()} us")
     else:

@@ -120,16 +120,19 @@ def _at_exit() -> None:
 def report(detector: object, *, tests: int) -> None:
     """Write the configured reports and a short summary on stderr."""
     from . import _tracer
-    from .render import json as json_report
 
     tracer = _tracer.current()
     if tracer is None:
         return
-    from .render.secrets import mask_leak
+    leaks = list(getattr(detector, "leaks", []))
+    if leaks:  # the renderers import re, json, rich: only when there is something to say
+        from .render.secrets import mask_leak
 
-    leaks = [mask_leak(leak) for leak in getattr(detector, "leaks", [])]
+        leaks = [mask_leak(leak) for leak in leaks]
     config = tracer.config
     if config.json:
+        from .render import json as json_report
+
         json_report.write(config.json, json_report.build(
             leaks, tests=tests, mutations=len(tracer.ledger)))
     if config.html:

@@ -9,11 +9,13 @@ and we look inside the test function first, then the whole file.
 
 from __future__ import annotations
 
-import ast
 import os
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .stack import Frame
+
+if TYPE_CHECKING:
+    import ast  # at run time only when a file is parsed: start-up stays light
 
 __all__ = ["find_store"]
 
@@ -25,6 +27,8 @@ _MAX_FILES: Final = 256
 
 
 def _index(tree: ast.AST) -> _Index:
+    import ast
+
     index: _Index = {}
 
     def add(name: object, subscript: bool, line: int, function: str) -> None:
@@ -68,6 +72,8 @@ def _load(path: str) -> _Index | None:
     cached = _cache.get(path)
     if cached is not None and cached[0] == mtime:
         return cached[1]
+    import ast
+
     try:
         with open(path, encoding="utf-8") as handle:
             index = _index(ast.parse(handle.read(), path))

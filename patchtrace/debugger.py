@@ -1020,7 +1020,8 @@ def install() -> None:
         if isinstance(module, ModuleType) and _stdlib_pdb_class(module) is not None:
             _install_into(module)
             found = found or name == "pdb"
-    running = _find_debugger(sys._getframe(1))
+    # A debugger can only be running if bdb was imported (and importing it costs ~5 ms).
+    running = _find_debugger(sys._getframe(1)) if "bdb" in sys.modules else None
     if running is not None:  # install() typed at a prompt of a class we have not seen
         holder = ModuleType("_running")
         holder.Pdb = type(running)  # type: ignore[attr-defined]

@@ -738,11 +738,20 @@ class Detector:
                 continue  # e.g. a patch.dict(sys.modules) still active covers its entries
             if collection and change.kind == "resource-changed":
                 continue  # pytest itself sets sys.path, capture and so on while collecting
+            if change.before is not NOTHING and any(
+                    leak.obj() is change.before for leak in self.leaks
+                    if leak.target == change.target and leak.name == change.name):
+                continue  # it replaced a value an earlier test leaked: a repair (pytest's
+                # capture putting its stream back over a stale sys.stdout), not pollution
             leak = self._leak_from_change(change, records, scope)
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
-            if change.target in ("module:sys", "module:warnings") and leak.where is None:
-                continue  # not stored by the test's source: pytest or a plugin swapping it
+            if change.kind == "binding-changed" and leak.where is None and \
+                    change.target in ("module:sys", "module:warnings"):
+                # An attribute of sys/warnings the test's source does not store: pytest or a
+                # plugin swapping it (sys.unraisablehook). The streams and hooks compared
+                # as resources (resource-changed) are always reported.
+                continue
             handled.add(key)
             if change.target == "module:threading" and change.kind == "resource-changed":
                 try:
@@ -842,7 +851,14 @@ class Detector:
         return (where.relative_to(self.rootdir) if where else None), frames
 
     def _leak_from(self, mutation: Mutation, kind: str, obj: object) -> Leak:
-        where, frames = self._frames(mutation.stack)
+        stack = mutation.stack
+        if mutation.op == "unpatch" and mutation.token is not None and stack.where() is None:
+            # An undo run by pytest's finalizer (monkeypatch) that put back a stale value:
+            # the line to show is the patch it undid.
+            patch = self.tracer.ledger.get(mutation.token)
+            if patch is not None:
+                stack = patch.stack
+        where, frames = self._frames(stack)
         scope = mutation.scope
         return Leak(
             kind, scope.test, scope.phase, _named_target(mutation), mutation.name,

@@ -271,3 +271,24 @@ def test_own_global_flipped_by_the_library_and_put_back_by_a_fixture(
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=2)
     assert load_report(report_path)["leaks"] == []
+
+
+@pytest.mark.parametrize("capture", ["fd", "no"])
+def test_stdout_left_closed_is_blamed_on_its_test(
+        capture: str, pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # structlog's test_stdout_monkeypatch: capsys is torn down first, then monkeypatch's
+    # undo "restores" the CaptureIO it saw, leaving sys.stdout bound to a closed stream.
+    report_path = traced_env()
+    pytester.makepyfile(test_out="""
+        import io, sys
+
+        def test_polluter(monkeypatch, capsys):
+            monkeypatch.setattr(sys, "stdout", io.StringIO())
+
+        def test_innocent():
+            pass
+    """)
+    pytester.runpytest_subprocess("-p", "no:randomly", f"--capture={capture}", timeout=120)
+    leaks = load_report(report_path)["leaks"]
+    assert [(leak["polluter"], leak["target"], leak["name"], leak["where"]["line"])
+            for leak in leaks] == [("test_out.py::test_polluter", "module:sys", "stdout", 4)]
