@@ -66,14 +66,14 @@ _MODULE_METADATA: Final = frozenset({
 #: caller's globals. Nobody's pollution.
 _LAZY_ENTRIES: Final = frozenset({"__annotations__", "__warningregistry__"})
 _VERSION_OFFSET: Final = 3 * ctypes.sizeof(ctypes.c_ssize_t)  # refcnt, type, ma_used
-#: Test-running machinery: tests do not patch these, and pytest rebinds its own globals
-#: around every test. Not watching them saves ~135 module dicts (and their classes) per
-#: boundary scan on 3.10/3.11, and the dict watcher's callbacks on 3.12+.
 #: Modules whose attributes pytest itself rebinds around every test (capture swaps
 #: sys.stdout/stderr, warnings.catch_warnings its filters): watching them costs a dict
 #: watcher callback per swap (~16 per test). Their attributes are compared at boundaries
 #: by the resource snapshot instead (``resources``: sys and warnings namespaces).
 _COMPARED_MODULES: Final = frozenset({"sys", "warnings"})
+#: Test-running machinery: tests do not patch these, and pytest rebinds its own globals
+#: around every test. Not watching them saves ~135 module dicts (and their classes) per
+#: boundary scan on 3.10/3.11, and the dict watcher's callbacks on 3.12+.
 _UNTRACKED_PACKAGES: Final = frozenset({
     "_pytest", "pytest", "pluggy", "patchtrace", "xdist", "execnet", "iniconfig", "py",
     "_distutils_hack",
