@@ -13,6 +13,7 @@ import sys
 from types import ModuleType
 from typing import Final
 
+from .ledger import NOTHING
 from .values import is_mock
 
 __all__ = ["UNRESOLVED", "find_path", "target_of"]
@@ -96,8 +97,6 @@ def find_path(obj: object, *, depth: int = 2) -> str | None:
 def raw_attribute(target: object, name: str) -> object:
     """The raw ``__dict__`` entry ``name`` of ``target`` (descriptors not invoked, no user
     ``__getattr__`` run), or :data:`~patchtrace.ledger.NOTHING`."""
-    from .ledger import NOTHING
-
     try:
         namespace = object.__getattribute__(target, "__dict__")
         return namespace.get(name, NOTHING)

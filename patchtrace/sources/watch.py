@@ -15,8 +15,9 @@ CPython raises no audit event for these. Two mechanisms, chosen by version:
   (the specializer skips non-exact module types; a module's own globals are read with
   LOAD_GLOBAL, untouched), and library modules are never swapped. Everything else (library
   and stdlib module dicts, class dicts) is compared at boundaries: PEP 509's
-  ``ma_version_tag`` is read for every tracked dict in one pass over a memoryview (about
-  35 ns per dict, measured: 10 µs for 285 module dicts) and only dicts whose tag moved are
+  ``ma_version_tag`` is read for every tracked dict by one ``struct.unpack_from`` whose
+  format skips the bytes between them (about 20 ns per dict, measured: 5 µs for 251
+  module dicts) and only dicts whose tag moved are
   compared with their snapshot. There the store is caught without its line, and a module's
   own lazy cache cannot be told from a test's store, so only *suspicious* changes are
   reported: a mock bound or unbound, a function/class/module/descriptor replaced, anything
@@ -33,8 +34,8 @@ import atexit
 import builtins
 import ctypes
 import gc
-import operator
 import os
+import struct
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -474,21 +475,29 @@ class WatchSource:
 
     # -- 3.10/3.11: version tags --------------------------------------------------------------
     def _build_reader(self) -> None:
-        """One memoryview over the address span of all tracked dicts; itemgetter reads tags."""
-        self._order = [k for k, e in self._by_id.items() if e.target not in _NOT_SCANNED]
-        addresses = [id(self._by_id[k].dict) + _VERSION_OFFSET for k in self._order]
+        """One ``struct`` format over the address span of all tracked dicts: a single C call
+        reads every version tag (padding skips the bytes between them), ~4x fewer
+        instructions than an ``itemgetter`` over a memoryview."""
+        order = [k for k, e in self._by_id.items() if e.target not in _NOT_SCANNED]
+        located = sorted((id(self._by_id[k].dict) + _VERSION_OFFSET, k) for k in order)
+        self._order = [k for _, k in located]
+        addresses = [a for a, _ in located]
         if not addresses:
             self._read_tags = None
             return
-        base = min(addresses) & ~7
-        span = (max(addresses) - base + 8 + 7) & ~7
+        base = addresses[0]
+        span = addresses[-1] - base + 8
         try:
-            view = memoryview((ctypes.c_char * span).from_address(base)).cast("B").cast("Q")
-            getter = operator.itemgetter(*[(a - base) // 8 for a in addresses])
-            if len(addresses) == 1:
-                self._read_tags = lambda: (getter(view),)
-            else:
-                self._read_tags = lambda: getter(view)
+            parts = ["<"]
+            position = base
+            for address in addresses:
+                if address > position:
+                    parts.append(f"{address - position}x")
+                parts.append("Q")
+                position = address + 8
+            unpack = struct.Struct("".join(parts)).unpack_from
+            view = memoryview((ctypes.c_char * span).from_address(base))
+            self._read_tags = lambda: unpack(view)
         except Exception:
             offsets = [ctypes.c_uint64.from_address(a) for a in addresses]
             self._read_tags = lambda: tuple(o.value for o in offsets)
