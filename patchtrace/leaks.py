@@ -375,23 +375,41 @@ class Detector:
         self._released: set[tuple[str, str | None]] = set()
         #: threads a scope left running, judged once they had time to end (see _settle)
         self._pending_threads: list[tuple[weakref.ref[Any], float, Leak]] = []
+        self._sources_seen: object = None
+        self._watch_source: WatchSource | None = None
+        self._mock_source: MockSource | None = None
+        self._take_imported: Callable[[], Iterable[str]] | None = None
 
     # -- sources ---------------------------------------------------------------------------
     @property
     def _watch(self) -> WatchSource | None:
+        sources = self.tracer.sources
+        if self._sources_seen is not sources:
+            self._cache_sources(sources)
+        return self._watch_source
+
+    @property
+    def _mocks(self) -> MockSource | None:
+        sources = self.tracer.sources
+        if self._sources_seen is not sources:
+            self._cache_sources(sources)
+        return self._mock_source
+
+    def _cache_sources(self, sources: list[Any]) -> None:
+        """Look the sources up once per source list (several times per boundary otherwise)."""
+        self._sources_seen = sources
         watch: WatchSource | None = self.tracer.source("watch")  # type: ignore[assignment]
         if watch is not None and watch.stored_by_test is None:
             watch.stored_by_test = self._stored_by_test
-        return watch
+        self._watch_source = watch
+        self._mock_source = self.tracer.source("mock")  # type: ignore[assignment]
+        audit = self.tracer.source("audit")
+        self._take_imported = getattr(audit, "take_imported", None)
 
     def _stored_by_test(self, name: str) -> bool:
         test = self.tracer.scope.test
         return not test.startswith("<") and \
             _oracle.find_store(test, self.rootdir, name) is not None
-
-    @property
-    def _mocks(self) -> MockSource | None:
-        return self.tracer.source("mock")  # type: ignore[return-value]
 
     # -- scope start -------------------------------------------------------------------------
     def begin(self) -> None:
@@ -452,10 +470,14 @@ class Detector:
                 self.tracer.scope = saved
             watch.refresh()  # track what the test imported, from its state now
         records = ledger.since(self._mark)
-        owned = self._owned_marks()
-        mine = [m for m in records if m.scope.test == scope.test and not m.scope.wide
-                and not _in_marks(m.seq, owned)]
-        if scope.test == "<process>":
+        test = scope.test
+        if self._wide:
+            owned = self._owned_marks()
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide
+                    and not _in_marks(m.seq, owned)]
+        else:
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide]
+        if test == "<process>":
             # A script is the program: its own environment is its business. What it patched
             # in other modules and never put back is still reported.
             mine = [m for m in mine if m.target != "os.environ"]
@@ -464,11 +486,18 @@ class Detector:
         handled: set[tuple[str, str | None]] = {
             (c.target, c.name) for w in self._wide.values() for c in w.changes}
         handled |= self._released
-        handled |= self._repaired(mine, scope)
-        found.extend(self._patches(mine, handled))
-        found.extend(self._bindings(mine, handled))
-        found.extend(self._reloads(mine, handled))
-        found.extend(self._swaps(mine, handled))
+        if mine:  # each pass looks only at its own kind of record
+            ops = {m.op for m in mine}
+            if "unpatch" in ops:
+                handled |= self._repaired(mine, scope)
+            if "patch" in ops:
+                found.extend(self._patches(mine, handled))
+            if "set" in ops or "delete" in ops:
+                found.extend(self._bindings(mine, handled))
+            if "reload" in ops:
+                found.extend(self._reloads(mine, handled))
+            if "class-assign" in ops or "code-assign" in ops:
+                found.extend(self._swaps(mine, handled))
         found.extend(self._dropped(mine, handled, scope))
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
@@ -558,11 +587,11 @@ class Detector:
         self, records: Iterable[Mutation], handled: set[tuple[str, str | None]],
         include_wide: bool = False,
     ) -> list[Leak]:
-        seqs = {m.seq for m in records if m.op == "patch"}
+        applied = self.tracer.ledger.applied
         out = []
-        for active in self.tracer.ledger.active():
-            mutation = active.mutation
-            if mutation.seq not in seqs:
+        for mutation in records:  # in order of application, like ledger.active()
+            if mutation.op != "patch" or mutation.token is None or \
+                    applied(mutation.token) is not mutation:
                 continue
             if mutation.scope.wide and not include_wide:
                 continue
@@ -659,8 +688,9 @@ class Detector:
         return out
 
     def _imported(self) -> list[str]:
-        audit = self.tracer.source("audit")
-        take = getattr(audit, "take_imported", None)
+        if self._sources_seen is not self.tracer.sources:
+            self._cache_sources(self.tracer.sources)
+        take = self._take_imported
         return list(take()) if take is not None else []
 
     def _dropped(
@@ -698,9 +728,10 @@ class Detector:
         not pollution. The earlier leak stays reported; it is just no longer in place."""
         out: set[tuple[str, str | None]] = set()
         ledger = self.tracer.ledger
+        mark = self._mark
         for mutation in records:
-            if mutation.op != "unpatch" or mutation.token is None:
-                continue
+            if mutation.op != "unpatch" or mutation.token is None or mutation.token > mark:
+                continue  # not an undo, or the undo of a patch made in this same scope
             earlier = ledger.get(mutation.token)
             if earlier is not None and earlier.op == "patch" and \
                     earlier.scope.test != scope.test:

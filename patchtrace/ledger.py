@@ -53,7 +53,7 @@ _ATOMS: Final = (int, float, str, bytes, bool, type(None), complex)
 class Scope:
     """Where a mutation happened: which test (or collection/process), phase and fixture."""
 
-    __slots__ = ("fixture", "fixture_scope", "phase", "test")
+    __slots__ = ("fixture", "fixture_scope", "phase", "test", "wide")
 
     def __init__(
         self,
@@ -66,11 +66,9 @@ class Scope:
         self.phase = phase  # collection | setup | call | teardown
         self.fixture = fixture
         self.fixture_scope = fixture_scope  # function | class | module | package | session
-
-    @property
-    def wide(self) -> bool:
-        """True for a fixture whose scope outlives the test that set it up."""
-        return self.fixture_scope not in (None, "function")
+        #: a fixture whose scope outlives the test that set it up (an attribute, not a
+        #: property: read for every record at every boundary)
+        self.wide = fixture_scope not in (None, "function")
 
     def __repr__(self) -> str:
         extra = f", fixture={self.fixture!r}/{self.fixture_scope}" if self.fixture else ""

@@ -167,8 +167,27 @@ def _resolve(config: pytest.Config) -> Config:
     )
 
 
+#: (config, its state): hooks ask ~10 times per test, and ``Stash.get`` is three Python calls
+_cached: tuple[object, _State | None] = (None, None)
+
+
 def _state(config: pytest.Config) -> _State | None:
-    return config.stash.get(_STATE, None)
+    global _cached
+    cached_config, state = _cached
+    if cached_config is config:
+        return state
+    state = config.stash.get(_STATE, None)
+    _cached = (config, state)
+    return state
+
+
+def _set_state(config: pytest.Config, state: _State | None) -> None:
+    global _cached
+    _cached = (None, None)
+    if state is None:
+        del config.stash[_STATE]
+    else:
+        config.stash[_STATE] = state
 
 
 # -- start: before conftests are imported, so their mutations count as collection ---------------
@@ -249,7 +268,7 @@ def _start(config: pytest.Config) -> None:
         # pytest's warnings plugin wraps each test in catch_warnings(), which restores the
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
-    config.stash[_STATE] = _State(settings, tracer, detector)
+    _set_state(config, _State(settings, tracer, detector))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -260,7 +279,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(_STATE, None)
+    state = _state(config)
     if state is None:
         return
     state.detector.close()
@@ -268,7 +287,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from . import debugger
 
     debugger.uninstall()
-    del config.stash[_STATE]
+    _set_state(config, None)
 
 
 # -- collection ---------------------------------------------------------------------------------

@@ -114,21 +114,6 @@ def _signal_handlers() -> tuple[object, ...]:
     return tuple(out)
 
 
-def _logging() -> object:
-    logging = sys.modules.get("logging")
-    if logging is None:
-        return NOTHING
-    root = logging.root
-    return (tuple(root.handlers), root.level, root.manager.disable)
-
-
-def _warnings() -> object:
-    warnings = sys.modules.get("warnings")
-    if warnings is None:
-        return NOTHING
-    return (tuple(warnings.filters), warnings.showwarning)
-
-
 def _asyncio_policy() -> object:
     """The policy a test set; the default one asyncio creates on first use counts as none
     (``asyncio.get_event_loop_policy()`` fills in ``None`` lazily)."""
@@ -142,11 +127,6 @@ def _asyncio_policy() -> object:
         if cls is not None and type(policy) is cls:
             return None
     return policy
-
-
-def _socket_timeout() -> object:
-    socket = sys.modules.get("socket")
-    return NOTHING if socket is None else socket.getdefaulttimeout()
 
 
 def _locale() -> object:
@@ -222,26 +202,14 @@ def _copy_of(target: object) -> dict[Any, Any]:
     return copier()
 
 
-_env_seen: dict[Any, Any] = {}
-
-
 def _env() -> dict[Any, Any]:
-    """os.environ without pytest's PYTEST_CURRENT_TEST, which pytest sets for every phase:
-    kept out here, two snapshots of an unchanged environment are one object."""
-    global _env_seen
-    data = getattr(os.environ, "_data", None)
-    if type(data) is not dict:
-        return {k: v for k, v in os.environ.items() if k not in _ENV_SKIP}
-    current = dict(data)  # C speed (~0.5 µs); the skipped keys are then popped
-    for key in _ENV_SKIP:
-        current.pop(key, None)
-    seen = _env_seen
-    if current == seen:  # bytes (str on Windows) on both sides: == runs no user code
-        return seen  # the same mapping as last time: that copy, for diff's identity check
-    _env_seen = current
-    return current
+    """os.environ without pytest's PYTEST_CURRENT_TEST, for an ``os.environ`` without the
+    ``_data`` dict that :func:`take` reads directly."""
+    return {k: v for k, v in os.environ.items() if k not in _ENV_SKIP}
 
 
+#: the environment seen last (see take)
+_env_seen: dict[Any, Any] = {}
 #: Compared by identity, in this order: (target, entry name) of each.
 _IDENTITY: Final[tuple[tuple[str, str], ...]] = (
     ("module:sys", "stdin"), ("module:sys", "stdout"), ("module:sys", "stderr"),
@@ -258,15 +226,6 @@ _LISTS: Final[tuple[tuple[str, str | None], ...]] = (
     ("module:sys", "argv"), ("sys.path", None), ("sys.meta_path", None),
     ("sys.path_hooks", None),
 )
-
-
-def _identity_scalars() -> tuple[object, ...]:
-    return (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
-            sys.breakpointhook, sys.gettrace(), sys.getprofile(), _asyncio_policy())
-
-
-def _value_scalars() -> tuple[object, ...]:
-    return (_cwd(), sys.getrecursionlimit(), _socket_timeout(), _locale())
 
 
 def _lists() -> tuple[tuple[object, ...], ...]:
@@ -374,23 +333,57 @@ def _namespaces() -> tuple[dict[str, object], ...]:
 
 
 def take() -> Snapshot:
-    """A snapshot (~10 µs). Probes never raise: a probe that cannot answer gives NOTHING."""
+    """A snapshot (~10 µs): one flat function, since it runs at every boundary and each
+    Python call costs as much as several of its probes. Probes never raise: a probe that
+    cannot answer gives NOTHING."""
+    global _last_cwd, _chdirs_seen, _env_seen
     snap = Snapshot()
+    modules = sys.modules
     try:
-        snap.identity = _identity_scalars()
+        events = modules.get("asyncio.events")
+        policy = None if events is None else _asyncio_policy()
+        snap.identity = (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
+                         sys.breakpointhook, sys.gettrace(), sys.getprofile(), policy)
     except Exception:
         snap.identity = (NOTHING,) * len(_IDENTITY)
     try:
-        snap.values = _value_scalars()
+        # cwd: the system is asked again only after an os.chdir/os.fchdir audit event.
+        chdirs = audit_chdirs()
+        if chdirs is None or chdirs != _chdirs_seen:
+            _cwd()
+        socket = modules.get("socket")
+        snap.values = (_last_cwd, sys.getrecursionlimit(),
+                       NOTHING if socket is None else socket.getdefaulttimeout(),
+                       _locale() if "locale" in modules else NOTHING)
     except Exception:
         snap.values = (NOTHING,) * len(_VALUE)
     snap.lists = _lists()
-    snap.env = _env()
-    snap.modules = _copy_of(sys.modules)
+    data = getattr(os.environ, "_data", None)
+    if type(data) is dict:
+        env = dict(data)  # C speed; pytest's PYTEST_CURRENT_TEST is left out
+        env.pop(b"PYTEST_CURRENT_TEST", None)
+        env.pop("PYTEST_CURRENT_TEST", None)
+        if env == _env_seen:  # bytes (str on Windows) on both sides: == runs no user code
+            env = _env_seen  # the same object as last time, for diff's identity check
+        else:
+            _env_seen = env
+        snap.env = env
+    else:
+        snap.env = _env()
+    snap.modules = _copy_of(modules)
     snap.builtins = _copy_of(builtins.__dict__)
-    snap.signals = _signal_handlers()
-    snap.logging = _logging()
-    snap.warnings = _warnings()
+    try:
+        # _signal.getsignal: signal.getsignal converts every answer into an enum.
+        snap.signals = tuple(map(_getsignal, _SIGNAL_NUMBERS))
+    except (ValueError, OSError):
+        snap.signals = _signal_handlers()
+    logging = modules.get("logging")
+    if logging is not None:
+        root = logging.root
+        snap.logging = (tuple(root.handlers), root.level, root.manager.disable)
+    warnings = modules.get("warnings")
+    if warnings is not None:
+        snap.warnings = (tuple(warnings.filters), warnings.showwarning)
     snap.threads = _threads()
     snap.namespaces = _namespaces()
     return snap
