@@ -94,19 +94,21 @@ class Tracer:
     ) -> Mutation:
         if stack is None:
             stack = _stack.capture(1)
+        ledger = self.ledger
+        scope = self.scope
         mutation = Mutation(
-            self.ledger.next_seq(), op, source, target, name, before, after, stack,
-            self.scope, token, desc,
+            ledger._count + 1, op, source, target, name, before, after, stack, scope, token,
+            desc,
         )
         if holder is not None and target.startswith("object:"):
             try:
                 mutation.holder = weakref.ref(holder)
             except TypeError:
                 pass
-        if self.scope is PROCESS:
+        if scope is PROCESS:
             # No boundary will come to seal a process-scope record: never hold user objects.
             mutation.seal()
-        return self.ledger.append(mutation, patcher)
+        return ledger.append(mutation, patcher)
 
     # -- failure containment --------------------------------------------------------------
     def internal_error(self, part: str, exc: BaseException) -> None:

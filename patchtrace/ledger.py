@@ -87,6 +87,21 @@ PROCESS: Final = Scope("<process>", "call")
 COLLECTION: Final = Scope("<collection>", "collection")
 
 
+_threads_by_ident: dict[int, threading.Thread] | None = getattr(threading, "_active", None)
+_get_ident: Final = threading.get_ident
+
+
+def _thread_name() -> str:
+    """``threading.current_thread().name`` in one dict lookup (read for every record)."""
+    if _threads_by_ident is not None:
+        thread = _threads_by_ident.get(_get_ident())
+        if thread is not None:
+            name = thread.__dict__.get("_name")
+            if type(name) is str:
+                return name
+    return threading.current_thread().name
+
+
 def _weak(obj: object) -> weakref.ref[Any] | None:
     if type(obj).__weakrefoffset__ == 0:
         return None
@@ -160,7 +175,7 @@ class Mutation:
         self._sealed = False
         self.stack = stack
         self.scope = scope
-        self.thread = threading.current_thread().name
+        self.thread = _thread_name()
         self.token = token
         self.desc = desc  # e.g. "patch('pkg.mod.func')"
         #: for an undo: (exception type name, id of the exception) when the undo ran while
@@ -230,9 +245,16 @@ class Mutation:
         type, and get their repr computed only if someone asks (cheap on the hot path)."""
         if self._sealed:
             return
-        self._before_summary, self._before_ref, self._before_hint, self._before = _seal(
-            self._before)
-        self._after_summary, self._after_ref, self._after_hint, self._after = _seal(self._after)
+        before, after = self._before, self._after
+        if before is NOTHING:
+            self._before_summary = MISSING
+        elif type(before) not in _ATOMS:  # atoms stay as they are: cheap to summarize later
+            self._before_summary, self._before_ref, self._before_hint, self._before = _seal(
+                before)
+        if after is NOTHING:
+            self._after_summary = MISSING
+        elif type(after) not in _ATOMS:
+            self._after_summary, self._after_ref, self._after_hint, self._after = _seal(after)
         self._sealed = True
 
     # -- presentation -----------------------------------------------------------------------

@@ -289,17 +289,18 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH) -> Stack:
     drivers = _driver_cache
     while frame is not None and limit:
         filename = frame.f_globals.get("__file__")
-        if type(filename) is str:
-            append((filename, frame.f_lineno or 0, None))
-        else:  # exec'd code, a frozen module: its globals do not name the file
+        function = None
+        if type(filename) is not str:  # exec'd code, a frozen module: globals do not say
             code = frame.f_code
-            filename = code.co_filename
-            append((filename, frame.f_lineno or 0, code.co_name))
+            filename, function = code.co_filename, code.co_name
         # Beyond pytest's runner there is only pytest, pluggy and the process start: stop,
-        # keeping the driver frame so where() can tell machinery from user code.
+        # keeping the driver frame so where() can tell machinery from user code, without
+        # its line (f_lineno walks the line table; nobody shows a driver's line).
         driver = drivers.get(filename)
         if driver or (driver is None and is_driver(filename)):
+            append((filename, 0, function))
             break
+        append((filename, frame.f_lineno or 0, function))
         frame = frame.f_back
         limit -= 1
     return Stack(tuple(items))
