@@ -158,7 +158,7 @@ class MockSource:
         mutation = tracer.record(
             "patch", "mock", target_of(target, _path_hint(patcher)), attribute, before, after,
             token=tracer.ledger.next_seq(), desc=_describe(patcher, attribute), patcher=patcher,
-            stack=_stack.capture(2), holder=target,
+            stack=_stack.capture(2, hidden=True), holder=target,
         )
         self._tokens[identity_key(patcher)] = mutation.seq
 
@@ -240,7 +240,8 @@ class MockSource:
         desc = f"patch.dict({where!s}, {{{shown}}}{', clear=True' if patcher.clear else ''})"
         mutation = tracer.record(
             "patch", "mock", _dict_target(in_dict, hint), name, before, after,
-            token=tracer.ledger.next_seq(), desc=desc, patcher=patcher, stack=_stack.capture(2),
+            token=tracer.ledger.next_seq(), desc=desc, patcher=patcher,
+            stack=_stack.capture(2, hidden=True),
         )
         self._tokens[identity_key(patcher)] = mutation.seq
 
