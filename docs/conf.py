@@ -56,6 +56,7 @@ nitpick_ignore = [
         "collections.abc.Iterator",
         "collections.abc.Mapping",
         "collections.abc.Sequence",
+        "types.CodeType",
         "types.TracebackType",
         "typing.IO",
         "IO",
