@@ -312,6 +312,47 @@ def test_resource_snapshot_diff(tmp_path: Path) -> None:
     assert resources.diff(resources.take(), resources.take()) == []
 
 
+def test_snapshots_of_an_unchanged_process_share_their_parts() -> None:
+    """What pytest changes around every phase (sys.stdout, PYTEST_CURRENT_TEST) leaves the
+    compared parts identical, so diff's identity checks hold; a real change still shows."""
+    import io
+    import threading
+
+    saved_out = sys.stdout
+    saved_var = os.environ.get("PYTEST_CURRENT_TEST")
+    try:
+        os.environ["PYTEST_CURRENT_TEST"] = "a.py::one (call)"
+        sys.stdout = io.StringIO()
+        first = resources.take()
+        os.environ["PYTEST_CURRENT_TEST"] = "a.py::two (setup)"
+        sys.stdout = io.StringIO()
+        second = resources.take()
+    finally:
+        sys.stdout = saved_out
+        if saved_var is None:
+            os.environ.pop("PYTEST_CURRENT_TEST", None)
+        else:
+            os.environ["PYTEST_CURRENT_TEST"] = saved_var
+    assert second.env is first.env
+    assert second.namespaces[0] is first.namespaces[0]  # sys, without its streams
+    assert [c.name for c in resources.diff(first, second)] == ["stdout"]
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="pt-unit-thread", daemon=True)
+    sys.pt_unit_attr = mock.MagicMock()  # type: ignore[attr-defined]
+    try:
+        thread.start()
+        third = resources.take()
+        found = {(c.kind, c.target, c.name) for c in resources.diff(second, third)}
+    finally:
+        del sys.pt_unit_attr  # type: ignore[attr-defined]
+        stop.set()
+        thread.join()
+    assert ("binding-changed", "module:sys", "pt_unit_attr") in found
+    assert ("resource-changed", "module:threading", "pt-unit-thread") in found
+    assert third.namespaces[0] is not second.namespaces[0]
+
+
 def test_nothing_sentinel_is_not_a_value() -> None:
     assert repr(NOTHING) == "<nothing>"
 
