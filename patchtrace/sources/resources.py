@@ -307,7 +307,11 @@ class _Compared:
             self.values = self.read(namespace)
             self.result = dict(zip(self.names, self.values, strict=True))
             return self.result
-        values = self.read(namespace)
+        try:
+            values = self.read(namespace)
+        except KeyError:  # another thread deleted a name since tuple(namespace) was read
+            self.keys = ()
+            return self(namespace)
         if not _identical(values, self.values):
             self.values = values
             self.result = dict(zip(self.names, values, strict=True))
