@@ -279,7 +279,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    global _cached
     state = _state(config)
+    _cached = (None, None)  # never keep a finished run's config alive (pytester runs many)
     if state is None:
         return
     state.detector.close()

@@ -231,8 +231,9 @@ def function_at(file: str, line: int) -> str:
 class Stack:
     """A captured stack, innermost frame first.
 
-    Each item is ``(file, f_lasti, code)`` as captured, or ``(file, line, function or
-    None)`` for a stack made from known lines; a driver frame is ``(file, 0, None)``.
+    Each item is ``(file, f_lasti, code)`` (a frame far into its code, or ``exec``'d code)
+    or ``(file, line, None)`` (a frame near its start: ``f_lineno`` was cheap there). A
+    driver frame, and a hidden frame captured without ``hidden``, is ``(file, 0, None)``.
     """
 
     __slots__ = ("_items",)
@@ -276,6 +277,8 @@ class Stack:
 def _frame(filename: str, position: int, where: CodeType | str | None) -> Frame:
     if isinstance(where, CodeType):
         return Frame(filename, line_of(where, position), where.co_name)
+    if not position and where is None:
+        return Frame(filename, 0, "?")  # kept by file only: no need to parse its source
     return Frame(filename, position, where or function_at(filename, position))
 
 

@@ -80,6 +80,8 @@ def test_hidden_frames_are_kept_by_file_only_unless_asked() -> None:
     assert contextlib_item(full)[1] > 0  # its position: a line, or an offset in its code
     assert [f.function for f in full.frames(hidden=True)
             if f.file == contextlib.__file__] == ["__enter__"]
+    assert [f.function for f in plain.frames(hidden=True)
+            if f.file == contextlib.__file__] == ["?"]  # kept by file only: not parsed
     assert plain.where() == full.where()
     assert plain.where() is not None and plain.where().function == "both"
 

@@ -340,14 +340,13 @@ def take() -> Snapshot:
     """A snapshot (~10 µs): one flat function, since it runs at every boundary and each
     Python call costs as much as several of its probes. Probes never raise: a probe that
     cannot answer gives NOTHING."""
-    global _last_cwd, _chdirs_seen, _env_seen
+    global _env_seen
     snap = Snapshot()
     modules = sys.modules
     try:
-        events = modules.get("asyncio.events")
-        policy = None if events is None else _asyncio_policy()
         snap.identity = (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
-                         sys.breakpointhook, sys.gettrace(), sys.getprofile(), policy)
+                         sys.breakpointhook, sys.gettrace(), sys.getprofile(),
+                         _asyncio_policy())
     except Exception:
         snap.identity = (NOTHING,) * len(_IDENTITY)
     try:
