@@ -353,6 +353,36 @@ def test_snapshots_of_an_unchanged_process_share_their_parts() -> None:
     assert third.namespaces[0] is not second.namespaces[0]
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.10/3.11 read dict version tags")
+def test_a_tag_group_names_exactly_the_dicts_that_changed() -> None:
+    from patchtrace.sources.watch import _tag_reader, _TagGroup
+    from patchtrace.values import identity_key
+
+    dicts = [{"a": 1}, {"b": 2}, {"c": 3}]
+    by_address = sorted(dicts, key=id)
+    addresses = [id(d) + _version_offset() for d in by_address]
+    read = _tag_reader(addresses)
+    group = _TagGroup([identity_key(d) for d in by_address], read, read())
+    assert group.changed() == []
+    dicts[1]["b"] = 2  # the very same object again: CPython leaves the tag alone
+    assert group.changed() == []
+    dicts[1]["b"] = "two"
+    assert group.changed() == [identity_key(dicts[1])]
+    assert group.changed() == []  # judged once
+    dicts[0]["x"] = 1
+    dicts[2].pop("c")
+    assert sorted(group.changed()) == sorted([identity_key(dicts[0]), identity_key(dicts[2])])
+    other = {"z": 0}
+    other["z"] = 1  # an untracked dict moves the global counter, not the group
+    assert group.changed() == []
+
+
+def _version_offset() -> int:
+    from patchtrace.sources import watch
+
+    return int(watch._VERSION_OFFSET)
+
+
 def test_nothing_sentinel_is_not_a_value() -> None:
     assert repr(NOTHING) == "<nothing>"
 

@@ -253,26 +253,33 @@ class _TagGroup:
     """Tracked dicts whose version tags are read together (3.10/3.11).
 
     Project modules change at nearly every boundary (tests patch them), library modules
-    almost never: reading them as two groups lets the large, stable one compare as a whole
-    (one tuple ``==``, ~6 µs for 280 dicts) and only the small one be searched for which
-    dict moved.
+    almost never: reading them as two groups lets the large, stable one be checked as a
+    whole and only the small one be searched for which dict moved.
+
+    The whole-group check is a ``sum``: a dict's new tag is the next value of the
+    interpreter's global dict version counter (PEP 509), larger than every tag that
+    existed before, so the sum of the tags grows whenever one of them moves and is equal
+    otherwise (the dicts are kept alive by the source: no address is reused). ``sum``
+    adds the tags in C without a rich comparison each: ~1.5 µs for 280 dicts where the
+    tuple ``==`` took ~4.
     """
 
-    __slots__ = ("keys", "last", "read")
+    __slots__ = ("keys", "last", "read", "total")
 
     def __init__(self, keys: list[int], read: Callable[[], tuple[int, ...]],
                  last: tuple[int, ...]) -> None:
         self.keys = keys
         self.read = read
         self.last = last
+        self.total = sum(last)
 
     def changed(self) -> list[int]:
         """Keys of the dicts whose tag moved since the last call."""
         tags = self.read()
-        last = self.last
-        if tags == last:
+        total = sum(tags)
+        if total == self.total:
             return []
-        self.last = tags
+        last, self.last, self.total = self.last, tags, total
         return [self.keys[i] for i in compress(range(len(tags)), map(ne, last, tags))]
 
 
