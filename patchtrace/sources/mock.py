@@ -55,8 +55,7 @@ def _path_hint(patcher: Any) -> str | None:
     return None
 
 
-def _describe(patcher: Any, attribute: str) -> str:
-    hint = _path_hint(patcher)
+def _describe(hint: str | None, attribute: str) -> str:
     if hint is not None:
         return f"patch('{hint}.{attribute}')"
     return f"patch.object(..., {attribute!r})"
@@ -155,9 +154,10 @@ class MockSource:
         after = raw_attribute(target, attribute)
         if after is NOTHING:
             after = getattr(target, attribute, NOTHING)
+        hint = _path_hint(patcher)
         mutation = tracer.record(
-            "patch", "mock", target_of(target, _path_hint(patcher)), attribute, before, after,
-            token=tracer.ledger.next_seq(), desc=_describe(patcher, attribute), patcher=patcher,
+            "patch", "mock", target_of(target, hint), attribute, before, after,
+            token=tracer.ledger.next_seq(), desc=_describe(hint, attribute), patcher=patcher,
             stack=_stack.capture(2, hidden=True), holder=target,
         )
         self._tokens[identity_key(patcher)] = mutation.seq
@@ -195,9 +195,15 @@ class MockSource:
         if token is None or not isinstance(attribute, str):
             return
         restored = raw_attribute(target, attribute)
+        applied = tracer.ledger.applied(token)
+        if applied is not None:  # named when it was applied: the same target, the same words
+            named, desc = applied.target, applied.desc
+        else:
+            hint = _path_hint(patcher)
+            named, desc = target_of(target, hint), _describe(hint, attribute)
         mutation = tracer.record(
-            "unpatch", "mock", target_of(target, _path_hint(patcher)), attribute, current,
-            restored, token=token, desc=_describe(patcher, attribute), stack=_stack.capture(2),
+            "unpatch", "mock", named, attribute, current, restored, token=token, desc=desc,
+            stack=_stack.capture(2),
         )
         if error is not None:
             mutation.unwinding = (type(error).__name__, id(error))
