@@ -13,6 +13,12 @@ Instructions are not time: patchtrace's work is memory-bound (version tags of hu
 scattered dicts, the garbage collector walking its records), so its share of the time is
 larger than its share of the instructions. Use ``bench_overhead.py`` for the time ratio.
 Needs valgrind (Debian: ``apt-get install valgrind``); about 3 minutes with 2 jobs.
+
+``--steady`` turns the interpreter's automatic full collections off in every arm (young
+collections go on): one full collection more or less in the larger run moves the marginal
+by ~70k instructions, so two commits compare best with it. ``--parts`` (implies
+``--steady``, about 8 minutes) adds traced arms with one part of patchtrace switched off
+each (see ``_knockout.py``) and prints what each part costs per test.
 """
 
 from __future__ import annotations
@@ -30,19 +36,41 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_overhead import make_suite
 
+HERE = Path(__file__).resolve().parent
 
-def instructions(python: str, root: Path, traced: bool) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHTRACE")}
+#: (label, parts switched off) for --parts; "everything" leaves the plugin's skeleton
+PARTS = [
+    ("audit hook", "audit"),
+    ("unittest.mock", "mock"),
+    ("MonkeyPatch", "monkeypatch"),
+    ("attribute stores (watch)", "watch"),
+    ("boundary checks", "boundary"),
+    ("every source and the boundary", "audit,mock,monkeypatch,reload,watch,boundary"),
+]
+
+
+def instructions(python: str, root: Path, traced: bool, steady: bool = False,
+                 knockout: str = "") -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATCHTRACE", "PT_BENCH"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # both arms load cached bytecode
+    # String hashes decide dict probing and set order: a random seed moves a test's count
+    # by up to ~1% from one run to the next.
+    env["PYTHONHASHSEED"] = "0"
     if traced:
         env["PATCHTRACE"] = "1"
+    command = [python, "-m", "pytest", "-q", "-x", str(root)]
+    if steady or knockout:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+        env["PT_BENCH_STEADY"] = "1" if steady else ""
+        env["PT_BENCH_KNOCKOUT"] = knockout
+        command += ["-p", "_knockout"]
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         python, "-m", "pytest", "-q", "-x", str(root)],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
         cwd=root, env=env, capture_output=True, text=True)
     found = re.search(r"Collected : (\d+)", result.stderr)
     if result.returncode != 0 or found is None:
-        raise SystemExit(f"run failed ({'traced' if traced else 'plain'}, {root.name}):\n"
+        raise SystemExit(f"run failed ({'traced' if traced else 'plain'}, {root.name}"
+                         f"{', without ' + knockout if knockout else ''}):\n"
                          f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return int(found.group(1))
 
@@ -52,7 +80,12 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=300)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--steady", action="store_true",
+                        help="no automatic full collections in any arm (compare commits)")
+    parser.add_argument("--parts", action="store_true",
+                        help="also measure with each part of patchtrace switched off")
     args = parser.parse_args()
+    steady = args.steady or args.parts
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="pt-instr-") as tmp:
@@ -65,21 +98,33 @@ def main() -> None:
                 subprocess.run([args.python, "-m", "pytest", "-q", "-x", str(root)], cwd=root,
                                env={**warm, "PATCHTRACE": "1" if traced else ""},
                                capture_output=True)
-        jobs = [(small, False), (small, True), (large, False), (large, True)]
+        arms: list[tuple[bool, str]] = [(False, ""), (True, "")]
+        if args.parts:
+            arms += [(True, parts) for _, parts in PARTS]
+        jobs = [(root, traced, parts) for traced, parts in arms for root in (small, large)]
         with ThreadPoolExecutor(args.jobs) as pool:
-            plain_s, traced_s, plain_l, traced_l = pool.map(
-                lambda job: instructions(args.python, *job), jobs)
+            counts = list(pool.map(
+                lambda job: instructions(args.python, job[0], job[1], steady, job[2]), jobs))
     n = args.tests
-    plain_test = (plain_l - plain_s) / n
-    traced_test = (traced_l - traced_s) / n
+    per_test = [(large_count - small_count) / n
+                for small_count, large_count in zip(counts[::2], counts[1::2], strict=True)]
+    plain_test, traced_test = per_test[0], per_test[1]
+    plain_s, traced_s = counts[0], counts[2]
     fixed = (traced_s - plain_s) - (traced_test - plain_test) * n
     version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
-    print(f"python {version}, generated suite at {n} and {2 * n} tests, callgrind")
+    print(f"python {version}, generated suite at {n} and {2 * n} tests, callgrind"
+          f"{', automatic full collections off' if steady else ''}")
     print(f"  per test: plain {plain_test / 1e3:8.0f}k  traced {traced_test / 1e3:8.0f}k "
           f"instructions: {traced_test / plain_test:.3f}x "
           f"(+{(traced_test - plain_test) / 1e3:.0f}k)")
     print(f"  once per run (start-up, collection, report): +{fixed / 1e6:.1f}M instructions")
+    if args.parts:
+        print("  per test, traced without one part (what the part costs):")
+        for (label, _), without in zip(PARTS, per_test[2:], strict=True):
+            print(f"    {label:32s} {without / 1e3:8.0f}k  "
+                  f"{(traced_test - without) / 1e3:+7.0f}k  "
+                  f"(still {without / plain_test:.3f}x plain)")
 
 
 if __name__ == "__main__":
