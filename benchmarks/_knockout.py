@@ -8,7 +8,7 @@ traced arms alike. Two environment variables steer it:
     10**9)``; young collections go on). A full collection is a discrete event costing
     ~20M instructions on this suite's heap; one more or one fewer in the run of 2N tests
     than in the run of N moves the marginal cost of a test by ~70k, in either direction.
-    Without them the marginal is steady from one commit to the next.
+    With them off, the marginal is steady from one commit to the next.
 
 ``PT_BENCH_KNOCKOUT=part,part,...``
     Parts to switch off once patchtrace has started: a source by name (``audit``,

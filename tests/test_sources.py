@@ -94,6 +94,9 @@ def test_patch_start_and_stop_are_paired_with_the_users_lines(harness: Harness) 
     patcher.stop()  # STOP-HERE
     [undone] = harness.records(op="unpatch")
     assert undone.token == applied.token
+    # named as its patch was, so history() and the reports pair them
+    assert (undone.target, undone.name, undone.desc) == (applied.target, "func", applied.desc)
+    assert harness.tracer.ledger.history(applied.target, "func")[-2:] == [applied, undone]
     assert undone.where is not None and undone.where.line == line_of("# STOP-HERE")
     assert applied not in [a.mutation for a in harness.tracer.ledger.active()]
 
