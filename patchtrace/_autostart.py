@@ -73,13 +73,15 @@ def _say(line: str) -> None:
 
 def _main() -> None:
     global _started, _detector
-    from .config import ConfigError, from_env
+    from .config import ConfigError, from_env, say_once
 
     try:
         config = from_env()
     except ConfigError as exc:
-        sys.stderr.write(f"patchtrace: {exc}; tracing is off\n")
+        _bad_mode(exc)
         return
+    for line in config.problems:  # bad companions: said once, ignored, tracing stays on
+        say_once(line)
     if not config.enabled:
         return
     from . import _tracer, _unittest
@@ -93,6 +95,31 @@ def _main() -> None:
 
     debugger.install()  # only hooks pdb once something imports it
     atexit.register(_at_exit)
+
+
+def _bad_mode(exc: Exception) -> None:
+    """One line on stderr, tracing off. Under pytest, pytest's usage error says it: the
+    line waits for the exit, and is said only if pytest did not (``-p no:patchtrace``)."""
+    from .config import say_once
+
+    line, key = f"patchtrace: {exc}; tracing is off", str(exc)
+    if _looks_like_pytest():
+        atexit.register(say_once, line, key=key)
+    else:
+        say_once(line, key=key)
+
+
+def _looks_like_pytest() -> bool:
+    """``python -m pytest ...`` or the ``pytest`` script (the command line, as started)."""
+    argv = list(getattr(sys, "orig_argv", ()))[1:]
+    for i, arg in enumerate(argv):
+        if arg.startswith("-m"):  # -m pytest, -mpytest (pytester's children)
+            module = arg[2:] or (argv[i + 1] if i + 1 < len(argv) else "")
+            return module in ("pytest", "py.test")
+        if arg.startswith("-"):
+            continue
+        return os.path.basename(arg).startswith(("pytest", "py.test"))
+    return False
 
 
 def _at_exit() -> None:
@@ -150,11 +177,15 @@ def report(detector: object, *, tests: int) -> None:
         except Exception as exc:  # a picture is never worth a crash at exit
             sys.stderr.write(f"patchtrace: could not draw graphs ({exc!r})\n")
     if leaks:
-        from .render.terminal import render
+        from .render.terminal import headline, render
 
-        sys.stderr.write(f"patchtrace: {len(leaks)} leak(s)\n")
+        sys.stderr.write(headline(leaks, tests) + "\n")
         for line in render(leaks, verbosity=0, color=False, rootdir=os.getcwd()):
             sys.stderr.write(line + "\n")
+    elif tests:  # a unittest run says it was traced, as pytest does; a clean script is silent
+        from .render.terminal import headline
+
+        sys.stderr.write(headline(leaks, tests) + "\n")
 
 
 try:

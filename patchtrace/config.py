@@ -1,21 +1,26 @@
 """One parsed, validated configuration, from environment variables, options and ini keys.
 
-A value that cannot be understood is never ignored: :func:`from_env` raises
-:class:`ConfigError`, which names the variable, the bad value and the accepted ones.
+A value that cannot be understood is never ignored silently. A bad ``PATCHTRACE`` (the
+mode) makes :func:`from_env` raise :class:`ConfigError`, which names the variable, the bad
+value and the accepted ones; a bad companion (``PATCHTRACE_PDB=maybe``) is kept as one line
+in :attr:`Config.problems`, said once per process by :func:`say_once`, and otherwise ignored:
+tracing stays on.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Final, final
 
-__all__ = ["Config", "ConfigError", "from_env", "parse_mode"]
+__all__ = ["Config", "ConfigError", "from_env", "parse_mode", "say_once"]
 
-ON: Final = ("1", "on", "report")
+#: The same words as every boolean companion, plus ``report`` and ``strict`` (CONTRACT.md).
+ON: Final = ("1", "on", "true", "yes", "report")
 STRICT: Final = ("strict",)
-OFF: Final = ("0", "off", "")
+OFF: Final = ("0", "off", "false", "no", "")
 _BOOL_TRUE: Final = ("1", "on", "true", "yes")
 _BOOL_FALSE: Final = ("0", "off", "false", "no", "")
 
@@ -53,6 +58,46 @@ def parse_bool(value: str | None, variable: str) -> bool:
     raise ConfigError(variable, value or "", (*_BOOL_TRUE, *_BOOL_FALSE))
 
 
+def companion_bool(value: str | None, variable: str, problems: list[str]) -> bool:
+    """A boolean companion variable; a bad value is added to ``problems`` and means off."""
+    try:
+        return parse_bool(value, variable)
+    except ConfigError as exc:
+        problems.append(ignored_line(exc))
+        return False
+
+
+def ignored_line(exc: ConfigError) -> str:
+    """The one line that reports a bad companion value."""
+    return f"patchtrace: {exc}; ignored"
+
+
+#: messages already said in this process: the ``.pth`` start and the pytest plugin both
+#: read the environment, and a user hears about each bad value once
+_said: set[str] = set()
+
+
+def say_once(line: str, *, key: str | None = None) -> None:
+    """Write ``line`` on stderr unless the same ``key`` (default: the line) was said."""
+    key = line if key is None else key
+    if key in _said:
+        return
+    _said.add(key)
+    try:
+        (sys.__stderr__ or sys.stderr).write(line + "\n")
+    except Exception:  # a closed stderr never breaks the program
+        pass
+
+
+def said(key: str) -> bool:
+    return key in _said
+
+
+def mark_said(key: str) -> None:
+    """``key`` was reported another way (pytest's usage error): do not say it again."""
+    _said.add(key)
+
+
 def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """Ignore patterns: one per line (ini) or separated by commas/newlines (variable)."""
     if value is None:
@@ -65,7 +110,7 @@ def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:
 class Config:
     """Everything patchtrace was asked to do. Immutable once built."""
 
-    __slots__ = ("graphs", "html", "ignore", "json", "mode", "pdb")
+    __slots__ = ("graphs", "html", "ignore", "json", "mode", "pdb", "problems")
 
     def __init__(
         self,
@@ -76,6 +121,7 @@ class Config:
         graphs: str | None = None,
         pdb: bool = False,
         ignore: Sequence[str] = (),
+        problems: Sequence[str] = (),
     ) -> None:
         if mode not in ("off", "report", "strict"):
             raise ConfigError("PATCHTRACE", mode, ("report", "strict", "off"))
@@ -85,6 +131,8 @@ class Config:
         self.graphs = graphs or None
         self.pdb = pdb
         self.ignore = tuple(ignore)
+        #: one line per bad companion value, which was ignored
+        self.problems = tuple(problems)
 
     @property
     def enabled(self) -> bool:
@@ -113,21 +161,32 @@ class Config:
         )
 
 
-def validate_extras(env: Mapping[str, str]) -> None:
+def validate_extras(env: Mapping[str, str], problems: list[str] | None = None) -> None:
     """Variables read where they are used (PATCHTRACE_SHOW_SECRETS by the renderers) are
-    still checked up front: a value we do not understand is never ignored silently."""
-    parse_bool(env.get("PATCHTRACE_SHOW_SECRETS"), "PATCHTRACE_SHOW_SECRETS")
+    still checked up front: a value we do not understand is never ignored silently. A bad
+    one goes to ``problems`` (it reads as off where it is used); without a list, it raises."""
+    if problems is None:
+        parse_bool(env.get("PATCHTRACE_SHOW_SECRETS"), "PATCHTRACE_SHOW_SECRETS")
+    else:
+        companion_bool(env.get("PATCHTRACE_SHOW_SECRETS"), "PATCHTRACE_SHOW_SECRETS", problems)
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Config:
-    """Build the configuration from ``PATCHTRACE*`` variables; raises :class:`ConfigError`."""
+    """Build the configuration from ``PATCHTRACE*`` variables.
+
+    A bad ``PATCHTRACE`` raises :class:`ConfigError`; a bad companion is one line of
+    :attr:`Config.problems` and reads as off.
+    """
     env = os.environ if environ is None else environ
-    validate_extras(env)
+    mode = parse_mode(env.get("PATCHTRACE"))
+    problems: list[str] = []
+    validate_extras(env, problems)
     return Config(
-        parse_mode(env.get("PATCHTRACE")),
+        mode,
         json=env.get("PATCHTRACE_JSON"),
         html=env.get("PATCHTRACE_HTML"),
         graphs=env.get("PATCHTRACE_GRAPHS"),
-        pdb=parse_bool(env.get("PATCHTRACE_PDB"), "PATCHTRACE_PDB"),
+        pdb=companion_bool(env.get("PATCHTRACE_PDB"), "PATCHTRACE_PDB", problems),
         ignore=parse_patterns(env.get("PATCHTRACE_IGNORE")),
+        problems=problems,
     )

@@ -22,9 +22,11 @@ from .config import (
     STRICT,
     Config,
     ConfigError,
-    parse_bool,
+    companion_bool,
+    mark_said,
     parse_mode,
     parse_patterns,
+    say_once,
     validate_extras,
 )
 from .leaks import Detector, Leak
@@ -152,8 +154,10 @@ def _resolve(config: pytest.Config) -> Config:
 
     mode_value, mode_from = pick("patchtrace", "PATCHTRACE", "patchtrace")
     mode = parse_mode(mode_value, mode_from)
-    validate_extras(env)
+    problems: list[str] = []  # bad companions: said once (the .pth may have), ignored
+    validate_extras(env, problems)
     pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
+    pdb = companion_bool(pdb_value, pdb_from, problems)
     ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
     ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
     ignore.extend(_option(config, "patchtrace_ignore") or [])
@@ -162,8 +166,9 @@ def _resolve(config: pytest.Config) -> Config:
         json=pick("patchtrace_json", "PATCHTRACE_JSON", "patchtrace_json")[0],
         html=pick("patchtrace_html", "PATCHTRACE_HTML", "patchtrace_html")[0],
         graphs=pick("patchtrace_graphs", "PATCHTRACE_GRAPHS", "patchtrace_graphs")[0],
-        pdb=parse_bool(pdb_value, pdb_from),
+        pdb=pdb,
         ignore=ignore,
+        problems=problems,
     )
 
 
@@ -249,10 +254,13 @@ def _start(config: pytest.Config) -> None:
     try:
         settings = _resolve(config)
     except ConfigError as exc:
+        mark_said(str(exc))  # pytest says it: the .pth's deferred line stays silent
         raise pytest.UsageError(f"patchtrace: {exc}") from None
     if not settings.enabled:
         _autostart.release(stop=True)
         return
+    for line in settings.problems:
+        say_once(line)
     from . import stack
 
     stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames
@@ -628,17 +636,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     verbosity = int(config.getoption("verbose"))  # Config.get_verbosity() needs pytest 8
     seed = getattr(config.option, "randomly_seed", None)
     randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
+    from .render.terminal import headline
+
+    title = headline(leaks, state.detector.tests + state.worker_tests)
     if not leaks:
         if verbosity >= 0:
             note = f" (pytest-randomly seed {seed})" if randomly else ""
-            tr.write_sep("-", f"patchtrace: no leaks in {state.detector.tests + state.worker_tests}"
-                              f" tests{note}")
+            tr.write_sep("-", f"{title}{note}")
         _report_crashes(tr, state)
         return
-    polluters = {leak.polluter for leak in leaks}
-    tr.write_sep("=", f"patchtrace: {len(leaks)} leak{'s' * (len(leaks) != 1)} "
-                      f"from {len(polluters)} polluter{'s' * (len(polluters) != 1)}",
-                 red=True, bold=True)
+    tr.write_sep("=", title, red=True, bold=True)
     if randomly:
         tr.write_line(f"test order: pytest-randomly seed {seed} "
                       f"(reproduce with -p randomly --randomly-seed={seed})")

@@ -63,7 +63,7 @@ def test_a_script_records_both_mutations_with_its_own_lines(tmp_path: Path) -> N
     for name, line in (("func", 4), ("TIMEOUT", 5)):
         assert leaks[name]["polluter"] == "<process>"
         assert leaks[name]["where"] == {"file": "script.py", "line": line, "function": "<module>"}
-    assert "patchtrace: 2 leak(s)" in result.stderr
+    assert "patchtrace: 2 leaks from 1 polluter\n" in result.stderr
 
 
 def test_a_clean_script_is_silent(tmp_path: Path) -> None:
@@ -149,7 +149,8 @@ def test_python_m_patchtrace_reads_a_report(tmp_path: Path) -> None:
     run_python(SCRIPT, tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_JSON": str(report)})
     result = run_python("", tmp_path, args=["-m", "patchtrace", "report", str(report)])
     assert result.returncode == 1  # leaks found
-    assert "2 leak(s)" in result.stdout and "helper_mod.func" in result.stdout
+    assert "patchtrace: 2 leaks from 1 polluter\n" in result.stdout
+    assert "helper_mod.func" in result.stdout
     assert sys.executable
 
 

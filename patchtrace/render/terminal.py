@@ -15,7 +15,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..leaks import Leak
 
-__all__ = ["render"]
+__all__ = ["headline", "render"]
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def headline(leaks: Sequence[Leak], tests: int) -> str:
+    """The one summary line, the same for pytest, unittest, scripts and ``report``:
+    ``patchtrace: 2 leaks from 1 polluter in 5 tests``, ``patchtrace: no leaks in 1 test``.
+    A script is no test: it says neither ``in 0 tests`` nor a count."""
+    where = f" in {plural(tests, 'test')}" if tests > 0 else ""
+    if not leaks:
+        return f"patchtrace: no leaks{where}"
+    polluters = len({leak.polluter for leak in leaks})
+    return (f"patchtrace: {plural(len(leaks), 'leak')} from "
+            f"{plural(polluters, 'polluter')}{where}")
 
 _STYLES = {
     "kind": "bold red",

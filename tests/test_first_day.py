@@ -1,0 +1,273 @@
+"""Issue 17, the first day with patchtrace: what a new user trips on.
+
+Settings and commands, in real subprocesses (the ``.pth`` path, pytest, the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patchtrace.config import OFF, ON, from_env, parse_bool, parse_mode
+
+from .conftest import load_report, package_suite, run_python
+
+PROBE = "import sys; print('patchtrace' in sys.modules)"
+LEAKY = "def test_leaky():\n    import os\n    os.environ['PT_FIRST_DAY'] = '1'\n"
+
+
+# -- true/yes/false/no, any case, everywhere ---------------------------------------------------
+@pytest.mark.parametrize("value", ["true", "TRUE", "Yes", "yes", "1", "ON", "report"])
+def test_report_words(value: str) -> None:
+    assert parse_mode(value) == "report"
+    assert from_env({"PATCHTRACE": value}).mode == "report"
+
+
+@pytest.mark.parametrize("value", ["false", "FALSE", "No", "no", "0", "Off", ""])
+def test_off_words(value: str) -> None:
+    assert parse_mode(value) == "off"
+
+
+def test_mode_and_companions_share_their_words() -> None:
+    """The CONTRACT: the same words mean on and off for PATCHTRACE and every companion."""
+    assert set(ON) - {"report"} == {"1", "on", "true", "yes"}
+    assert set(OFF) == {"0", "off", "false", "no", ""}
+    for word in ON:
+        if word != "report":
+            assert parse_bool(word, "X") is True
+    for word in OFF:
+        assert parse_bool(word, "X") is False
+
+
+@pytest.mark.parametrize("value", ["false", "FALSE", "no", "No"])
+def test_the_pth_line_reads_false_and_no_as_off(tmp_path: Path, value: str) -> None:
+    result = run_python(PROBE, tmp_path, {"PATCHTRACE": value})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert result.stderr == ""
+    control = run_python(PROBE, tmp_path, {"PATCHTRACE": "yes"})
+    assert control.stdout.strip() == "True", control.stderr
+    assert control.stderr == ""
+
+
+@pytest.mark.parametrize("value", ["true", "Yes"])
+def test_pytest_accepts_true_and_yes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                     value: str) -> None:
+    package_suite(pytester, {"test_a.py": LEAKY})
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE", value)
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1)
+    assert [leak["name"] for leak in load_report(report)["leaks"]] == ["PT_FIRST_DAY"]
+
+
+def test_pytest_reads_false_as_off(pytester: pytest.Pytester,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"test_a.py": LEAKY})
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    monkeypatch.setenv("PATCHTRACE", "False")
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1)
+    assert not report.exists()
+    assert "patchtrace:" not in result.stdout.str() + result.stderr.str()
+    monkeypatch.setenv("PATCHTRACE", "1")  # the control: the same suite, traced
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=1)
+    assert report.exists()
+
+
+# -- a bad companion is reported once and ignored; tracing stays on ----------------------------
+def test_a_bad_companion_is_a_problem_not_an_error() -> None:
+    config = from_env({"PATCHTRACE": "1", "PATCHTRACE_PDB": "maybe"})
+    assert config.enabled and not config.pdb
+    assert config.problems == (
+        "patchtrace: PATCHTRACE_PDB='maybe' is not understood; accepted values: "
+        "1, on, true, yes, 0, off, false, no, (empty); ignored",)
+    assert from_env({"PATCHTRACE": "1", "PATCHTRACE_PDB": "yes"}).problems == ()
+
+
+def test_a_script_with_a_bad_companion_is_traced(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    (tmp_path / "helper_mod.py").write_text("TIMEOUT = 30\n")
+    code = "import helper_mod\nhelper_mod.TIMEOUT = 0\n"
+    result = run_python(code, tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_PDB": "maybe",
+                                         "PATCHTRACE_JSON": str(report)})
+    assert result.returncode == 0
+    lines = [line for line in result.stderr.splitlines() if "not understood" in line]
+    assert lines == ["patchtrace: PATCHTRACE_PDB='maybe' is not understood; accepted values: "
+                     "1, on, true, yes, 0, off, false, no, (empty); ignored"]
+    assert [leak["name"] for leak in load_report(report)["leaks"]] == ["TIMEOUT"]
+
+
+def test_pytest_with_a_bad_companion_says_it_once_and_traces(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"test_a.py": LEAKY})
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    monkeypatch.setenv("PATCHTRACE_SHOW_SECRETS", "perhaps")
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("PATCHTRACE_SHOW_SECRETS='perhaps' is not understood") == 1, output
+    assert [leak["name"] for leak in load_report(report)["leaks"]] == ["PT_FIRST_DAY"]
+
+
+def test_a_bad_ini_companion_is_said_once_and_ignored(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_a=LEAKY)
+    pytester.makeini("[pytest]\naddopts = -p no:randomly -p no:cacheprovider\n"
+                     "patchtrace_pdb = sometimes\n")
+    monkeypatch.setenv("PATCHTRACE", "1")
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("ini patchtrace_pdb='sometimes' is not understood") == 1, output
+    assert "1 leak" in output
+
+
+def test_a_bad_mode_under_pytest_is_one_usage_error(pytester: pytest.Pytester,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"test_a.py": LEAKY})
+    monkeypatch.setenv("PATCHTRACE", "maybe")
+    result = pytester.runpytest_subprocess(timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count("PATCHTRACE='maybe' is not understood") == 1, output
+    result.stderr.fnmatch_lines(["ERROR: patchtrace: PATCHTRACE='maybe' is not understood*"])
+
+
+def test_a_bad_mode_in_a_script_is_still_one_line(tmp_path: Path) -> None:
+    result = run_python("print('still here')", tmp_path, {"PATCHTRACE": "maybe"})
+    assert result.stdout.strip() == "still here"
+    assert result.stderr.count("PATCHTRACE='maybe' is not understood") == 1, result.stderr
+    assert result.stderr.strip().endswith("tracing is off")
+
+
+# -- python -m patchtrace -----------------------------------------------------------------------
+def _cli(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PATCHTRACE")}
+    return subprocess.run([sys.executable, "-m", "patchtrace", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)  # type: ignore[call-overload]
+
+
+def test_run_a_command_that_does_not_exist(tmp_path: Path) -> None:
+    result = _cli("run", "--", "patchtrace-no-such-command", "--flag", cwd=tmp_path)
+    assert result.returncode == 127
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "patchtrace-no-such-command" in lines[0]
+    control = _cli("run", "--", sys.executable, "-c", "raise SystemExit(3)", cwd=tmp_path)
+    assert control.returncode == 3, control.stderr
+
+
+def test_a_command_that_cannot_be_executed(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\necho hi\n")
+    result = _cli("run", "--", str(script), cwd=tmp_path)
+    assert result.returncode == 126
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _report_with_many_leaks(tmp_path: Path, count: int = 400) -> Path:
+    from patchtrace.leaks import Leak
+    from patchtrace.render import json as json_report
+
+    leaks = [Leak("binding-changed", f"tests/test_a.py::test_{i}", "call", "os.environ",
+                  f"PT_VAR_{i}") for i in range(count)]
+    for number, leak in enumerate(leaks, 1):
+        leak.id = f"L{number}"
+    path = tmp_path / "r.json"
+    json_report.write(str(path), json_report.build(leaks, tests=count, mutations=count))
+    return path
+
+
+def test_report_into_a_closed_pipe(tmp_path: Path) -> None:
+    path = _report_with_many_leaks(tmp_path)
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PATCHTRACE")}
+    shell = f"'{sys.executable}' -m patchtrace report '{path}' | head -1"
+    result = subprocess.run(["sh", "-c", shell], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "BrokenPipeError" not in result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("patchtrace: 400 leaks")
+
+
+def test_no_arguments_prints_usage_and_exits_2(tmp_path: Path) -> None:
+    result = _cli(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: python -m patchtrace" in result.stderr + result.stdout
+
+
+def test_help_is_plain_text_and_every_argument_has_help(tmp_path: Path) -> None:
+    result = _cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "``" not in result.stdout and ":func:" not in result.stdout
+    from patchtrace.cli import _parser
+
+    parser = _parser()
+    subparsers = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert subparsers
+    for name, sub in subparsers[0].choices.items():  # type: ignore[union-attr]
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"{name}: {action.dest} has no help"
+        text = _cli(name, "--help", cwd=tmp_path).stdout
+        assert "``" not in text, text
+
+
+def test_report_headline_matches_pytest(tmp_path: Path) -> None:
+    path = _report_with_many_leaks(tmp_path, 1)
+    data = json.loads(path.read_text())
+    data["tests"] = 1
+    path.write_text(json.dumps(data))
+    result = _cli("report", str(path), cwd=tmp_path)
+    assert result.stdout.splitlines()[0] == "patchtrace: 1 leak from 1 polluter in 1 test"
+
+
+# -- one headline, plural right -----------------------------------------------------------------
+def test_the_headline_counts_in_words() -> None:
+    from patchtrace.leaks import Leak
+    from patchtrace.render.terminal import headline
+
+    one = Leak("binding-changed", "t.py::test_a", "call", "os.environ", "A")
+    other = Leak("binding-changed", "t.py::test_b", "call", "os.environ", "B")
+    assert headline([], 1) == "patchtrace: no leaks in 1 test"
+    assert headline([], 2) == "patchtrace: no leaks in 2 tests"
+    assert headline([one], 1) == "patchtrace: 1 leak from 1 polluter in 1 test"
+    assert headline([one, other], 3) == "patchtrace: 2 leaks from 2 polluters in 3 tests"
+    assert headline([one], 0) == "patchtrace: 1 leak from 1 polluter"  # a script
+
+
+def test_pytest_says_no_leaks_in_1_test(pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"test_a.py": "def test_clean():\n    pass\n"})
+    monkeypatch.setenv("PATCHTRACE", "1")
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.stdout.fnmatch_lines(["*- patchtrace: no leaks in 1 test -*"])
+    pytester.makepyfile(test_b=LEAKY)  # the control: the same run with a leak
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.stdout.fnmatch_lines(["*= patchtrace: 1 leak from 1 polluter in 2 tests =*"])
+
+
+def test_unittest_says_the_same_headline(tmp_path: Path) -> None:
+    (tmp_path / "test_ut.py").write_text(
+        "import os, unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_clean(self):\n        pass\n")
+    result = run_python("", tmp_path, {"PATCHTRACE": "1"}, args=["-m", "unittest", "test_ut"])
+    assert "patchtrace: no leaks in 1 test\n" in result.stderr, result.stderr
+    (tmp_path / "test_ut.py").write_text(
+        "import os, unittest\n\nclass T(unittest.TestCase):\n"
+        "    def test_leaky(self):\n        os.environ['PT_FIRST_DAY'] = '1'\n"
+        "    def test_clean(self):\n        pass\n")
+    result = run_python("", tmp_path, {"PATCHTRACE": "1"}, args=["-m", "unittest", "test_ut"])
+    assert "patchtrace: 1 leak from 1 polluter in 2 tests\n" in result.stderr, result.stderr
