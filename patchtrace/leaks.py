@@ -45,6 +45,7 @@ from .values import MISSING, ValueSummary, identity_key, is_mock, summarize
 
 if TYPE_CHECKING:
     from ._tracer import Tracer
+    from .config import Config
     from .sources.mock import MockCreation, MockSource
     from .sources.watch import WatchSource
 
@@ -870,6 +871,8 @@ class Detector:
             chains = _alive_via(obj)
             if chains is not None and not chains:
                 continue  # only a traceback (or nothing we can name) keeps it
+            if chains and _only_via_ignored(self.config, obj, chains):
+                continue  # kept only by a binding PATCHTRACE_IGNORE says to ignore
             leak = self._leak_from_creation(obj, record)
             leak.alive_via = chains
             out.append(leak)
@@ -1099,6 +1102,64 @@ def _alive_via(obj: object) -> list[str] | None:
     if not explanation.chains:
         return []
     return explanation.chains[0].labels()
+
+
+# -- PATCHTRACE_IGNORE for survivors: the binding a chain starts from -----------------------------
+def _only_via_ignored(config: Config, obj: object, chains: list[str]) -> bool:
+    """True when every chain that keeps ``obj`` alive starts from an ignored binding.
+
+    ``chains`` is the first chain's labels; only when its binding is ignored are the
+    other chains looked for (an ignore list is short, a search is not free).
+    """
+    if not config.ignore or not _binding_ignored(config, chains):
+        return False
+    try:
+        from . import refs
+
+        found = refs.explain(obj, max_chains=8, skip_tracebacks=True).chains
+    except Exception:
+        return True  # the one chain we know of is ignored
+    return all(_binding_ignored(config, chain.labels()) for chain in found)
+
+
+def _binding_ignored(config: Config, labels: list[str]) -> bool:
+    binding = _chain_binding(labels)
+    if binding is None:
+        return False
+    target, name = binding
+    return config.ignored(target, name, f"{target}.{name}" if name else target)
+
+
+def _chain_binding(labels: list[str]) -> tuple[str, str | None] | None:
+    """The (target, name) a chain of ``alive_via`` labels starts from, as a leak names it:
+    ``sys.modules['x']`` -> ``("sys.modules", "x")``, ``module pkg.mod``, ``attribute f``
+    -> ``("module:pkg.mod", "f")``, ``class pkg.C``, ``class attribute y of pkg.C`` ->
+    ``("class:pkg.C", "y")``; None for other roots (threads, objects)."""
+    if not labels:
+        return None
+    first, rest = labels[0], labels[1:]
+    if first.startswith("sys.modules[") and first.endswith("]"):
+        import ast
+
+        try:
+            key = ast.literal_eval(first[len("sys.modules["):-1])
+        except (ValueError, SyntaxError):
+            return None
+        return ("sys.modules", key) if type(key) is str else None
+    attribute = rest[0] if rest else ""
+    if first.startswith("module "):
+        module = first[len("module "):]
+        target = "builtins" if module == "builtins" else f"module:{module}"
+        if attribute.startswith("attribute ") and " of " not in attribute:
+            return target, attribute[len("attribute "):]
+        return target, None
+    if first.startswith("class "):
+        cls = first[len("class "):]
+        prefix, suffix = "class attribute ", f" of {cls}"
+        if attribute.startswith(prefix) and attribute.endswith(suffix):
+            return f"class:{cls}", attribute[len(prefix):-len(suffix)]
+        return f"class:{cls}", None
+    return None
 
 
 def _binding_path(target: str, name: str | None) -> list[str] | None:

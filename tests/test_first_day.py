@@ -271,3 +271,56 @@ def test_unittest_says_the_same_headline(tmp_path: Path) -> None:
         "    def test_clean(self):\n        pass\n")
     result = run_python("", tmp_path, {"PATCHTRACE": "1"}, args=["-m", "unittest", "test_ut"])
     assert "patchtrace: 1 leak from 1 polluter in 2 tests\n" in result.stderr, result.stderr
+
+
+# -- PATCHTRACE_IGNORE covers a mock kept only by the ignored binding ----------------------------
+def test_chain_binding_names_the_binding_a_chain_starts_from() -> None:
+    from patchtrace.leaks import _chain_binding
+
+    assert _chain_binding(["sys.modules['yamlish']"]) == ("sys.modules", "yamlish")
+    assert _chain_binding(["module pkg.mod", "attribute REGISTRY", "[0]"]) == (
+        "module:pkg.mod", "REGISTRY")
+    assert _chain_binding(["module builtins", "attribute open"]) == ("builtins", "open")
+    assert _chain_binding(["class pkg.C", "class attribute y of pkg.C"]) == ("class:pkg.C", "y")
+    assert _chain_binding(["frame locals 'x' of thread MainThread in f"]) is None
+
+
+SURVIVOR = """
+import sys
+from unittest import mock
+import pkg.mod
+
+def test_polluter():
+    fake = mock.MagicMock()
+    sys.modules["yamlish"] = fake
+    if KEEP_ELSEWHERE:
+        pkg.mod.REGISTRY.append(fake)
+
+def test_later():
+    import gc
+    gc.collect()
+
+def test_last():
+    pass
+"""
+
+
+@pytest.mark.parametrize(("ignore", "elsewhere", "kinds"), [
+    ("sys.modules:yamlish", False, []),
+    # the controls: not ignored, the binding is reported (and the mock with it); ignored, but
+    # also held by a list that is not ignored, the mock is reported
+    ("", False, [("binding-changed", "sys.modules")]),
+    ("sys.modules:yamlish", True, [("mock-survived", None)]),
+])
+def test_ignore_covers_a_mock_that_survives_only_through_the_ignored_binding(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ignore: str,
+        elsewhere: bool, kinds: list[tuple[str, str | None]]) -> None:
+    package_suite(pytester, {"pkg/__init__.py": "", "pkg/mod.py": "REGISTRY = []\n",
+                             "test_s.py": f"KEEP_ELSEWHERE = {elsewhere}\n" + SURVIVOR})
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    monkeypatch.setenv("PATCHTRACE_IGNORE", ignore)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
+    leaks = load_report(report)["leaks"]
+    assert [(leak["kind"], leak["target"]) for leak in leaks] == kinds, leaks
