@@ -372,6 +372,10 @@ class Detector:
         self._mock_counts: dict[int, int] = {}
         #: targets the driver knows to be restored by someone else (pytest's warnings capture)
         self.ignore_targets: set[str] = set()
+        #: leak ids are ``{id_prefix}L{n}``, n counting every leak accepted (an xdist worker
+        #: sets ``gw0-``): an id, once given, is the leak's in every output
+        self.id_prefix = ""
+        self._numbered = 0
         #: keys changed by wider fixtures finalized during the current test
         self._released: set[tuple[str, str | None]] = set()
         #: threads a scope left running, judged once they had time to end (see _settle)
@@ -918,7 +922,8 @@ class Detector:
                 continue
             if leak.where is None and leak.source in ("mock", "monkeypatch", "audit"):
                 continue  # made by pytest, a plugin or the standard library, not by user code
-            leak.id = f"L{len(self.leaks) + 1}"
+            self._numbered += 1  # not len(self.leaks): a marked test's leaks are removed
+            leak.id = f"{self.id_prefix}L{self._numbered}"
             if leak.alive_via is None and leak.kind != "resource-changed":
                 obj = leak.obj()
                 if obj is not NOTHING and leak.target is not None:

@@ -284,6 +284,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # pass or fail the same way in both.
     config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
     _start(config)  # for pytester in-process runs and plugins that skip initial conftests
+    _label_worker_ids(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -530,13 +531,36 @@ def _after_leaks(state: _State, leaks: list[Leak]) -> None:
             debugger.stop_at_leak(leak, state.detector)
 
 
+def _label_worker_ids(config: pytest.Config) -> None:
+    """In an xdist worker, leak ids carry the worker's id (``gw0-L1``): the id a failing
+    test's "pollution present" section shows is the one of the final summary and the JSON,
+    and a wide fixture's leak made on two workers is two labelled leaks, never two ``L1``."""
+    state = _state(config)
+    workerinput = getattr(config, "workerinput", None)
+    if state is None or workerinput is None:
+        return
+    worker = str(workerinput.get("workerid", "") or "worker")
+    state.detector.id_prefix = f"{worker}-"
+
+
+def _id_order(leak: Leak) -> list[tuple[int, int | str]]:
+    """Natural order of ids: ``L2`` before ``L10``, ``gw1-L3`` before ``gw10-L1``."""
+    import re
+
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.findall(r"\d+|\D+", leak.id)]
+
+
 def _all_leaks(state: _State) -> list[Leak]:
-    """This process's leaks and the workers', numbered, secrets masked for every output."""
+    """This process's leaks and the workers', secrets masked for every output.
+
+    Ids are the ones given when each leak was found (the detector's ``L1``, a worker's
+    ``gw0-L1``), never renumbered: every output names a leak the same way. Workers' leaks
+    come in the order of their ids, not of the order in which workers happened to end.
+    """
     from .render.secrets import mask_leak
 
-    leaks = list(state.detector.leaks) + list(state.worker_leaks)
-    for number, leak in enumerate(leaks, 1):
-        leak.id = f"L{number}"
+    leaks = list(state.detector.leaks) + sorted(state.worker_leaks, key=_id_order)
     return [mask_leak(leak) for leak in leaks]
 
 

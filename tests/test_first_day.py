@@ -324,3 +324,69 @@ def test_ignore_covers_a_mock_that_survives_only_through_the_ignored_binding(
     pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
     leaks = load_report(report)["leaks"]
     assert [(leak["kind"], leak["target"]) for leak in leaks] == kinds, leaks
+
+
+# -- pytest-xdist: one id per leak everywhere ---------------------------------------------------
+XDIST_FILES = {
+    "pkg/__init__.py": "",
+    "pkg/mod.py": "TIMEOUT = 30\nMODE = 'real'\n",
+    "conftest.py": """
+import pytest
+import pkg.mod
+
+@pytest.fixture(scope="session", autouse=True)
+def wide():
+    pkg.mod.MODE = "fixture"   # never undone, made once on each worker
+    yield
+""",
+    "test_a.py": """
+import pkg.mod
+
+def test_polluter():
+    pkg.mod.TIMEOUT = 0
+
+def test_victim():
+    assert pkg.mod.TIMEOUT == 30
+""",
+    "test_b.py": """
+def test_b1():
+    pass
+
+def test_b2():
+    pass
+""",
+}
+
+
+def test_xdist_ids_are_the_same_in_every_output(pytester: pytest.Pytester,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("xdist")
+    import re
+
+    package_suite(pytester, XDIST_FILES)
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    runs = []
+    for _ in range(2):
+        result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadfile", timeout=120)
+        result.assert_outcomes(passed=3, failed=1)
+        leaks = load_report(report)["leaks"]
+        ids = [leak["id"] for leak in leaks]
+        assert len(set(ids)) == len(ids), ids
+        assert all(re.fullmatch(r"gw[01]-L\d+", i) for i in ids), ids
+        # the wide fixture's leak: once per worker, each labelled with its worker
+        wide = [leak for leak in leaks if leak["name"] == "MODE"]
+        assert len(wide) == 2
+        assert {leak["id"].partition("-")[0] for leak in wide} == {"gw0", "gw1"}
+        # the per-failure section names the leak by the id of the summary and the JSON
+        text = result.stdout.str()
+        section = re.findall(r"^(gw\d-L\d+) binding-changed: pkg\.mod\.TIMEOUT from", text,
+                             re.MULTILINE)
+        [timeout] = [leak for leak in leaks if leak["name"] == "TIMEOUT"]
+        assert section == [timeout["id"]], text
+        summary = re.findall(r"(gw\d-L\d+) binding-changed pkg\.mod\.(\w+)", text)
+        assert sorted(summary) == sorted((leak["id"], leak["name"]) for leak in leaks), text
+        assert ids == sorted(ids, key=lambda i: (i.split("-")[0], int(i.split("L")[1])))
+        runs.append(sorted((leak["name"], leak["polluter"], leak["fixture"]) for leak in leaks))
+    assert runs[0] == runs[1]

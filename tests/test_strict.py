@@ -160,8 +160,8 @@ def test_a_module_fixture_leak_fails_the_test_that_finalized_it(
         "*ERROR at teardown of test_last*",
         "patchtrace (strict): fixture 'patched' leaked pkg.mod.func:",
         "  set up by test_wide.py::test_first (module scope), finalized in this test's teardown",
-        f"  L1 patch-not-stopped: patch('pkg.mod.func') started at test_wide.py:6 was never "
-        f"stopped; {FIX}",
+        f"  {'gw?-' if args else ''}L1 patch-not-stopped: patch('pkg.mod.func') started at "
+        f"test_wide.py:6 was never stopped; {FIX}",
         "*short test summary info*",
         "ERROR test_wide.py::test_last - patchtrace (strict): fixture 'patched' leaked*",
     ])
