@@ -212,8 +212,6 @@ def function_at(file: str, line: int) -> str:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                 scopes.append((first, node.end_lineno or node.lineno, node.name))
-            elif isinstance(node, ast.Lambda):
-                scopes.append((node.lineno, node.end_lineno or node.lineno, "<lambda>"))
         scopes.sort()
         _scopes[file] = scopes
         if len(_scopes) > 2_000:
@@ -274,12 +272,30 @@ class Stack:
         return f"<Stack {len(self._items)} frames, where={where!r}>"
 
 
+#: code without a name of its own: a frame of it is named after the function around it
+_ANONYMOUS: Final = frozenset({"<lambda>", "<genexpr>", "<listcomp>", "<dictcomp>",
+                               "<setcomp>"})
+
+
 def _frame(filename: str, position: int, where: CodeType | str | None) -> Frame:
     if isinstance(where, CodeType):
-        return Frame(filename, line_of(where, position), where.co_name)
+        line = line_of(where, position)
+        name = where.co_name
+        if name in _ANONYMOUS:  # a store made by a lambda names the test it is in
+            name = _enclosing(where, filename, line)
+        return Frame(filename, line, name)
     if not position and where is None:
         return Frame(filename, 0, "?")  # kept by file only: no need to parse its source
     return Frame(filename, position, where or function_at(filename, position))
+
+
+def _enclosing(code: CodeType, filename: str, line: int) -> str:
+    """The function a lambda or comprehension is written in (``<module>`` at top level)."""
+    qualname = getattr(code, "co_qualname", None)  # 3.11+; 3.10 reads the source
+    if type(qualname) is not str:
+        return function_at(filename, line)
+    parts = [p for p in qualname.split(".") if p != "<locals>" and p not in _ANONYMOUS]
+    return parts[-1] if parts else "<module>"
 
 
 EMPTY: Final = Stack(())

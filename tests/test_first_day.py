@@ -390,3 +390,41 @@ def test_xdist_ids_are_the_same_in_every_output(pytester: pytest.Pytester,
         assert ids == sorted(ids, key=lambda i: (i.split("-")[0], int(i.split("L")[1])))
         runs.append(sorted((leak["name"], leak["polluter"], leak["fixture"]) for leak in leaks))
     assert runs[0] == runs[1]
+
+
+# -- a store made by a lambda names the test it is in ---------------------------------------------
+def test_a_lambda_frame_is_named_after_its_function() -> None:
+    from patchtrace import stack
+
+    captured = (lambda: stack.capture())()
+    where = captured.where()
+    assert where is not None and where.function == "test_a_lambda_frame_is_named_after_its_function"
+    assert [f.function for f in captured.frames()][-1] == where.function
+    comprehension = [stack.capture() for _ in range(1)][0].where()
+    assert comprehension is not None
+    assert comprehension.function == "test_a_lambda_frame_is_named_after_its_function"
+
+
+def test_a_lambda_store_names_the_enclosing_test(pytester: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"pkg_l.py": "X = 1\nY = 1\n", "test_l.py": """\
+import pkg_l
+
+def test_lambda_store():
+    set_it = lambda: setattr(pkg_l, "X", 2)
+    set_it()
+
+class TestC:
+    def test_method(self):
+        (lambda: pkg_l.__dict__.__setitem__("Y", 3))()
+"""})
+    report = pytester.path / "r.json"
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+    leaks = {leak["name"]: leak for leak in load_report(report)["leaks"]}
+    assert leaks["X"]["where"] == {"file": "test_l.py", "line": 4, "function": "test_lambda_store"}
+    assert {f["function"] for f in leaks["X"]["stack"]} == {"test_lambda_store"}
+    if sys.version_info >= (3, 12):  # a store through __dict__ is seen by dict watchers only
+        assert leaks["Y"]["where"] == {"file": "test_l.py", "line": 9, "function": "test_method"}
+        assert {f["function"] for f in leaks["Y"]["stack"]} == {"test_method"}
