@@ -138,8 +138,14 @@ def post_mortem(tb: Any = None) -> None:
     debugger.post_mortem(tb)
 
 
-def why(obj: object, **kwargs: Any) -> Any:
-    """Print why ``obj`` is alive, as a tree."""
-    from . import refs
+def why(obj: object, **kwargs: Any) -> None:
+    """Print why ``obj`` is alive, as a tree: one branch per chain of references.
 
-    return refs.why(obj, **kwargs)
+    Returns nothing, so that a REPL shows the tree once; :func:`explain` returns the chains
+    as data. ``file=`` prints elsewhere; other keywords go to :func:`explain`.
+    """
+    from . import refs
+    from .render.terminal import print_why
+
+    file = kwargs.pop("file", None)
+    print_why(refs.explain(obj, **kwargs), file)

@@ -456,7 +456,9 @@ def _cmd_why(ctx: _Context, arg: str) -> None:
         from . import refs
     except ImportError as exc:
         raise CommandError(f"the reference analyzer is not available ({exc})") from None
-    refs.why(obj, file=ctx.out, ignore=_machinery(ctx))
+    from .render.terminal import print_why
+
+    print_why(refs.explain(obj, ignore=_machinery(ctx)), ctx.out)
 
 
 def _machinery(ctx: _Context) -> list[object]:

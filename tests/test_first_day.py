@@ -428,3 +428,57 @@ class TestC:
     if sys.version_info >= (3, 12):  # a store through __dict__ is seen by dict watchers only
         assert leaks["Y"]["where"] == {"file": "test_l.py", "line": 9, "function": "test_method"}
         assert {f["function"] for f in leaks["Y"]["stack"]} == {"test_method"}
+
+
+# -- why(): one chain is one path; a REPL shows the tree once ---------------------------------------
+WHY_SETUP = """\
+import sys, types
+from unittest import mock
+import patchtrace
+holder = types.ModuleType("pt_why_holder")
+sys.modules["pt_why_holder"] = holder
+holder.REGISTRY = [mock.MagicMock()]
+"""
+
+
+def test_why_draws_one_chain_as_one_path() -> None:
+    import io
+    import types
+    from unittest import mock
+
+    import patchtrace
+
+    holder = types.ModuleType("pt_why_unit")
+    sys.modules["pt_why_unit"] = holder
+    try:
+        holder.REGISTRY = [mock.MagicMock()]  # type: ignore[attr-defined]
+        out = io.StringIO()
+        returned = patchtrace.why(holder.REGISTRY[0], file=out)  # type: ignore[attr-defined,func-returns-value]
+    finally:
+        del sys.modules["pt_why_unit"]
+    assert returned is None
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("(MagicMock) is alive via")
+    assert lines[1:] == ["└── module pt_why_unit", "    -> attribute REGISTRY",
+                         "    -> list index 0"], lines
+    assert sum(line.count("├──") + line.count("└──") for line in lines) == 1  # no fork
+
+
+def test_why_in_a_repl_shows_the_tree_once(tmp_path: Path) -> None:
+    stdin = WHY_SETUP + "patchtrace.why(holder.REGISTRY[0])\nholder.REGISTRY\n"
+    result = subprocess.run([sys.executable, "-i", "-q"], input=stdin, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.count("is alive via") == 1, result.stdout
+    assert "Explanation(" not in result.stdout + result.stderr
+    assert "[<MagicMock id=" in result.stdout  # the control: the REPL does show values
+
+
+def test_pt_why_draws_one_path(tmp_path: Path) -> None:
+    code = WHY_SETUP + "import pdb\npdb.set_trace()\n"
+    env = dict(__import__("os").environ, PATCHTRACE="1")
+    result = subprocess.run([sys.executable, "-c", code], input="pt why holder.REGISTRY[0]\nc\n",
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    out = result.stdout
+    assert "└── module pt_why_holder\n" in out, out + result.stderr
+    assert "    -> attribute REGISTRY\n" in out and "    -> list index 0\n" in out
+    assert "├──" not in out

@@ -13,9 +13,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from typing import IO
 
-__all__ = ["headline", "render"]
+    from rich.tree import Tree
+
+    from ..leaks import Leak
+    from ..refs import Explanation
+
+__all__ = ["headline", "print_why", "render", "why_tree"]
 
 
 def plural(count: int, word: str) -> str:
@@ -119,3 +124,39 @@ def _source(file: str, line: int, rootdir: str | None) -> str:
 
     path = file if os.path.isabs(file) or not rootdir else os.path.join(rootdir, file)
     return linecache.getline(path, line).strip()
+
+
+def why_tree(explanation: Explanation) -> Tree:
+    """Why an object is alive, as a rich ``Tree``: one branch per chain, and each chain one
+    path, root first, its steps under it (a fork would say the root holds each step)."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    tree = Tree(Text.assemble((explanation.target_repr, "bold"),
+                              (f" ({explanation.target_type})", "dim"), " is alive via"),
+                guide_style="dim")
+    if not explanation.chains:
+        tree.add(Text(explanation.note or "no chain found", style="yellow"))
+        return tree
+    for chain in explanation.chains:
+        labels = chain.labels()
+        if not labels:
+            continue
+        path = Text(labels[0], style="bold cyan")
+        for label in labels[1:]:
+            path.append("\n-> ")
+            path.append(label, style="green")
+        tree.add(path)
+    if explanation.note:
+        tree.add(Text(explanation.note, style="yellow"))
+    return tree
+
+
+def print_why(explanation: Explanation, file: IO[str] | None = None) -> None:
+    """Print :func:`why_tree` to ``file`` (stdout by default), in colour on a terminal."""
+    import sys
+
+    from rich.console import Console
+
+    Console(file=file if file is not None else sys.stdout, soft_wrap=False,
+            highlight=False).print(why_tree(explanation))
