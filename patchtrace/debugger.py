@@ -215,7 +215,30 @@ def _scope(mutation: Mutation) -> str:
 
 
 def _what(mutation: Mutation) -> str:
-    return mutation.desc or mutation.label
+    label = _label_of(mutation)
+    if mutation.desc:
+        return mutation.desc.replace(mutation.label, label)
+    return label
+
+
+def _label_of(mutation: Mutation) -> str:
+    """``mutation.label``, with an instance nothing names (``?._tmp_path_factory``: pytest
+    patching its Config) named by a path to it or by its class."""
+    from .naming import UNRESOLVED, class_name, find_path
+
+    if mutation.target != UNRESOLVED:
+        return mutation.label
+    holder = mutation.holder() if mutation.holder is not None else None
+    if holder is None:
+        return mutation.label.replace("?", "<an object no longer alive>", 1)
+    try:
+        path = find_path(holder)
+    except Exception:
+        path = None
+    if path and any(part.startswith("_") for part in path.split(".")):
+        path = None  # _pytest.assertion.util._config: true, but no name a reader knows
+    owner = path or f"<{class_name(type(holder))} object>"
+    return f"{owner}.{mutation.name}" if mutation.name is not None else owner
 
 
 def _stack_lines(mutation: Mutation, indent: str) -> list[str]:
@@ -321,7 +344,7 @@ def _cmd_patches(ctx: _Context, arg: str) -> None:
     for entry in entries:
         patch = entry.patch
         ctx.write(f"  #{patch.seq} {_what(patch)}")
-        ctx.write(f"      {patch.label}: {patch.before.repr} -> {patch.after.repr}")
+        ctx.write(f"      {_label_of(patch)}: {patch.before.repr} -> {patch.after.repr}")
         if entry.undo is not None and entry.unwound_by is not None:
             ctx.write(f"      state: active when raised; undone while "
                       f"{_exc_name(entry.unwound_by)} propagated, at {_where(entry.undo)}")
@@ -440,7 +463,8 @@ def _cmd_history(ctx: _Context, arg: str) -> None:
             extra = f"  [undone while {mutation.unwinding[0]} propagated]"
         ctx.write(f"  #{mutation.seq} {mutation.op:<7} {_what(mutation)}  "
                   f"({mutation.source}){extra}")
-        ctx.write(f"      {mutation.label}: {mutation.before.repr} -> {mutation.after.repr}")
+        ctx.write(f"      {_label_of(mutation)}: {mutation.before.repr} -> "
+                  f"{mutation.after.repr}")
         ctx.write(f"      {_scope(mutation)} at {_where(mutation)}")
 
 

@@ -482,3 +482,20 @@ def test_pt_why_draws_one_path(tmp_path: Path) -> None:
     assert "└── module pt_why_holder\n" in out, out + result.stderr
     assert "    -> attribute REGISTRY\n" in out and "    -> list index 0\n" in out
     assert "├──" not in out
+
+
+# -- pt patches all names pytest's own patches --------------------------------------------------
+def test_pt_patches_all_names_pytests_own_patches(pytester: pytest.Pytester,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_a="""
+        def test_a(tmp_path, monkeypatch):
+            monkeypatch.setenv("PT_FIRST_DAY", "1")
+            breakpoint()
+    """)
+    monkeypatch.setenv("PATCHTRACE", "1")
+    result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:randomly", "-s",
+                          stdin=b"pt patches all\nc\n", timeout=120)
+    out = result.stdout.str()
+    assert "os.environ['PT_FIRST_DAY']" in out  # the control: the listing is there
+    assert "?._tmp_path_factory" not in out, out
+    assert "monkeypatch.setattr(<_pytest.config.Config object>._tmp_path_factory)" in out
