@@ -499,3 +499,68 @@ def test_pt_patches_all_names_pytests_own_patches(pytester: pytest.Pytester,
     assert "os.environ['PT_FIRST_DAY']" in out  # the control: the listing is there
     assert "?._tmp_path_factory" not in out, out
     assert "monkeypatch.setattr(<_pytest.config.Config object>._tmp_path_factory)" in out
+
+
+# -- secrets inside values are masked in every output -------------------------------------------
+FAKE_GITHUB = "ghp_" + "0123456789abcdefghij0123456789abcdef"
+SECRETS_TEST = f"""\
+import os
+import pkg.mod
+
+def test_secrets():
+    os.environ["DATABASE_URL"] = "postgres://admin:hunter2@db/prod"
+    os.environ["API_TOKEN"] = "plainsecretvalue"
+    pkg.mod.HEADER = "Bearer abcdefgh12345678"
+    pkg.mod.GH = "{FAKE_GITHUB}"
+"""
+SECRET_TEXTS = ("hunter2", "plainsecretvalue", "abcdefgh12345678", FAKE_GITHUB)
+
+
+def test_mask_values_masks_credentials_inside_values() -> None:
+    from patchtrace.render.secrets import mask_values
+
+    assert mask_values("'postgres://admin:hunter2@db/prod'") == "'postgres://admin:***@db/prod'"
+    assert mask_values("Bearer abcdefgh12345678") == "Bearer ***"
+    assert mask_values(f"token={FAKE_GITHUB}") == "token=***"
+    assert mask_values("AKIA" + "IOSFODNN7EXAMPLE") == "***"
+    assert mask_values("xoxb-" + "1234567890-abcdefghij") == "***"
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9"
+    assert mask_values(f"'{jwt}'") == "'***'"
+    # the controls: ordinary values are left alone
+    for text in ("https://example.com/a:b", "mysql://db/prod", "git@github.com:x/y.git",
+                 "'Bearer'", "ghp_short", "http://localhost:8000/x@y"):
+        assert mask_values(text) == text
+
+
+def test_secrets_inside_values_are_masked_in_every_output(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {"pkg/__init__.py": "", "pkg/mod.py": "HEADER = ''\nGH = ''\n",
+                             "test_s.py": SECRETS_TEST})
+    report, page, graphs = (pytester.path / "r.json", pytester.path / "r.html",
+                            pytester.path / "graphs")
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report))
+    monkeypatch.setenv("PATCHTRACE_HTML", str(page))
+    monkeypatch.setenv("PATCHTRACE_GRAPHS", str(graphs))
+    result = pytester.runpytest_subprocess("-v", timeout=120)
+    result.assert_outcomes(passed=1)
+    outputs = {"terminal": result.stdout.str(), "json": report.read_text(),
+               "html": page.read_text(),
+               "graphs": "".join(p.read_text() for p in sorted(graphs.iterdir()))}
+    assert outputs["graphs"]
+    for name, text in outputs.items():
+        for secret in SECRET_TEXTS:
+            assert secret not in text, (name, secret)
+    for name in ("terminal", "json", "html"):
+        assert "postgres://admin:***@db/prod" in outputs[name], name
+        assert "Bearer ***" in outputs[name], name
+    data = load_report(report)
+    values = {leak["name"]: leak["value"]["repr"] for leak in data["leaks"]}
+    assert values == {"DATABASE_URL": "'postgres://admin:***@db/prod'", "API_TOKEN": "'***'",
+                      "HEADER": "'Bearer ***'", "GH": "'***'"}
+    from patchtrace.cli import main
+
+    assert main(["report", str(report)]) == 1  # a saved report is shown masked too
+    monkeypatch.setenv("PATCHTRACE_SHOW_SECRETS", "1")  # the control: opted out, shown
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=1)
+    assert "hunter2" in report.read_text() and FAKE_GITHUB in report.read_text()

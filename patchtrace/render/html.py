@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
-from .secrets import mask_leak
+from .secrets import mask_leak, mask_source
 
 if TYPE_CHECKING:
     from ..leaks import Leak
@@ -197,7 +197,7 @@ def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
     if frames:
         items = []
         for frame in frames:
-            src = _source(frame, rootdir)
+            src = mask_source(_source(frame, rootdir), leak)
             code = f'<pre class="pt-src">{_e(src)}</pre>' if src.strip() else ""
             items.append(f'<li><span class="pt-where">{_e(frame.file)}:{_e(frame.line)}</span>'
                          f" in <code>{_e(frame.function)}</code>{code}</li>")

@@ -1,8 +1,18 @@
-"""Which environment values are secrets, and masked copies of leaks that carry them.
+"""Which values are secrets, and masked copies of leaks that carry them.
 
-The rule is deliberately generous: masking a harmless value costs a reader one click into
-the test, printing a token into a CI artifact costs a rotation.  ``PATCHTRACE_SHOW_SECRETS=1``
-turns masking off (for a local run where you need to see the value).
+Two rules, both deliberately generous: masking a harmless value costs a reader one click
+into the test, printing a token into a CI artifact costs a rotation.
+
+- An environment variable whose *name* looks secret (``GITHUB_TOKEN``, ``DB_PASSWORD``) is
+  masked whole: ``'***'``.
+- Any value, whatever holds it, has the credentials *inside* it masked: the password of a
+  URL (``postgres://admin:***@db/prod``) and strings shaped like well-known tokens (GitHub,
+  GitLab, AWS, Slack, Stripe, Google, OpenAI/Anthropic, npm, PyPI keys, JWTs, ``Bearer``
+  and ``Basic`` credentials, PEM private keys).
+
+Every output (terminal, JSON, HTML, graphs, strict errors, source lines shown beside a
+leak) goes through :func:`mask_leak` or :func:`mask_values`.
+``PATCHTRACE_SHOW_SECRETS=1`` turns masking off (for a local run where you need to see it).
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ from ..values import ValueSummary
 if TYPE_CHECKING:
     from ..leaks import Leak
 
-__all__ = ["MASK", "is_secret_name", "mask_leak", "mask_text", "show_secrets"]
+__all__ = ["MASK", "is_secret_name", "mask_leak", "mask_source", "mask_text", "mask_values",
+           "show_secrets"]
 
 #: What a masked value looks like; the same for every value, so its length stays hidden.
 MASK: Final = "'***'"
@@ -34,6 +45,54 @@ _NOT_SECRET: Final = frozenset({"PWD", "OLDPWD", "KEYMAP", "XAUTHORITY", "SSH_AU
 
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT: Final = re.compile(r"[^A-Z0-9]+")
+
+
+#: The userinfo password of a URL: ``scheme://user:PASSWORD@host``.
+_URL_PASSWORD: Final = re.compile(
+    r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@/'\"]+(?=@)")
+#: Credentials after a scheme word: ``Bearer abc...``, ``Basic dXNlcjpw...``.
+_AUTH_SCHEME: Final = re.compile(
+    r"(?P<keep>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken)\s+)[A-Za-z0-9._~+/=-]{8,}")
+#: Strings shaped like the tokens of common services, masked wherever they appear.
+_TOKENS: Final = re.compile("|".join((
+    r"\bgh[pousr]_[A-Za-z0-9]{20,}",                   # GitHub
+    r"\bgithub_pat_[A-Za-z0-9_]{20,}",                 # GitHub fine-grained
+    r"\bglpat-[A-Za-z0-9_-]{20,}",                     # GitLab
+    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)[0-9A-Z]{16}\b",  # AWS access key id
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",                # Slack
+    r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}",         # Stripe
+    r"\bAIza[0-9A-Za-z_-]{35}",                        # Google API key
+    r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",         # OpenAI, Anthropic
+    r"\bnpm_[A-Za-z0-9]{36}",                          # npm
+    r"\bpypi-[A-Za-z0-9_-]{50,}",                      # PyPI
+    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JWT
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----|.*)",
+)), re.DOTALL)
+#: a quoted string literal in a line of source
+_LITERAL: Final = re.compile(r"""(?P<q>['"])(?P<text>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
+
+
+def mask_values(text: str) -> str:
+    """``text`` with the credentials inside it masked (URL passwords, token shapes)."""
+    if not text or show_secrets():
+        return text
+    text = _URL_PASSWORD.sub(r"\g<keep>***", text)
+    text = _AUTH_SCHEME.sub(r"\g<keep>***", text)
+    return _TOKENS.sub("***", text)
+
+
+def mask_source(line: str, leak: Leak) -> str:
+    """A source line shown beside ``leak``: credentials inside it masked, and when the
+    leak's value is masked whole (a secret-looking variable), every string literal but the
+    variable's name (``os.environ['API_TOKEN'] = '***'``)."""
+    line = mask_values(line)
+    if show_secrets() or MASK not in (leak.value.repr, leak.before.repr):
+        return line
+
+    def literal(match: re.Match[str]) -> str:
+        return match.group(0) if match.group("text") == leak.name else MASK
+
+    return _LITERAL.sub(literal, line)
 
 
 def show_secrets() -> bool:
@@ -68,22 +127,40 @@ def _masked(summary: ValueSummary) -> ValueSummary:
     return ValueSummary(summary.type, MASK, summary.is_mock)
 
 
+def _values_masked(summary: ValueSummary) -> ValueSummary:
+    text = mask_values(summary.repr)
+    return summary if text == summary.repr else ValueSummary(summary.type, text, summary.is_mock)
+
+
 def mask_leak(leak: Leak) -> Leak:
-    """A copy of ``leak`` with its values masked, when it is an ``os.environ`` leak whose
-    name looks secret (and the user did not opt out); otherwise ``leak`` itself.
+    """A copy of ``leak`` with its secrets masked: the values of an ``os.environ`` leak
+    whose name looks secret, and the credentials inside any value, description or chain
+    label; ``leak`` itself when there is nothing to mask (or the user opted out).
 
     The copy drops its reference to the live value, so nothing drawn from it (a graph of the
     live object) can show the secret either.
     """
-    if leak.target != "os.environ" or not is_secret_name(leak.name) or show_secrets():
+    if show_secrets():
         return leak
-    masked = copy.copy(leak)
-    masked.before = _masked(leak.before)
-    masked.value = _masked(leak.value)
+    if leak.target == "os.environ" and is_secret_name(leak.name):
+        masked = copy.copy(leak)
+        masked.before = _masked(leak.before)
+        masked.value = _masked(leak.value)
+        if masked.desc and (leak.value.repr in masked.desc or leak.before.repr in masked.desc):
+            masked.desc = None  # e.g. "patch.dict(os.environ, {'TOKEN': 'abc'})"
+    else:
+        before, value = _values_masked(leak.before), _values_masked(leak.value)
+        desc = mask_values(leak.desc) if leak.desc else leak.desc
+        chain = [mask_values(step) for step in leak.alive_via] if leak.alive_via else None
+        if (before is leak.before and value is leak.value and desc == leak.desc
+                and chain == leak.alive_via):
+            return leak
+        masked = copy.copy(leak)
+        masked.before, masked.value, masked.desc = before, value, desc
+        masked.alive_via = chain
+    masked.desc = mask_values(masked.desc) if masked.desc else masked.desc
     masked._atom = _nothing()
     masked._ref = None
-    if masked.desc and (leak.value.repr in masked.desc or leak.before.repr in masked.desc):
-        masked.desc = None  # e.g. "patch.dict(os.environ, {'TOKEN': 'abc'})"
     return masked
 
 

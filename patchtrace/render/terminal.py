@@ -76,8 +76,11 @@ def render(
         safe_box=True,
         emoji=False,
     )
+    from .secrets import mask_leak, mask_source
+
     if header:
         console.print(Text(header))
+    leaks = [mask_leak(leak) for leak in leaks]  # a saved report may come from anywhere
     groups: dict[str, list[Leak]] = {}
     for leak in leaks:
         groups.setdefault(leak.polluter, []).append(leak)
@@ -100,7 +103,7 @@ def render(
             if leak.where is not None:
                 frames = leak.stack if verbosity > 0 else [leak.where]
                 for frame in frames or [leak.where]:
-                    source = _source(frame.file, frame.line, rootdir)
+                    source = mask_source(_source(frame.file, frame.line, rootdir), leak)
                     line = Text.assemble(
                         (f"{frame.file}:{frame.line}", "where"), f" in {frame.function}"
                     )
