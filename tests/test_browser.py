@@ -170,3 +170,144 @@ def test_filter(report: Path) -> None:
 
     dom = dump(report, "#filter=test_env.py%20timeout")  # every word must match
     assert visible_leaks(dom) == ["L3"]
+
+
+# -- a real report with every kind of leak, as a user would look at it -----------------------------
+EVERY_KIND = {
+    "shop/__init__.py": "",
+    "shop/calc.py": "class Calc:\n    @staticmethod\n    def scale(x):\n        return x * 2\n\n"
+                    "REGISTRY = []\nTIMEOUT = 30\n",
+    "shop/gateway.py": "def send(x):\n    return x\n",
+    "shop/reloaded.py": "FLAG = 1\n",
+    "shop/sub/__init__.py": "",
+    "shop/sub/leaf.py": "VALUE = 1\n",
+    "test_kinds.py": '''\
+import importlib, logging, os, sys
+from unittest import mock
+import shop.calc, shop.gateway, shop.reloaded, shop.sub
+from shop.calc import Calc
+
+
+def test_patch_not_stopped_with_a_name_long_enough_to_wrap_the_title_of_its_reference_graph():
+    mock.patch("shop.gateway.send").start()
+
+
+def test_binding_changed():
+    shop.calc.TIMEOUT = 0
+    os.environ["DATABASE_URL"] = "postgres://admin:hunter2@db/prod"
+
+
+def test_restore_mismatch():
+    original = Calc.scale
+    Calc.scale = lambda x: 3
+    Calc.scale = original
+
+
+def test_mock_survived():
+    shop.calc.REGISTRY.append(mock.MagicMock(name="registered"))
+
+
+def test_module_replaced():
+    importlib.reload(shop.reloaded)
+
+
+def test_module_dropped():
+    with mock.patch.dict(sys.modules):
+        import shop.sub.leaf
+
+
+def test_resource_changed():
+    logging.getLogger().addHandler(logging.NullHandler())
+
+
+def test_victim():
+    assert shop.calc.TIMEOUT == 30
+
+
+def test_later():
+    import gc
+    gc.collect()
+
+
+def test_last():
+    pass
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def every_kind(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    import json
+    import sys
+
+    root = tmp_path_factory.mktemp("every-kind")
+    for name, text in EVERY_KIND.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHTRACE")}
+    env.update(PATCHTRACE="1", PATCHTRACE_HTML=str(root / "r.html"),
+               PATCHTRACE_JSON=str(root / "r.json"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-p",
+                           "no:cacheprovider", "-p", "no:xdist", "-q"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 1, done.stdout[-3000:]  # test_victim fails
+    return root / "r.html", json.loads((root / "r.json").read_text())
+
+
+def articles(dom: str) -> dict[str, str]:
+    """Each leak's <article>, by kind (the last one of a kind wins: one of each here)."""
+    out = {}
+    for match in re.finditer(r'<article class="pt-leak"[^>]*data-kind="([^"]+)".*?</article>',
+                             dom, re.DOTALL):
+        out[match.group(1)] = match.group(0)
+    return out
+
+
+def test_every_kind_of_leak_as_a_user_sees_it(every_kind: tuple[Path, dict[str, object]],
+                                              tmp_path: Path) -> None:
+    page, data = every_kind
+    leaks = data["leaks"]
+    assert isinstance(leaks, list)
+    from patchtrace.leaks import KINDS
+
+    assert {leak["kind"] for leak in leaks} == set(KINDS)
+    dom = dump(page)
+    found = articles(dom)
+    assert set(found) == set(KINDS)
+    for kind, article in found.items():
+        leak = next(leak for leak in leaks if leak["kind"] == kind)
+        message = re.search(r'<p class="pt-msg">(.*?)</p>', article, re.DOTALL)
+        assert message is not None
+        # the one-line message does not repeat the rows under it
+        assert leak["fix"] and html._e(leak["fix"]) not in message.group(1), kind
+        if kind in ("binding-changed", "restore-mismatch"):
+            assert html._e(leak["before"]["repr"]) not in message.group(1), kind
+        # file:line is a real link to the absolute file, with its line, or no link at all
+        for link in re.findall(r'<a class="pt-where"[^>]*>', article):
+            href = re.search(r'href="file://(/[^"#]+)#L(\d+)"', link)
+            assert href is not None, link
+            assert os.path.isfile(href.group(1)), link
+        assert 'class="pt-where"' not in article.replace('<a class="pt-where"', ""), kind
+        # a graph that says no more than the "alive via" line starts collapsed
+        details = re.search(r'<details class="pt-graph"( open)?', article)
+        assert details is not None
+        svg = re.search(r"<svg.*?</svg>", article, re.DOTALL)
+        assert svg is not None
+        boxes = len(re.findall(r'class="(?:node|pt-node [^"]*)"', svg.group(0)))
+        assert (details.group(1) is not None) == (boxes > 2), (kind, boxes)
+        assert "\\n" not in svg.group(0), kind  # tooltips: no literal backslash-n
+    assert "hunter2" not in dom and "postgres://admin:***@db/prod" in dom
+    # the restore-mismatch graph: one edge for the one reference
+    restore = found["restore-mismatch"]
+    assert restore.count("class attribute scale") >= 1
+    assert "class attribute scale of" not in restore
+    shot = tmp_path / "every-kind.png"
+    chromium(f"--screenshot={shot}", "--window-size=1200,3200", page.as_uri())
+    width, height, channels, pixels = decode_png(shot.read_bytes())
+    assert (width, height) == (1200, 3200)
+    lum = [sum(pixels[i:i + 3]) // 3 for i in range(0, len(pixels), channels * 7)]
+    assert len(set(lum)) > 20  # not blank
+    if os.environ.get("PT_KEEP_SCREENSHOT"):
+        import shutil
+
+        shutil.copy(shot, os.environ["PT_KEEP_SCREENSHOT"])

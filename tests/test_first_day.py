@@ -6,6 +6,7 @@ Settings and commands, in real subprocesses (the ``.pth`` path, pytest, the CLI)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -564,3 +565,104 @@ def test_secrets_inside_values_are_masked_in_every_output(
     monkeypatch.setenv("PATCHTRACE_SHOW_SECRETS", "1")  # the control: opted out, shown
     pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=1)
     assert "hunter2" in report.read_text() and FAKE_GITHUB in report.read_text()
+
+
+# -- graphs: one edge per reference, real tooltips, whole titles ---------------------------------
+def _restore_mismatch_graph() -> object:
+    from patchtrace.render import graph
+
+    g = graph.Graph("L4 restore-mismatch: shop.calc.Calc.scale")
+    g.add(graph.Node("target", ["function", "<function Calc.scale at 0x1>"], "target"))
+    g.add_chain(["class shop.calc.Calc", "class attribute scale"], "target")  # the report's
+    g.add_chain(["class shop.calc.Calc", "class attribute scale of shop.calc.Calc"],
+                "target")  # the analyzer's words for the same reference
+    return g
+
+
+def test_the_restore_mismatch_graph_has_one_edge() -> None:
+    from patchtrace.render import graph
+
+    g = _restore_mismatch_graph()
+    assert [e.label for e in g.edges] == ["class attribute scale"]  # type: ignore[attr-defined]
+    dot = graph.to_dot(g)  # type: ignore[arg-type]
+    assert dot.count(" -> ") == 1
+    svg = graph.builtin_svg(g)  # type: ignore[arg-type]
+    assert svg.count('class="pt-edge"') == 1
+    assert "class attribute scale of" not in dot + svg
+    # the control: two different references stay two edges
+    g2 = graph.Graph("t")
+    g2.add(graph.Node("target", ["x"], "target"))
+    g2.add_chain(["class a.C", "class attribute x"], "target")
+    g2.add_chain(["class a.C", "class attribute y"], "target")
+    assert len(g2.edges) == 2
+
+
+def test_tooltips_have_real_newlines() -> None:
+    from patchtrace.render import graph
+
+    g = _restore_mismatch_graph()
+    dot = graph.to_dot(g)  # type: ignore[arg-type]
+    assert 'tooltip="function\\n<function Calc.scale at 0x1>"' in dot  # DOT's newline escape
+    assert "\\\\n" not in dot
+    builtin = graph.builtin_svg(g)  # type: ignore[arg-type]
+    assert "<title>function\n&lt;function Calc.scale at 0x1&gt;</title>" in builtin
+    if graph._find_dot() is not None:
+        svg = graph.to_svg(g)  # type: ignore[arg-type]
+        assert "\\n" not in svg
+        assert "function&#10;&lt;function Calc.scale" in svg
+
+
+def test_the_builtin_renderer_does_not_clip_long_titles() -> None:
+    from patchtrace.render import graph
+
+    title = ("L12 mock-survived: <MagicMock name='a_rather_long_name_for_a_mock_in_a_registry' "
+             "id='140462306946768'> from tests/test_with_a_long_name.py::TestGroup::test_it")
+    g = graph.Graph(title)
+    g.add(graph.Node("target", ["x"], "target"))
+    svg = graph.builtin_svg(g, id_prefix="t")
+    width = float(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    lines = re.findall(r'font-weight="bold" fill="#111827">([^<]*)</text>', svg)
+    assert " ".join(lines) == title.replace("'", "&#x27;").replace("<", "&lt;").replace(
+        ">", "&gt;")
+    assert len(lines) > 1
+    for line in lines:  # each line fits the picture at 13px bold monospace (~8px a char)
+        assert len(line.replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">")) * 8 \
+            < width
+    dot = graph.to_dot(g)
+    assert "..." not in dot.splitlines()[1]
+
+
+# -- HTML: collapsed trivial graphs, a message that does not repeat its rows, real links ---------
+def _html_leak(tmp_path: Path, *, file: str, chain: list[str] | None) -> object:
+    from patchtrace.leaks import Leak
+    from patchtrace.stack import Frame
+    from patchtrace.values import ValueSummary
+
+    frame = Frame(file, 2, "test_x")
+    leak = Leak("binding-changed", "t.py::test_x", "call", "module:pkg.mod", "TIMEOUT",
+                where=frame, stack=[frame], before=ValueSummary("int", "30", False),
+                value=ValueSummary("int", "0", False))
+    leak.id = "L1"
+    leak.alive_via = chain
+    return leak
+
+
+def test_html_rows_links_and_collapsed_graphs(tmp_path: Path) -> None:
+    from patchtrace.render import html
+
+    (tmp_path / "t.py").write_text("import pkg.mod\npkg.mod.TIMEOUT = 0\n")
+    two = _html_leak(tmp_path, file="t.py", chain=["module pkg.mod", "attribute TIMEOUT"])
+    text = html.render([two], tests=1, mutations=1, rootdir=str(tmp_path))  # type: ignore[list-item]
+    [message] = re.findall(r'<p class="pt-msg">(.*?)</p>', text)
+    assert message == "pkg.mod.TIMEOUT changed at t.py:2"  # no "30 -> 0", no "fix: ..."
+    assert '<p class="pt-fix">fix: ' in text and '<dt>change</dt>' in text  # the rows are there
+    href = (tmp_path / "t.py").resolve().as_uri() + "#L2"
+    assert f'<a class="pt-where" href="{href}"' in text
+    assert '<details class="pt-graph"><summary>' in text  # two boxes: collapsed
+    longer = _html_leak(tmp_path, file="gone.py",
+                        chain=["module pkg.mod", "attribute REGISTRY", "list index 0"])
+    text = html.render([longer], tests=2, mutations=1, rootdir=str(tmp_path))  # type: ignore[list-item]
+    assert '<details class="pt-graph" open><summary>' in text  # the control: a real chain
+    assert '<span class="pt-file">gone.py:2</span>' in text  # no file: not a link
+    assert 'class="pt-where"' not in text
+    assert "No leaks found in 1 test." in html.render([], tests=1, mutations=0)

@@ -42,6 +42,8 @@ __all__ = [
 _NODE_CHARS: Final = 48  # longest line of a node's label
 _EDGE_CHARS: Final = 44  # longest edge label
 _CHAR_W: Final = 7.3  # 12px monospace
+_TITLE_CHAR_W: Final = 8.2  # 13px bold monospace
+_TITLE_CHARS: Final = 90  # a longer title is wrapped
 _LABEL_CHAR_W: Final = 6.7  # 11px monospace
 _LINE_H: Final = 15.0
 _FONT: Final = "DejaVu Sans Mono, Menlo, Consolas, monospace"
@@ -111,9 +113,15 @@ class Graph:
         return self.nodes.setdefault(node.key, node)
 
     def link(self, source: str, target: str, label: str) -> None:
-        if any(e.source == source and e.target == target and e.label == label
-               for e in self.edges):
-            return
+        """One edge per reference: ``class attribute scale`` (a report's binding) and
+        ``class attribute scale of Calc`` (the analyzer's words) are the same one, drawn
+        with the shorter label."""
+        for edge in self.edges:
+            if edge.source == source and edge.target == target and _same_reference(
+                    edge.label, label):
+                if len(label) < len(edge.label):
+                    edge.label = label
+                return
         self.edges.append(Edge(source, target, label))
 
     def add_chain(self, labels: Sequence[str], target: str) -> None:
@@ -121,6 +129,7 @@ class Graph:
         the previous object; the last hop ends at ``target``. Shared prefixes share nodes."""
         if not labels:
             return
+        labels = _plain_labels(labels)
         root = self.add(Node(f"root:{labels[0]}", [labels[0]], "root"))
         previous = root.key
         for depth, label in enumerate(labels[1:], start=1):
@@ -137,6 +146,23 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {self.title!r}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
+
+
+def _same_reference(a: str, b: str) -> bool:
+    """Two labels of one edge, one naming its owner (``... of shop.calc.Calc``)."""
+    return a == b or a.startswith(b + " of ") or b.startswith(a + " of ")
+
+
+def _plain_labels(labels: Sequence[str]) -> list[str]:
+    """A chain's labels without an owner the step before already names: from the root
+    ``class shop.calc.Calc``, ``class attribute scale of shop.calc.Calc`` is
+    ``class attribute scale`` (so a report's chain and the analyzer's share their edges)."""
+    out = list(labels)
+    for i in range(1, len(out)):
+        head, sep, owner = out[i].rpartition(" of ")
+        if sep and owner and out[i - 1] in (f"class {owner}", f"module {owner}"):
+            out[i] = head
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +330,16 @@ def _dot_str(text: str) -> str:
     return '"' + text.replace("\r", "\\\\r").replace("\n", "\\\\n") + '"'
 
 
+def _dot_tooltip(text: str, limit: int = 300) -> str:
+    """A DOT tooltip: its lines kept as lines (``\\n`` is graphviz's newline there), never
+    shown as a literal backslash-n."""
+    text = _INVALID_XML.sub("?", text.replace("\r", ""))
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\n", "\\n") + '"'
+
+
 def _dot_label(lines: Sequence[str]) -> str:
     inner = "\\n".join(_dot_str(_clip(line, _NODE_CHARS))[1:-1] for line in lines)
     return f'"{inner}"'
@@ -312,9 +348,10 @@ def _dot_label(lines: Sequence[str]) -> str:
 def to_dot(g: Graph) -> str:
     """The graph as DOT source; node names are generated, every text is quoted."""
     ids = {key: f"n{i}" for i, key in enumerate(g.nodes)}
+    title = "\\n".join(_dot_str(line)[1:-1] for line in _title_lines(g.title))
     out = [
         "digraph patchtrace {",
-        f"  graph [label={_dot_str(_clip(g.title, 100))}, labelloc=t, fontsize=13, "
+        f'  graph [label="{title}", labelloc=t, fontsize=13, '
         f'fontname="monospace", rankdir=TB, nodesep=0.3, ranksep=0.45, bgcolor="white"];',
         '  node [shape=box, style="rounded,filled", fontname="monospace", fontsize=11, '
         'margin="0.12,0.06"];',
@@ -324,7 +361,7 @@ def to_dot(g: Graph) -> str:
     for key, node in g.nodes.items():
         fill, stroke = _STYLE.get(node.role, _STYLE["node"])
         attrs = [f'fillcolor="{fill}"', f'color="{stroke}"',
-                 f"tooltip={_dot_str(_clip(node.tooltip, 300))}"]
+                 f"tooltip={_dot_tooltip(node.tooltip)}"]
         if node.role == "hop":
             attrs += ["shape=circle", 'label=""', "width=0.14", "fixedsize=true"]
         else:
@@ -342,7 +379,7 @@ def to_dot(g: Graph) -> str:
         attrs = []
         if edge.label:
             attrs.append(f"label={_dot_str(' ' + _clip(edge.label, _EDGE_CHARS) + ' ')}")
-            attrs.append(f"tooltip={_dot_str(_clip(edge.label, 300))}")
+            attrs.append(f"tooltip={_dot_tooltip(edge.label)}")
         suffix = f" [{', '.join(attrs)}]" if attrs else ""
         out.append(f"  {ids[edge.source]} -> {ids[edge.target]}{suffix};")
     out.append("}")
@@ -407,6 +444,12 @@ def _x(text: str) -> str:
     return _xml_escape(_INVALID_XML.sub("?", text), quote=True)
 
 
+def _title_lines(title: str) -> list[str]:
+    """A graph's title, wrapped at word boundaries (never clipped: it names the leak)."""
+    title = _INVALID_XML.sub("?", title.replace("\r", " ").replace("\n", " "))
+    return _wrap(title, _TITLE_CHARS) or [""]
+
+
 def _node_size(node: Node) -> tuple[float, float]:
     if node.role == "hop":
         return 12.0, 12.0
@@ -428,9 +471,10 @@ def builtin_svg(g: Graph, *, id_prefix: str = "pt") -> str:
         [(e.source, e.target, len(t) * _LABEL_CHAR_W + 10 if t else 4.0, 17.0 if t else 4.0)
          for e, t in zip(edges, labels, strict=True)],
     )
-    title = _clip(g.title, 100)
-    top = 26.0 if title else 0.0
-    width = max(placed.width, len(title) * _CHAR_W + 32)
+    title_lines = _title_lines(g.title)
+    title = " ".join(title_lines)
+    top = 26.0 + 17.0 * (len(title_lines) - 1) if title else 0.0
+    width = max([placed.width, *(len(line) * _TITLE_CHAR_W + 32 for line in title_lines)])
     height = placed.height + top
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="pt-graph" width="{width:.0f}" '
@@ -442,9 +486,9 @@ def builtin_svg(g: Graph, *, id_prefix: str = "pt") -> str:
         f'fill="{_EDGE_COLOR}"/></marker></defs>',
         f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
     ]
-    if title:
-        out.append(f'<text x="{width / 2:.1f}" y="18" text-anchor="middle" font-size="13" '
-                   f'font-weight="bold" fill="#111827">{_x(title)}</text>')
+    for i, line in enumerate(title_lines if title else []):
+        out.append(f'<text x="{width / 2:.1f}" y="{18 + 17 * i}" text-anchor="middle" '
+                   f'font-size="13" font-weight="bold" fill="#111827">{_x(line)}</text>')
     out.append(f'<g transform="translate(0,{top:.0f})">')
     for edge, points in zip(edges, placed.edges, strict=True):
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)

@@ -75,7 +75,8 @@ code { word-break:break-all; }
 .pt-arrow { color:var(--dim); margin:0 6px; }
 ol.pt-stack { margin:0; padding-left:18px; }
 ol.pt-stack li { margin:0 0 4px; }
-.pt-where { color:var(--blue); }
+a.pt-where { color:var(--blue); }
+.pt-file { color:inherit; }
 pre.pt-src { margin:2px 0 0; padding:3px 8px; background:#f3f4f6; border-radius:4px;
   white-space:pre-wrap; word-break:break-all; }
 ol.pt-chain { margin:0; padding:0; list-style:none; display:flex; flex-wrap:wrap; gap:4px; }
@@ -159,7 +160,9 @@ def _source(frame: Frame, rootdir: str) -> str:
     return ""
 
 
-def _graph_svg(leak: Leak, index: int) -> str:
+def _graph_svg(leak: Leak, index: int) -> tuple[str, bool]:
+    """The leak's graph as inline SVG, and whether it says more than a line of text: a
+    binding and its value (two boxes, one arrow) is what the "alive via" row says."""
     from . import graph
 
     g = graph.graph_of_leak(leak)
@@ -167,7 +170,39 @@ def _graph_svg(leak: Leak, index: int) -> str:
     svg = graph.to_svg(g, id_prefix=prefix)
     if _UNSAFE_SVG.search(svg):  # defence in depth: only ever inline plain drawing markup
         svg = graph.builtin_svg(g, id_prefix=prefix)
-    return svg
+    boxes = [node for node in g.nodes.values() if node.role != "hop"]
+    return svg, len(boxes) > 2 or len(g.edges) > 1
+
+
+def _sentence(leak: Leak) -> str:
+    """The leak in one sentence, without what the rows under it show (the change, the fix)."""
+    text = leak.message()
+    if leak.fix and text.endswith(f"; {leak.fix}"):
+        text = text[: -len(leak.fix) - 2]
+    change = f": {leak.before.repr} -> {leak.value.repr}"
+    if text.endswith(change):
+        text = text[: -len(change)]
+    if leak.kind == "restore-mismatch":
+        at = f" at {leak.where.file}:{leak.where.line}" if leak.where else ""
+        text = f"{leak.label} was put back{at}, but not as the original"
+    return text
+
+
+def _location(frame: Frame, rootdir: str) -> str:
+    """``file:line``: a ``file://`` link to the absolute path (with the line) when the file
+    is there, else plain text (not styled as a link)."""
+    from pathlib import Path
+
+    text = f"{_e(frame.file)}:{_e(frame.line)}"
+    path = frame.file if os.path.isabs(frame.file) else os.path.join(rootdir, frame.file)
+    try:
+        if os.path.isfile(path):
+            href = f"{Path(os.path.abspath(path)).as_uri()}#L{int(frame.line)}"
+            return (f'<a class="pt-where" href="{_e(href)}" '
+                    f'title="{_e(os.path.abspath(path))}, line {_e(frame.line)}">{text}</a>')
+    except (OSError, ValueError):
+        pass
+    return f'<span class="pt-file">{text}</span>'
 
 
 def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
@@ -188,7 +223,7 @@ def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
     parts.append(f'<h3><span class="pt-id">{_e(leak.id)}</span>'
                  f'<span class="pt-kind">{_e(leak.kind)}</span><code>{_e(leak.label)}</code>'
                  f"{mock}{scope}</h3>")
-    parts.append(f'<p class="pt-msg">{_e(leak.message())}</p>')
+    parts.append(f'<p class="pt-msg">{_e(_sentence(leak))}</p>')
     parts.append("<dl>")
     parts.append(f'<dt>change</dt><dd class="pt-change"><code>{_e(leak.before.repr)}</code>'
                  f'<span class="pt-arrow">&rarr;</span><code>{_e(leak.value.repr)}</code>'
@@ -199,7 +234,7 @@ def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
         for frame in frames:
             src = mask_source(_source(frame, rootdir), leak)
             code = f'<pre class="pt-src">{_e(src)}</pre>' if src.strip() else ""
-            items.append(f'<li><span class="pt-where">{_e(frame.file)}:{_e(frame.line)}</span>'
+            items.append(f"<li>{_location(frame, rootdir)}"
                          f" in <code>{_e(frame.function)}</code>{code}</li>")
         parts.append(f'<dt>stack</dt><dd><ol class="pt-stack">{"".join(items)}</ol></dd>')
     else:
@@ -213,10 +248,11 @@ def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
     parts.append("</dl>")
     if draw:
         try:
-            svg = _graph_svg(leak, index)
+            svg, telling = _graph_svg(leak, index)
         except Exception as exc:  # the report is worth more than one picture
-            svg = f"<p>graph not drawn: {_e(repr(exc))}</p>"
-        parts.append('<details class="pt-graph" open><summary>reference graph</summary>'
+            svg, telling = f"<p>graph not drawn: {_e(repr(exc))}</p>", True
+        opened = " open" if telling else ""
+        parts.append(f'<details class="pt-graph"{opened}><summary>reference graph</summary>'
                      f'<div class="pt-svg">{svg}</div></details>')
     if leak.fix:
         parts.append(f'<p class="pt-fix">fix: {_e(leak.fix)}</p>')
@@ -274,7 +310,8 @@ def render(
     for key, value in (extra or {}).items():
         out.append(f'<p class="kinds">{_e(key)}: <code>{_e(value)}</code></p>')
     if not leaks:
-        out.append(f'<p class="pt-none">No leaks found in {_e(tests)} tests.</p>')
+        count = f"{_e(tests)} test{'s' * (tests != 1)}"
+        out.append(f'<p class="pt-none">No leaks found in {count}.</p>')
     out.append('<p><input id="pt-filter" type="search" placeholder="filter: test, kind, '
                'target, mock name..." aria-label="filter leaks" autocomplete="off">'
                '<span id="pt-shown"></span></p>')
