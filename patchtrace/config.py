@@ -3,7 +3,7 @@
 A value that cannot be understood is never ignored silently. A bad ``PATCHTRACE`` (the
 mode) makes :func:`from_env` raise :class:`ConfigError`, which names the variable, the bad
 value and the accepted ones; a bad companion (``PATCHTRACE_PDB=maybe``) is kept as one line
-in :attr:`Config.problems`, said once per process by :func:`say_once`, and otherwise ignored:
+in ``Config.problems``, said once per process by :func:`say_once`, and otherwise ignored:
 tracing stays on.
 """
 
@@ -175,7 +175,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from ``PATCHTRACE*`` variables.
 
     A bad ``PATCHTRACE`` raises :class:`ConfigError`; a bad companion is one line of
-    :attr:`Config.problems` and reads as off.
+    ``Config.problems`` and reads as off.
     """
     env = os.environ if environ is None else environ
     mode = parse_mode(env.get("PATCHTRACE"))
