@@ -111,7 +111,7 @@ def _bad_mode(exc: Exception) -> None:
 
 def _looks_like_pytest() -> bool:
     """``python -m pytest ...`` or the ``pytest`` script (the command line, as started)."""
-    argv = list(getattr(sys, "orig_argv", ()))[1:]
+    argv: list[str] = [str(a) for a in getattr(sys, "orig_argv", ())][1:]
     for i, arg in enumerate(argv):
         if arg.startswith("-m"):  # -m pytest, -mpytest (pytester's children)
             module = arg[2:] or (argv[i + 1] if i + 1 < len(argv) else "")

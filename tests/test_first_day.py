@@ -401,7 +401,7 @@ def test_a_lambda_frame_is_named_after_its_function() -> None:
     where = captured.where()
     assert where is not None and where.function == "test_a_lambda_frame_is_named_after_its_function"
     assert [f.function for f in captured.frames()][-1] == where.function
-    comprehension = [stack.capture() for _ in range(1)][0].where()
+    comprehension = next(stack.capture() for _ in range(1)).where()
     assert comprehension is not None
     assert comprehension.function == "test_a_lambda_frame_is_named_after_its_function"
 
@@ -431,7 +431,7 @@ class TestC:
         assert {f["function"] for f in leaks["Y"]["stack"]} == {"test_method"}
 
 
-# -- why(): one chain is one path; a REPL shows the tree once ---------------------------------------
+# -- why(): one chain is one path; a REPL shows the tree once ----------------------------------
 WHY_SETUP = """\
 import sys, types
 from unittest import mock
