@@ -1,0 +1,369 @@
+"""Patched in the wrong place: the hint in a failing test's report (issue 18).
+
+The holder search is driven on hand-built modules; the plugin on small suites in real
+pytest subprocesses, each case with a twin in the same run that must not get a hint.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+import time
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from patchtrace import _hints
+from patchtrace.ledger import Mutation, Scope
+from patchtrace.stack import Stack
+
+from .conftest import load_report, package_suite
+
+Enable = Callable[..., Path]
+
+
+# -- the search, on hand-built modules ------------------------------------------------------------
+@pytest.fixture
+def handmade(tmp_path: Path) -> Iterator[types.ModuleType]:
+    """A project module (its file is under tmp_path) binding one function in every way;
+    no other module binds it (``module.alias`` is the function)."""
+
+    def original() -> str:
+        return "real"
+
+    module = types.ModuleType("handmade_pkg.client")
+    module.__file__ = str(tmp_path / "handmade_pkg" / "client.py")
+    module.__dict__["original"] = original
+    exec(compile("""
+alias = original
+
+class Client:
+    send = original
+    static = staticmethod(original)
+
+    class Inner:
+        deep = original
+
+    def method(self, hook=original):
+        return hook()
+
+def stamp(clock=original, *, later=original):
+    return clock()
+
+unrelated = len
+""", module.__file__, "exec"), module.__dict__)
+    del module.__dict__["original"]
+    sys.modules[module.__name__] = module
+    try:
+        yield module
+    finally:
+        del sys.modules[module.__name__]
+
+
+def labels(holders: list[_hints.Holder]) -> set[str]:
+    return {holder.label for holder in holders}
+
+
+def test_find_holders_sees_modules_classes_and_defaults(handmade: types.ModuleType) -> None:
+    [found, other] = _hints.find_holders([handmade.alias, len])
+    assert labels(found) >= {
+        "module:handmade_pkg.client alias",
+        "class:handmade_pkg.client.Client send",
+        "class:handmade_pkg.client.Client static",  # through the staticmethod
+        "class:handmade_pkg.client.Client.Inner deep",
+        "default:handmade_pkg.client.Client.method hook",
+        "default:handmade_pkg.client.stamp clock",
+        "default:handmade_pkg.client.stamp later",
+    }
+    assert all(holder.project for holder in found if "handmade" in holder.owner)
+    # len lives in builtins (no file): hidden unless asked for everywhere
+    assert labels(other) == {"module:handmade_pkg.client unrelated"}
+    [everywhere] = _hints.find_holders([len], everywhere=True)
+    assert "module:builtins len" in labels(everywhere)
+
+
+def test_find_holders_never_touches_a_mock(handmade: types.ModuleType) -> None:
+    fake = mock.MagicMock()
+    handmade.__dict__["fake"] = fake
+    sys.modules["handmade_fake_module"] = fake  # type: ignore[assignment]
+    try:
+        [found] = _hints.find_holders([fake])
+    finally:
+        del sys.modules["handmade_fake_module"]
+    assert labels(found) == {"module:handmade_pkg.client fake"}
+    assert not fake._mock_children, "an attribute read grew a child"
+    assert fake.mock_calls == []
+
+
+def test_find_holders_keeps_nothing_alive(handmade: types.ModuleType) -> None:
+    def victim() -> None:
+        pass
+
+    handmade.__dict__["victim"] = victim
+    ref = weakref.ref(victim)
+    found = _hints.find_holders([victim])
+    assert labels(found[0]) == {"module:handmade_pkg.client victim"}
+    del handmade.__dict__["victim"], victim
+    gc.collect()
+    assert ref() is None
+
+
+def test_mock_calls_reads_raw_state() -> None:
+    plain = mock.MagicMock()
+    assert _hints.mock_calls(plain) == 0
+    plain.child.grandchild()
+    assert _hints.mock_calls(plain) == 1  # a child's call counts for its parent
+    spec = mock.create_autospec(time.time)
+    assert _hints.mock_calls(spec) == 0
+    spec()
+    assert _hints.mock_calls(spec) == 1
+    assert _hints.mock_calls(len) is None
+    before = dict(plain._mock_children)
+    _hints.mock_calls(plain)
+    assert dict(plain._mock_children) == before
+
+
+def _record(target: str, name: str, before: object, after: object, test: str = "t::x",
+            desc: str | None = None) -> Mutation:
+    return Mutation(1, "patch", "mock", target, name, before, after, Stack(()),
+                    Scope(test, "call"), token=1, desc=desc)
+
+
+def test_hints_for_a_hand_built_record(handmade: types.ModuleType) -> None:
+    _original = handmade.alias
+    unused = mock.MagicMock()
+    record = _record("module:os", "getcwd", _original, unused, desc="patch('os.getcwd')")
+    [hint] = _hints.hints_for_failure([record], "t::x", None)
+    assert hint.message.startswith("patch('os.getcwd') was never used; ")
+    assert "handmade_pkg.client.alias still holds the original" in hint.message
+    assert hint.to_json()["patch"] == {"file": None, "line": None, "target": "module:os",
+                                       "name": "getcwd"}
+    # twins: the same patch, used; another test's record; a patch of the holder itself
+    unused()
+    assert _hints.hints_for_failure([record], "t::x", None) == []
+    assert _hints.hints_for_failure(
+        [_record("module:os", "getcwd", _original, mock.MagicMock(), test="t::other")],
+        "t::x", None) == []
+    fresh = mock.MagicMock()
+    both = [_record("module:os", "getcwd", _original, fresh)]
+    [hint] = _hints.hints_for_failure(both, "t::x", None)
+    assert "module:handmade_pkg.client alias" in hint.holders
+    both.append(_record("module:handmade_pkg.client", "alias", _original, mock.MagicMock()))
+    [hint] = _hints.hints_for_failure(both, "t::x", None)
+    assert "module:handmade_pkg.client alias" not in hint.holders
+
+
+# -- the plugin, end to end -----------------------------------------------------------------------
+PKG = {
+    "pkg/__init__.py": "",
+    "pkg/client.py": """
+from os import getcwd
+
+def where():
+    return getcwd()
+""",
+    "pkg/util.py": """
+def send(*args):
+    return "real"
+
+def lonely():
+    return "real"
+""",
+    "pkg/api.py": """
+from pkg import util
+
+class Client:
+    def go(self):
+        return self.send()
+
+Client.send = util.send
+""",
+    "pkg/timing.py": """
+import time
+
+def stamp(clock=time.time):
+    return clock()
+""",
+    "pkg/files.py": """
+_open = open
+
+def read(path):
+    with _open(path) as handle:
+        return handle.read()
+""",
+}
+
+TESTS = """
+import builtins
+from unittest import mock
+
+import pkg.api
+import pkg.client
+import pkg.files
+import pkg.timing
+import pkg.util
+
+
+def test_from_import():
+    with mock.patch("os.getcwd", return_value="/fake"):
+        assert pkg.client.where() == "/fake"
+
+
+def test_class_attribute():
+    with mock.patch("pkg.util.send", return_value="fake"):
+        assert pkg.api.Client().go() == "fake"
+
+
+@mock.patch("time.time", return_value=5.0)
+def test_default_argument(fake_time):
+    assert pkg.timing.stamp() == 5.0
+
+
+def test_own_name_for_open():
+    with mock.patch.object(builtins, "open", mock.mock_open(read_data="fake")):
+        assert pkg.files.read("no-such-file.txt") == "fake"
+
+
+def test_monkeypatch_value(monkeypatch):
+    monkeypatch.setattr("os.getcwd", lambda: "/fake")
+    assert pkg.client.where() == "/fake"
+
+
+def test_monkeypatch_mock(monkeypatch):
+    monkeypatch.setattr("os.getcwd", mock.Mock(return_value="/fake"))
+    assert pkg.client.where() == "/fake"
+
+
+def test_mocker(mocker):
+    mocker.patch("os.getcwd", return_value="/fake")
+    assert pkg.client.where() == "/fake"
+
+
+def test_used_twin():
+    with mock.patch("pkg.client.getcwd", return_value="/fake"):
+        assert pkg.client.where() == "/elsewhere"
+
+
+def test_unrelated_twin():
+    with mock.patch("pkg.util.lonely", return_value="fake"):
+        assert 1 == 2
+
+
+def test_passing_twin():
+    with mock.patch("os.getcwd", return_value="/fake-too"):
+        assert pkg.client.where() != "/fake-too"
+"""
+
+
+
+def _line(snippet: str) -> int:
+    """The line of ``snippet`` in test_it.py (pytester strips the leading blank line)."""
+    [number] = [n for n, text in enumerate(TESTS.strip().splitlines(), 1) if snippet in text]
+    return number
+
+
+HELD = "{} still holds the original — patch '{}' instead"
+FROM_IMPORT = _line('mock.patch("os.getcwd", return_value="/fake")')
+OPEN = _line('builtins, "open"')
+EXPECTED = {
+    "test_from_import": (
+        "module:os", "getcwd", "module:pkg.client getcwd",
+        f"patch('os.getcwd') at test_it.py:{FROM_IMPORT} was never "
+        "used; " + HELD.format("pkg.client.getcwd", "pkg.client.getcwd")),
+    "test_class_attribute": (
+        "module:pkg.util", "send", "class:pkg.api.Client send",
+        f"patch('pkg.util.send') at test_it.py:{_line('util.send')} was never used; "
+        + HELD.format("pkg.api.Client.send", "pkg.api.Client.send")),
+    "test_default_argument": (
+        "module:time", "time", "default:pkg.timing.stamp clock",
+        f"patch('time.time') (a decorator of the test at test_it.py:{_line('time.time')}) "
+        "was never used; the default clock= of pkg.timing.stamp still holds the original "
+        "(bound when the function was defined) — pass clock= explicitly, or "
+        "patch.object(pkg.timing.stamp, '__defaults__', ...)"),
+    "test_own_name_for_open": (
+        "builtins", "open", "module:pkg.files _open",
+        f"patch.object(builtins, 'open') at test_it.py:{OPEN} was "
+        "never used; " + HELD.format("pkg.files._open", "pkg.files._open")),
+    "test_monkeypatch_value": (
+        "module:os", "getcwd", "module:pkg.client getcwd",
+        f"monkeypatch.setattr(os.getcwd) at test_it.py:{_line('lambda')} is not what the "
+        "failing code reads; " + HELD.format("pkg.client.getcwd", "pkg.client.getcwd")),
+    "test_monkeypatch_mock": (
+        "module:os", "getcwd", "module:pkg.client getcwd",
+        f"monkeypatch.setattr(os.getcwd) at test_it.py:{_line('mock.Mock(')} was never used; "
+        + HELD.format("pkg.client.getcwd", "pkg.client.getcwd")),
+    "test_mocker": (
+        "module:os", "getcwd", "module:pkg.client getcwd",
+        f"patch('os.getcwd') at test_it.py:{_line('mocker.patch')} was never used; "
+        + HELD.format("pkg.client.getcwd", "pkg.client.getcwd")),
+}
+TWINS = ("test_used_twin", "test_unrelated_twin", "test_passing_twin")
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    return package_suite(pytester, PKG)
+
+
+def _hints_by_test(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for hint in report["hints"]:
+        out.setdefault(hint["test"].split("::")[-1], []).append(hint)
+    return out
+
+
+def _failure_reports(out: str) -> dict[str, str]:
+    """Each failing test's report in pytest's FAILURES block, by test name."""
+    block = out.partition("= FAILURES =")[2].partition("short test summary info")[0]
+    parts = re.split(r"_{3,} (test_\w+) _{3,}", block)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _check(result: pytest.RunResult, report: dict[str, Any]) -> None:
+    result.assert_outcomes(passed=1, failed=9)
+    found = _hints_by_test(report)
+    assert set(found) == set(EXPECTED), found  # no twin among them
+    for test, (target, name, holder, message) in EXPECTED.items():
+        [hint] = found[test]
+        assert hint["kind"] == "patch-not-used"
+        assert hint["patch"]["file"] == "test_it.py"
+        assert (hint["patch"]["target"], hint["patch"]["name"]) == (target, name)
+        assert hint["holders"][0] == holder, hint
+        assert hint["message"] == message
+
+
+def test_hint_in_the_failing_report_and_json(suite: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    suite.makepyfile(test_it=TESTS)
+    result = suite.runpytest_subprocess(timeout=120)
+    _check(result, load_report(report_path))
+    out = result.stdout.str()
+    reports = _failure_reports(out)
+    assert set(reports) == {*EXPECTED, "test_used_twin", "test_unrelated_twin"}
+    for test, (*_, message) in EXPECTED.items():
+        section = reports[test].partition("patchtrace: patch not used")[2]
+        assert section.split("\n")[1].strip() == message, reports[test]
+    for twin in TWINS:
+        assert "patch not used" not in reports.get(twin, ""), reports.get(twin)
+    assert out.count("patchtrace: patch not used") == len(EXPECTED)
+
+
+def test_hints_cross_the_xdist_hand_off(suite: pytest.Pytester, traced_env: Enable) -> None:
+    pytest.importorskip("xdist")
+    report_path = traced_env()
+    suite.makepyfile(test_it=TESTS)
+    result = suite.runpytest_subprocess("-p", "xdist", "-n", "2", timeout=180)
+    _check(result, load_report(report_path))
+
+
+def test_no_hint_without_tracing(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_it=TESTS)
+    result = suite.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1, failed=9)
+    assert "patch not used" not in result.stdout.str()
