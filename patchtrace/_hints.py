@@ -297,12 +297,24 @@ def calls_at_failure(records: Iterable[Mutation], test: str) -> dict[int, int]:
     """The calls each candidate patch's mock had recorded when the test failed, by record
     ``seq``. Taken before pytest renders the failure: while a ``mocker`` patch is still
     applied, rendering calls what it patched (``os.getcwd`` for relative paths)."""
+    global _last_failure
     out: dict[int, int] = {}
     for mutation in _candidates(records, test):
         calls = mock_calls(mutation.after_value())
         if calls is not None:
             out[mutation.seq] = calls
+    _last_failure = out
     return out
+
+
+#: the last :func:`calls_at_failure` (record seq -> calls; plain ints), for the debugger:
+#: ``pytest --pdb`` stops after pytest rendered the failure, which may have called a mock
+_last_failure: dict[int, int] = {}
+
+
+def calls_when_failed(mutation: Mutation) -> int | None:
+    """The calls ``mutation``'s mock had when its test last failed, if that was noted."""
+    return _last_failure.get(mutation.seq)
 
 
 def _usage(replacement: object, original: object, calls: int | None) -> str:

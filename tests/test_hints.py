@@ -7,7 +7,9 @@ pytest subprocesses, each case with a twin in the same run that must not get a h
 from __future__ import annotations
 
 import gc
+import os
 import re
+import subprocess
 import sys
 import time
 import types
@@ -367,3 +369,68 @@ def test_no_hint_without_tracing(suite: pytest.Pytester) -> None:
     result = suite.runpytest_subprocess(timeout=120)
     result.assert_outcomes(passed=1, failed=9)
     assert "patch not used" not in result.stdout.str()
+
+
+# -- the debugger ---------------------------------------------------------------------------------
+DEBUGGED = """
+from os import getcwd
+
+
+def helper():
+    return 1
+
+
+def where():
+    helper()
+    return getcwd()
+"""
+
+
+def test_pt_patches_marks_the_mock_never_called_and_pt_holders(tmp_path: Path) -> None:
+    (tmp_path / "client.py").write_text(DEBUGGED)
+    (tmp_path / "test_it.py").write_text("""
+import client
+
+
+def test_fails(mocker):
+    used = mocker.patch("client.helper", return_value=2)
+    fake = mocker.patch("os.getcwd", return_value="/fake")
+    assert client.where() == "/fake"
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATCHTRACE", "PYTEST_"))}
+    env.update(PATCHTRACE="1", PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "--pdb"],
+        cwd=tmp_path, input="pt patches\npt holders fake\npt holders client.helper\ncontinue\n",
+        env=env, capture_output=True, text=True, timeout=120)
+    out = result.stdout
+    patches = out.split("(Pdb) ")[1]
+    # the unused mock is marked, with where the original still is; the used one is not
+    assert patches.count("mock: never called") == 1, patches
+    assert "mock: never called; the original is still bound to client.getcwd (pt holders)" \
+        in patches
+    assert patches.index("patch('client.helper')") < patches.index("patch('os.getcwd')") \
+        < patches.index("mock: never called")
+    holders_of_mock = out.split("(Pdb) ")[2]
+    assert "1 binding of fake (<MagicMock name='getcwd'" in holders_of_mock
+    assert "  module:os getcwd" in holders_of_mock
+    # (the debugger's paths are relative to os.getcwd(), which is the mock here)
+    assert "it replaced os.getcwd (patch('os.getcwd') at " in holders_of_mock
+    assert "test_it.py:7 in test_fails); the original <built-in function getcwd>:" \
+        in holders_of_mock
+    assert "  module:client getcwd  (project)" in holders_of_mock
+    assert "  module:posix getcwd" in holders_of_mock
+    # the twin: what is bound once, by the mock of a patch that was used
+    holders_of_used = out.split("(Pdb) ")[3]
+    assert "1 binding of client.helper (<MagicMock name='helper'" in holders_of_used
+    assert "  module:client helper  (project)" in holders_of_used
+    assert "bound nowhere else in modules, classes or default arguments" in holders_of_used
+    assert "1 failed" in out
+
+
+def test_help_names_holders() -> None:
+    from patchtrace import debugger
+
+    assert "pt holders EXPR" in debugger._HELP
+    assert "holders" in debugger._SUBCOMMANDS
