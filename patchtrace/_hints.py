@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any, Final, cast, final
 
 from . import stack as _stack
@@ -92,7 +92,10 @@ class Holder:
 
 # -- raw reads ------------------------------------------------------------------------------
 def _module_namespace(module: object) -> dict[str, Any] | None:
-    if not issubclass(type(module), types.ModuleType):
+    kind = type(module)
+    if kind is types.ModuleType:  # no class of a user's in the way: the plain attribute
+        return module.__dict__
+    if not issubclass(kind, types.ModuleType):
         return None  # a Mock (or anything else) someone put into sys.modules
     try:
         namespace = _MODULE_DICT.__get__(module)
@@ -129,16 +132,34 @@ def _unwrap(value: object) -> object:
     return value
 
 
+_HIDDEN: Final = 0
+_LIBRARY: Final = 1
+_PROJECT: Final = 2
+#: module file -> _HIDDEN, _LIBRARY or _PROJECT (strings and ints only)
+_kinds: dict[str, int] = {}
+
+
+def _file_kind(path: object) -> int:
+    """Whose module this is: the project's own (a ``.py`` file outside the standard library
+    and site-packages), a library users could patch (site-packages), or hidden (the
+    standard library's, pytest's or ours; a built-in module without a file)."""
+    if type(path) is not str:
+        return _HIDDEN
+    kind = _kinds.get(path)
+    if kind is None:
+        if _stack.is_hidden(path):
+            kind = _HIDDEN
+        elif path.endswith(".py") and "site-packages" not in path \
+                and "dist-packages" not in path:
+            kind = _PROJECT
+        else:
+            kind = _LIBRARY
+        _kinds[path] = kind
+    return kind
+
+
 def _is_project_file(path: object) -> bool:
-    if type(path) is not str or not path.endswith(".py"):
-        return False
-    return not (_stack.is_hidden(path) or "site-packages" in path or "dist-packages" in path)
-
-
-def _visible_file(path: object) -> bool:
-    """A module users could patch: a file of theirs or a library's (not the standard
-    library's, not pytest's or ours, not a built-in module)."""
-    return type(path) is str and not _stack.is_hidden(path)
+    return _file_kind(path) == _PROJECT
 
 
 def _hits(keys: set[int], values: Iterable[object]) -> bool:
@@ -152,6 +173,8 @@ def _hits(keys: set[int], values: Iterable[object]) -> bool:
 # -- the search -------------------------------------------------------------------------------
 def find_holders(
     originals: list[object], *, everywhere: bool = False,
+    names: list[str] | None = None,
+    reached: Callable[[frozenset[str]], Container[int]] | None = None,
 ) -> list[list[Holder]]:
     """For each object of ``originals``, every name that binds it (same order).
 
@@ -160,6 +183,13 @@ def find_holders(
     default arguments (``__defaults__``, ``__kwdefaults__``): classes and functions defined
     in the project's own modules (with ``everywhere``: in every module). A class attribute
     wrapped in ``staticmethod``/``classmethod`` counts as binding the function.
+
+    With ``reached``, a library module (not the project's) is searched whole only when the
+    failing code could reach it: first each is asked only for ``names`` (the patched
+    names: ``from os import getcwd`` binds ``getcwd``), then ``reached`` is called with the
+    top-level packages of the libraries found so, and returns the identity keys of the
+    namespaces the failing code reaches. A big environment's thousands of library modules
+    then cost one dictionary lookup each.
     """
     out: list[list[Holder]] = [[] for _ in originals]
     index: dict[int, int] = {}
@@ -169,25 +199,53 @@ def find_holders(
         return out
     keys = set(index)
     seen_modules: set[int] = set()
+    later: list[tuple[int, str, dict[str, Any]]] = []  # library modules, if reached
     for modname, module in list(sys.modules.items()):
         namespace = _module_namespace(module)
-        if namespace is None or identity_key(module) in seen_modules:
+        module_key = identity_key(module)
+        if namespace is None or module_key in seen_modules:
             continue
-        seen_modules.add(identity_key(module))
-        path = namespace.get("__file__")
+        seen_modules.add(module_key)
+        kind = _file_kind(namespace.get("__file__"))
+        if kind == _HIDDEN and not everywhere:
+            continue
         name = namespace.get("__name__")
         name = name if type(name) is str else modname
-        project = _is_project_file(path)
-        if (everywhere or _visible_file(path)) and _hits(keys, namespace.values()):
-            for key, value in list(namespace.items()):
-                position = index.get(identity_key(value), -1)
-                if position >= 0 and type(key) is str and value is originals[position]:
-                    out[position].append(Holder("module", name, key, project=project,
-                                                owner_key=identity_key(module)))
-        if project or everywhere:
-            _search_definitions(namespace, name, module, originals, index, out,
-                                project=project)
+        project = kind == _PROJECT
+        if project or everywhere or reached is None:
+            if _hits(keys, namespace.values()):
+                _search_module(namespace, name, module_key, originals, index, out,
+                               project=project)
+            if project or everywhere:
+                _search_definitions(namespace, name, module, originals, index, out,
+                                    project=project)
+            continue
+        later.append((module_key, name, namespace))
+        for position, wanted in enumerate(names or ()):
+            if namespace.get(wanted, NOTHING) is originals[position]:
+                out[position].append(Holder("module", name, wanted, project=False,
+                                            owner_key=module_key))
+    if later and reached is not None:
+        packages = frozenset(h.owner.partition(".")[0] for group in out for h in group
+                             if not h.project)
+        wanted_keys = reached(packages)
+        for module_key, name, namespace in later:
+            if module_key in wanted_keys and _hits(keys, namespace.values()):
+                _search_module(namespace, name, module_key, originals, index, out,
+                               project=False)
     return out
+
+
+def _search_module(
+    namespace: dict[str, Any], name: str, module_key: int, originals: list[object],
+    index: dict[int, int], out: list[list[Holder]], *, project: bool,
+) -> None:
+    for key, value in list(namespace.items()):
+        position = index.get(identity_key(value), -1)
+        if position >= 0 and type(key) is str and value is originals[position]:
+            holder = Holder("module", name, key, project=project, owner_key=module_key)
+            if holder not in out[position]:  # (found by name first)
+                out[position].append(holder)
 
 
 def _search_definitions(
@@ -457,26 +515,28 @@ def hints_for_failure(
         originals.append(original)
     if not chosen:
         return []
-    found = find_holders(originals)
+    reads: list[Reads] = []
+
+    def reached(packages: frozenset[str]) -> Container[int]:
+        reads.append(_reads_of(tb, packages))
+        return set().union(*reads[0].via.values())
+
+    found = find_holders(originals, names=[m.name or "" for m, _ in chosen], reached=reached)
     del originals
-    reads: Reads | None = None
     hints: list[Hint] = []
     for (mutation, usage), holders in zip(chosen, found, strict=True):
         holders = [h for h in holders if (h.kind, h.owner, h.name) not in patched]
         if not holders:
             continue
-        if reads is None:
-            packages = frozenset(h.owner.partition(".")[0] for group in found for h in group
-                                 if not h.project)
-            try:
-                reads = reads_of_traceback(tb, packages)
-            except Exception:
-                reads = Reads()
+        if not reads:
+            reads.append(_reads_of(tb, frozenset(
+                h.owner.partition(".")[0] for group in found for h in group if not h.project)))
+        read = reads[0]
         for holder in holders:
-            holder.read = holder.owner_key in reads.via.get(holder.via, ())
+            holder.read = holder.owner_key in read.via.get(holder.via, ())
         owner = _owner_of(mutation.target)
         name = mutation.name or ""
-        patched_read = owner is not None and identity_key(owner) in reads.via.get(name, ())
+        patched_read = owner is not None and identity_key(owner) in read.via.get(name, ())
         if patched_read:
             continue  # looked up where it was patched: the failure came before the call
         qualified = [h for h in holders if h.read or (usage == "unused" and h.project)]
@@ -485,6 +545,13 @@ def hints_for_failure(
         qualified.sort(key=lambda h: (not h.read, not h.project))
         hints.append(_hint(test, mutation, usage, qualified, rootdir, fallback_where))
     return hints
+
+
+def _reads_of(tb: Any, packages: frozenset[str]) -> Reads:
+    try:
+        return reads_of_traceback(tb, packages)
+    except Exception:
+        return Reads()
 
 
 def _hint(test: str, mutation: Mutation, usage: str, holders: list[Holder],

@@ -24,6 +24,7 @@ import pytest
 from patchtrace import _hints
 from patchtrace.ledger import Mutation, Scope
 from patchtrace.stack import Stack
+from patchtrace.values import identity_key
 
 from .conftest import load_report, package_suite
 
@@ -88,6 +89,35 @@ def test_find_holders_sees_modules_classes_and_defaults(handmade: types.ModuleTy
     assert labels(other) == {"module:handmade_pkg.client unrelated"}
     [everywhere] = _hints.find_holders([len], everywhere=True)
     assert "module:builtins len" in labels(everywhere)
+
+
+def test_library_modules_are_searched_whole_only_when_reached(tmp_path: Path) -> None:
+    def original() -> str:
+        return "real"
+
+    library = types.ModuleType("handlib.mod")
+    library.__file__ = str(tmp_path / "site-packages" / "handlib" / "mod.py")
+    library.__dict__.update(original=original, renamed=original)
+    sys.modules[library.__name__] = library
+    asked: list[frozenset[str]] = []
+
+    def nothing_reached(packages: frozenset[str]) -> set[int]:
+        asked.append(packages)
+        return set()
+
+    try:
+        [by_name] = _hints.find_holders([original], names=["original"],
+                                        reached=nothing_reached)
+        [whole] = _hints.find_holders([original], names=["original"],
+                                      reached=lambda packages: {identity_key(library)})
+        [unrestricted] = _hints.find_holders([original])
+    finally:
+        del sys.modules[library.__name__]
+    assert labels(by_name) == {"module:handlib.mod original"}
+    assert not by_name[0].project
+    assert asked == [frozenset({"handlib"})]
+    assert labels(whole) == labels(unrestricted) == {"module:handlib.mod original",
+                                                     "module:handlib.mod renamed"}
 
 
 def test_find_holders_never_touches_a_mock(handmade: types.ModuleType) -> None:
