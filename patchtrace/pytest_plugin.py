@@ -503,7 +503,7 @@ def _hint_calls(state: _State, item: pytest.Item) -> dict[int, int]:
 
     # The detector's mark is where this test's setup began; its records are unsealed until
     # the teardown boundary, so they still hold each patch's original and replacement.
-    return _hints.calls_at_failure(state.tracer.ledger.since(state.detector._mark),
+    return _hints.calls_at_failure(state.tracer.ledger.since(state.detector.scope_mark()),
                                    item.nodeid)
 
 
@@ -512,7 +512,7 @@ def _add_hints(state: _State, item: pytest.Item, report: pytest.TestReport, tb: 
     """A patch of this failing test that never took effect, and who holds the original."""
     from . import _hints
 
-    records = state.tracer.ledger.since(state.detector._mark)
+    records = state.tracer.ledger.since(state.detector.scope_mark())
     path, line0, _ = item.location
     hints = _hints.hints_for_failure(
         records, item.nodeid, tb, rootdir=str(item.config.rootpath),

@@ -191,6 +191,32 @@ def test_hints_for_a_hand_built_record(handmade: types.ModuleType) -> None:
     assert "module:handmade_pkg.client alias" not in hint.holders
 
 
+def test_detector_scope_mark_is_where_the_current_test_began() -> None:
+    from patchtrace import _tracer
+    from patchtrace.config import Config
+    from patchtrace.leaks import Detector
+
+    tracer = _tracer.start(Config())
+    detector = Detector(tracer)
+    try:
+        tracer.scope = Scope("t::before", "call")
+        with mock.patch("os.sep", "before"):
+            pass
+        detector.begin()
+        mark = detector.scope_mark()
+        assert mark == len(tracer.ledger) > 0  # the earlier test's records are behind it
+        tracer.scope = Scope("t::x", "call")
+        with mock.patch("os.sep", "mine"):
+            pass
+        assert {m.scope.test for m in tracer.ledger.since(mark)} == {"t::x"}
+        assert detector.scope_mark() == mark  # until the next boundary
+        detector.end(tracer.scope)
+        assert detector.scope_mark() == len(tracer.ledger) > mark
+    finally:
+        detector.close()
+        tracer.stop()
+
+
 # -- the plugin, end to end -----------------------------------------------------------------------
 PKG = {
     "pkg/__init__.py": "",
