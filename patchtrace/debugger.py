@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 _MARK: Final = "__patchtrace__"
+#: Paths are shown relative to the directory the run started in, taken with our own
+#: reference to os.getcwd: by the time a command runs, the test may have mocked it.
+_getcwd: Final = os.getcwd
+_root: str | None = None
 _SUBCOMMANDS: Final = ("patches", "history", "why", "graph", "repatch", "unpatch", "leaks",
                        "holders", "help")
 _HELP: Final = """\
@@ -201,11 +205,21 @@ def _context_for(debugger: Any) -> _Context:
 # formatting
 
 
+def _rootdir() -> str:
+    """The start directory (see :data:`_root`); the working directory if never installed."""
+    if _root is not None:
+        return _root
+    try:
+        return _getcwd()
+    except OSError:  # the directory was removed
+        return ""
+
+
 def _where(mutation: Mutation) -> str:
     frame = mutation.where
     if frame is None:
         return "(no user frame: a decorator or plugin)"
-    frame = frame.relative_to(os.getcwd())
+    frame = frame.relative_to(_rootdir())
     return f"{frame.file}:{frame.line} in {frame.function}"
 
 
@@ -222,7 +236,7 @@ def _what(mutation: Mutation) -> str:
 
 
 def _stack_lines(mutation: Mutation, indent: str) -> list[str]:
-    root = os.getcwd()
+    root = _rootdir()
     lines = []
     for frame in mutation.stack.frames():
         rel = frame.relative_to(root)
@@ -1088,7 +1102,12 @@ def install() -> None:
     Does not import pdb: if it is not imported yet, the command is added right after its
     import. Undo with :func:`uninstall`.
     """
-    global _pending
+    global _pending, _root
+    if _root is None:
+        try:
+            _root = _getcwd()
+        except OSError:
+            pass
     found = False
     # `python -m pdb` runs pdb as __main__; pdb++ may leave sys.modules["pdb"] unset then.
     for name in ("pdb", "__main__", *_OTHERS):
