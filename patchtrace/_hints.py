@@ -16,6 +16,7 @@ nothing the search touches is kept alive. It runs for failing tests only.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -44,6 +45,9 @@ _CLASS_DICT: Final = type.__dict__["__dict__"]
 _CLASS_MODULE: Final = type.__dict__["__module__"]
 _CLASS_QUALNAME: Final = type.__dict__["__qualname__"]
 _MODULE_DICT: Final[Any] = vars(types.ModuleType)["__dict__"]
+#: Our own package: its modules keep references of their own (the debugger's os.getcwd,
+#: taken at start) and are never the binding a user should patch.
+_OURS: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Holders named in a message (the rest are in the JSON).
 _SHOWN: Final = 3
 
@@ -206,8 +210,9 @@ def find_holders(
         if namespace is None or module_key in seen_modules:
             continue
         seen_modules.add(module_key)
-        kind = _file_kind(namespace.get("__file__"))
-        if kind == _HIDDEN and not everywhere:
+        path = namespace.get("__file__")
+        kind = _file_kind(path)
+        if kind == _HIDDEN and (not everywhere or type(path) is str and path.startswith(_OURS)):
             continue
         name = namespace.get("__name__")
         name = name if type(name) is str else modname

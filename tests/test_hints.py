@@ -91,6 +91,15 @@ def test_find_holders_sees_modules_classes_and_defaults(handmade: types.ModuleTy
     assert "module:builtins len" in labels(everywhere)
 
 
+def test_find_holders_everywhere_skips_patchtrace_itself() -> None:
+    from patchtrace import debugger
+
+    assert debugger._getcwd is os.getcwd  # ours holds it (taken at start)...
+    [found] = _hints.find_holders([os.getcwd], everywhere=True)
+    assert {"module:os getcwd", "module:posix getcwd"} <= labels(found)
+    assert not [h for h in found if h.owner.startswith("patchtrace")], found  # ...never listed
+
+
 def test_library_modules_are_searched_whole_only_when_reached(tmp_path: Path) -> None:
     def original() -> str:
         return "real"
