@@ -7,6 +7,7 @@ pytest subprocesses, each case with a twin in the same run that must not get a h
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import subprocess
@@ -498,3 +499,30 @@ def test_help_names_holders() -> None:
 
     assert "pt holders EXPR" in debugger._HELP
     assert "holders" in debugger._SUBCOMMANDS
+
+
+# -- the docs -------------------------------------------------------------------------------------
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_debugger_doc_has_a_row_for_every_subcommand() -> None:
+    from patchtrace import debugger
+
+    rows = [line for line in (DOCS / "debugger.md").read_text().splitlines()
+            if line.startswith("| `pt ")]
+    for sub in debugger._SUBCOMMANDS:
+        assert [row for row in rows if row.startswith(f"| `pt {sub}")], sub
+    [patches] = [row for row in rows if row.startswith("| `pt patches")]
+    assert "mock: never called" in patches
+
+
+def test_contract_copy_lists_every_top_level_field_of_the_json_report() -> None:
+    from patchtrace.render import json as json_report
+
+    text = (DOCS / "contract.md").read_text()
+    example = json.loads(text.partition("```json\n")[2].partition("```")[0])
+    built = json_report.build([], tests=0, mutations=0, hints=[])
+    assert set(built) <= set(example), set(built) - set(example)
+    for field in built:
+        if field not in ("schema", "patchtrace", "python", "tests", "mutations", "leaks"):
+            assert f"\n- `{field}`:" in text, field
