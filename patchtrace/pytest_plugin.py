@@ -618,7 +618,7 @@ def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
     except ImportError:
         return
     html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
-               rootdir=str(state.detector.rootdir or os.getcwd()))
+               rootdir=str(state.detector.rootdir or os.getcwd()), hints=state.hints)
 
 
 def _write_graphs(state: _State, leaks: list[Leak]) -> None:
@@ -670,6 +670,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             note = f" (pytest-randomly seed {seed})" if randomly else ""
             tr.write_sep("-", f"patchtrace: no leaks in {state.detector.tests + state.worker_tests}"
                               f" tests{note}")
+        _report_hints(tr, state)
         _report_crashes(tr, state)
         return
     polluters = {leak.polluter for leak in leaks}
@@ -701,7 +702,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state.failed_run:
         tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
                       "(exit status 1)", red=True, bold=True)
+    _report_hints(tr, state)
     _report_crashes(tr, state)
+
+
+def _report_hints(tr: Any, state: _State) -> None:
+    """One line per hint (a failing test's patch that never took effect)."""
+    hints = state.hints
+    if not hints:
+        return
+    if len(hints) == 1:
+        tr.write_line(f"patchtrace: 1 hint: {hints[0].get('test')}: {hints[0].get('message')}",
+                      yellow=True)
+        return
+    tr.write_line(f"patchtrace: {len(hints)} hints:", yellow=True)
+    for hint in hints:
+        tr.write_line(f"  {hint.get('test')}: {hint.get('message')}")
 
 
 def _report_crashes(tr: Any, state: _State) -> None:

@@ -406,12 +406,51 @@ def _check(result: pytest.RunResult, report: dict[str, Any]) -> None:
         assert hint["message"] == message
 
 
+def _summary_hints(out: str) -> list[str]:
+    """The hint lines of the final terminal summary (after the short test summary)."""
+    tail = out.rpartition("patchtrace: no leaks in")[2]
+    lines = tail.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith("patchtrace: ")
+              and " hint" in line]
+    if not starts:
+        return []
+    [start] = starts
+    head = lines[start]
+    if head.startswith("patchtrace: 1 hint: "):
+        return [head[len("patchtrace: 1 hint: "):]]
+    count = int(head.split()[1])
+    assert head == f"patchtrace: {count} hints:", head
+    return [line.strip() for line in lines[start + 1:start + 1 + count]]
+
+
+def _html_hints(path: Path) -> list[str]:
+    """The items of the HTML report's Hints section (tags dropped, entities decoded)."""
+    import html
+
+    text = path.read_text()
+    if 'class="pt-hints"' not in text:
+        return []
+    section = text.partition('<section class="pt-hints">')[2].partition("</section>")[0]
+    items = re.findall(r"<li[^>]*>(.*?)</li>", section, re.DOTALL)
+    return [html.unescape(re.sub(r"<[^>]+>", " ", item)) for item in items]
+
+
 def test_hint_in_the_failing_report_and_json(suite: pytest.Pytester, traced_env: Enable) -> None:
-    report_path = traced_env()
+    html_path = suite.path / "report.html"
+    report_path = traced_env(PATCHTRACE_HTML=str(html_path))
     suite.makepyfile(test_it=TESTS)
     result = suite.runpytest_subprocess(timeout=120)
-    _check(result, load_report(report_path))
+    report = load_report(report_path)
+    _check(result, report)
     out = result.stdout.str()
+    # the final summary: one line per hint, as in the JSON
+    assert _summary_hints(out) == [f"{h['test']}: {h['message']}" for h in report["hints"]]
+    # the HTML report: the same hints, each with its holders
+    items = _html_hints(html_path)
+    assert len(items) == len(EXPECTED)
+    for item, hint in zip(items, report["hints"], strict=True):
+        assert hint["test"] in item and hint["message"] in item, item
+        assert all(holder in item for holder in hint["holders"]), item
     reports = _failure_reports(out)
     assert set(reports) == {*EXPECTED, "test_used_twin", "test_unrelated_twin"}
     for test, (*_, message) in EXPECTED.items():
@@ -420,6 +459,27 @@ def test_hint_in_the_failing_report_and_json(suite: pytest.Pytester, traced_env:
     for twin in TWINS:
         assert "patch not used" not in reports.get(twin, ""), reports.get(twin)
     assert out.count("patchtrace: patch not used") == len(EXPECTED)
+
+
+def test_no_hint_line_or_section_when_no_failing_test_got_one(suite: pytest.Pytester,
+                                                               traced_env: Enable) -> None:
+    html_path = suite.path / "report.html"
+    report_path = traced_env(PATCHTRACE_HTML=str(html_path))
+    suite.makepyfile(test_it=TESTS)
+    result = suite.runpytest_subprocess("-k", "twin or test_from_import", timeout=120)
+    result.assert_outcomes(passed=1, failed=3)
+    out = result.stdout.str()
+    # the control (one hint) in the same run...
+    [hint] = load_report(report_path)["hints"]
+    assert _summary_hints(out) == [f"{hint['test']}: {hint['message']}"]
+    assert len(_html_hints(html_path)) == 1
+    # ...and its twin, the same run without it: no line, no section
+    result = suite.runpytest_subprocess("-k", "twin", timeout=120)
+    result.assert_outcomes(passed=1, failed=2)
+    assert load_report(report_path)["hints"] == []
+    assert " hint" not in result.stdout.str()
+    assert "pt-hints\"" not in html_path.read_text().partition("</style>")[2]
+    assert "patchtrace report" in html_path.read_text()
 
 
 def test_hints_cross_the_xdist_hand_off(suite: pytest.Pytester, traced_env: Enable) -> None:
