@@ -212,7 +212,8 @@ def find_holders(
         seen_modules.add(module_key)
         path = namespace.get("__file__")
         kind = _file_kind(path)
-        if kind == _HIDDEN and (not everywhere or type(path) is str and path.startswith(_OURS)):
+        ours = type(path) is str and path.startswith(_OURS)
+        if kind == _HIDDEN and (not everywhere or ours):
             continue
         name = namespace.get("__name__")
         name = name if type(name) is str else modname
