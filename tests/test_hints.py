@@ -586,3 +586,90 @@ def test_contract_copy_lists_every_top_level_field_of_the_json_report() -> None:
     for field in built:
         if field not in ("schema", "patchtrace", "python", "tests", "mutations", "leaks"):
             assert f"\n- `{field}`:" in text, field
+
+
+# -- plain unittest -------------------------------------------------------------------------------
+UNITTESTS = """\
+import unittest
+from unittest import mock
+
+import pkg.client
+import pkg.timing
+
+
+class Hinted(unittest.TestCase):
+    def test_from_import(self):
+        with mock.patch("os.getcwd", return_value="/fake"):
+            self.assertEqual(pkg.client.where(), "/fake")
+
+    @mock.patch("time.time", return_value=5.0)
+    def test_default_argument(self, fake_time):
+        self.assertEqual(pkg.timing.stamp(), 5.0)
+
+
+class Twins(unittest.TestCase):
+    def test_used_twin(self):
+        with mock.patch("pkg.client.getcwd", return_value="/fake"):
+            self.assertEqual(pkg.client.where(), "/elsewhere")
+
+    def test_passing_twin(self):
+        with mock.patch("os.getcwd", return_value="/fake-too"):
+            self.assertNotEqual(pkg.client.where(), "/fake-too")
+"""
+
+
+def _unittest_run(tmp_path: Path, *names: str) -> tuple[subprocess.CompletedProcess[str],
+                                                         dict[str, Any]]:
+    from .conftest import run_python
+
+    for path in ("pkg/__init__.py", "pkg/client.py", "pkg/timing.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(PKG[path])
+    (tmp_path / "test_ut.py").write_text(UNITTESTS)
+    report = tmp_path / "out.json"
+    report.unlink(missing_ok=True)
+    result = run_python("", tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_JSON": str(report)},
+                        args=["-m", "unittest", *names])
+    return result, load_report(report)
+
+
+def test_plain_unittest_gets_the_hint_on_stderr_and_in_the_json(tmp_path: Path) -> None:
+    result, report = _unittest_run(tmp_path, "test_ut")
+    assert "FAILED (failures=3)" in result.stderr, result.stderr
+    line = UNITTESTS.splitlines().index(
+        '        with mock.patch("os.getcwd", return_value="/fake"):') + 1
+    decorator = UNITTESTS.splitlines().index('    @mock.patch("time.time", return_value=5.0)') + 1
+    expected = {
+        "test_ut.Hinted.test_from_import": (
+            f"patch('os.getcwd') at test_ut.py:{line} was never used; "
+            + HELD.format("pkg.client.getcwd", "pkg.client.getcwd"), "module:pkg.client getcwd"),
+        "test_ut.Hinted.test_default_argument": (
+            f"patch('time.time') (a decorator of the test at test_ut.py:{decorator}) was never "
+            "used; the default clock= of pkg.timing.stamp still holds the original (bound when "
+            "the function was defined) — pass clock= explicitly, or "
+            "patch.object(pkg.timing.stamp, '__defaults__', ...)",
+            "default:pkg.timing.stamp clock"),
+    }
+    hints = {hint["test"]: hint for hint in report["hints"]}
+    assert set(hints) == set(expected), hints  # neither twin
+    for test, (message, holder) in expected.items():
+        assert hints[test]["message"] == message
+        assert hints[test]["holders"][0] == holder
+        assert hints[test]["kind"] == "patch-not-used"
+        assert hints[test]["patch"]["file"] == "test_ut.py"
+    lines = result.stderr.splitlines()
+    at = lines.index("patchtrace: 2 hints:")
+    assert sorted(lines[at + 1:at + 3]) == sorted(f"  {t}: {m}" for t, (m, _) in expected.items())
+    assert report["leaks"] == []
+
+
+def test_plain_unittest_twin_whose_patch_was_used_gets_no_hint(tmp_path: Path) -> None:
+    result, report = _unittest_run(tmp_path, "test_ut.Twins", "test_ut.Hinted.test_from_import")
+    assert "FAILED (failures=2)" in result.stderr, result.stderr
+    [hint] = report["hints"]  # the control, in the same run
+    assert hint["test"] == "test_ut.Hinted.test_from_import"
+    assert f"patchtrace: 1 hint: {hint['test']}: {hint['message']}" in result.stderr.splitlines()
+    result, report = _unittest_run(tmp_path, "test_ut.Twins")
+    assert "FAILED (failures=1)" in result.stderr, result.stderr
+    assert report["hints"] == [] and report["tests"] == 2
+    assert "hint" not in result.stderr
