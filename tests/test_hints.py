@@ -628,7 +628,8 @@ def _unittest_run(tmp_path: Path, *names: str) -> tuple[subprocess.CompletedProc
     (tmp_path / "test_ut.py").write_text(UNITTESTS)
     report = tmp_path / "out.json"
     report.unlink(missing_ok=True)
-    result = run_python("", tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_JSON": str(report)},
+    result = run_python("", tmp_path, {"PATCHTRACE": "1", "PATCHTRACE_JSON": str(report),
+                                       "PATCHTRACE_HTML": str(tmp_path / "out.html")},
                         args=["-m", "unittest", *names])
     return result, load_report(report)
 
@@ -661,6 +662,9 @@ def test_plain_unittest_gets_the_hint_on_stderr_and_in_the_json(tmp_path: Path) 
     at = lines.index("patchtrace: 2 hints:")
     assert sorted(lines[at + 1:at + 3]) == sorted(f"  {t}: {m}" for t, (m, _) in expected.items())
     assert report["leaks"] == []
+    items = _html_hints(tmp_path / "out.html")
+    assert len(items) == 2
+    assert all(any(m in item for item in items) for m, _ in expected.values()), items
 
 
 def test_plain_unittest_twin_whose_patch_was_used_gets_no_hint(tmp_path: Path) -> None:
@@ -673,3 +677,4 @@ def test_plain_unittest_twin_whose_patch_was_used_gets_no_hint(tmp_path: Path) -
     assert "FAILED (failures=1)" in result.stderr, result.stderr
     assert report["hints"] == [] and report["tests"] == 2
     assert "hint" not in result.stderr
+    assert _html_hints(tmp_path / "out.html") == []
