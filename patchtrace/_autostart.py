@@ -156,17 +156,21 @@ def report(detector: object, *, tests: int) -> None:
         from .render.secrets import mask_leak
 
         leaks = [mask_leak(leak) for leak in leaks]
+    from . import _unittest
+
+    hints = _unittest.hints()  # failing unittest tests' patches that never took effect
     config = tracer.config
     if config.json:
         from .render import json as json_report
 
         json_report.write(config.json, json_report.build(
-            leaks, tests=tests, mutations=len(tracer.ledger)))
+            leaks, tests=tests, mutations=len(tracer.ledger), hints=hints))
     if config.html:
         try:
             from .render import html
 
-            html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={})
+            html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={},
+                       hints=hints)
         except ImportError:
             pass
     if config.graphs and leaks:
@@ -186,6 +190,12 @@ def report(detector: object, *, tests: int) -> None:
         from .render.terminal import headline
 
         sys.stderr.write(headline(leaks, tests) + "\n")
+    if len(hints) == 1:  # as pytest's terminal summary says them
+        sys.stderr.write(f"patchtrace: 1 hint: {hints[0]['test']}: {hints[0]['message']}\n")
+    elif hints:
+        sys.stderr.write(f"patchtrace: {len(hints)} hints:\n")
+        for hint in hints:
+            sys.stderr.write(f"  {hint['test']}: {hint['message']}\n")
 
 
 try:

@@ -9,6 +9,7 @@ one debugger command, ``pt``, with subcommands::
     pt history EXPR       every recorded mutation of EXPR (``mod.attr``, ``os.environ['X']``)
     pt why EXPR           the reference chains that keep EXPR's value alive
     pt graph EXPR [FILE]  draw them
+    pt holders EXPR       every module, class and default argument bound to EXPR's value
     pt repatch            put back the patches undone while the exception propagated
     pt unpatch            restore exactly what was there before ``pt repatch``
     pt leaks              leaks found so far
@@ -51,8 +52,12 @@ __all__ = [
 ]
 
 _MARK: Final = "__patchtrace__"
+#: Paths are shown relative to the directory the run started in, taken with our own
+#: reference to os.getcwd: by the time a command runs, the test may have mocked it.
+_getcwd: Final = os.getcwd
+_root: str | None = None
 _SUBCOMMANDS: Final = ("patches", "history", "why", "graph", "repatch", "unpatch", "leaks",
-                       "help")
+                       "holders", "help")
 _HELP: Final = """\
 pt patches            patches active now, and those active when the exception was raised
                       (even if a `with patch(...)` or decorator undid them since), with stacks
@@ -61,6 +66,8 @@ pt history EXPR       every recorded mutation of a target, in order, with scope 
                       `pt history mod` (the whole module), `pt history module:pkg.mod name`
 pt why EXPR           the reference chains that keep the value of EXPR alive
 pt graph EXPR [FILE]  draw those references to FILE (default patchtrace-graph.svg)
+pt holders EXPR       every module, class and default argument bound to the value of EXPR;
+                      for a patch's mock, also who still holds the original it replaced
 pt repatch            re-apply the patches that were undone while the exception propagated,
                       so that expressions see what the failing code saw
 pt unpatch            put back exactly what was there before `pt repatch` (also done
@@ -198,11 +205,21 @@ def _context_for(debugger: Any) -> _Context:
 # formatting
 
 
+def _rootdir() -> str:
+    """The start directory (see :data:`_root`); the working directory if never installed."""
+    if _root is not None:
+        return _root
+    try:
+        return _getcwd()
+    except OSError:  # the directory was removed
+        return ""
+
+
 def _where(mutation: Mutation) -> str:
     frame = mutation.where
     if frame is None:
         return "(no user frame: a decorator or plugin)"
-    frame = frame.relative_to(os.getcwd())
+    frame = frame.relative_to(_rootdir())
     return f"{frame.file}:{frame.line} in {frame.function}"
 
 
@@ -242,7 +259,7 @@ def _label_of(mutation: Mutation) -> str:
 
 
 def _stack_lines(mutation: Mutation, indent: str) -> list[str]:
-    root = os.getcwd()
+    root = _rootdir()
     lines = []
     for frame in mutation.stack.frames():
         rel = frame.relative_to(root)
@@ -345,6 +362,8 @@ def _cmd_patches(ctx: _Context, arg: str) -> None:
         patch = entry.patch
         ctx.write(f"  #{patch.seq} {_what(patch)}")
         ctx.write(f"      {_label_of(patch)}: {patch.before.repr} -> {patch.after.repr}")
+        for line in _never_called(patch):
+            ctx.write(line)
         if entry.undo is not None and entry.unwound_by is not None:
             ctx.write(f"      state: active when raised; undone while "
                       f"{_exc_name(entry.unwound_by)} propagated, at {_where(entry.undo)}")
@@ -520,6 +539,76 @@ def _cmd_graph(ctx: _Context, arg: str) -> None:
 
 def _looks_like_path(word: str) -> bool:
     return word.endswith((".svg", ".png", ".dot", ".pdf", ".gv")) or os.sep in word
+
+
+# ---------------------------------------------------------------------------------------------
+# holders: who else is bound to an object (patched in the wrong place?)
+
+#: bindings listed by `pt holders` (the count says how many more)
+_HOLDERS_SHOWN: Final = 40
+
+
+def _cmd_holders(ctx: _Context, arg: str) -> None:
+    expr = arg.strip()
+    if not expr:
+        raise CommandError("usage: pt holders EXPR  (e.g. pt holders os.getcwd)")
+    from ._hints import find_holders
+
+    obj = ctx.eval(expr)
+    [found] = find_holders([obj], everywhere=True)
+    _write_holders(ctx, f"{expr} ({safe_repr(obj, 80)})", found)
+    tracer = _tracer.current()
+    if tracer is None:
+        return
+    for mutation in tracer.ledger:  # a patch's replacement: who still has the original?
+        if mutation.op != "patch" or mutation.after_value() is not obj:
+            continue
+        original = mutation.before_value()
+        if original is NOTHING or original is UNKNOWN:
+            continue
+        [held] = find_holders([original], everywhere=True)
+        ctx.write(f"it replaced {mutation.label} ({_what(mutation)} at {_where(mutation)}); "
+                  f"the original {safe_repr(original, 80)}:")
+        _write_holders(ctx, None, held)
+        del original
+
+
+def _write_holders(ctx: _Context, title: str | None, holders: list[Any]) -> None:
+    if title is not None:
+        count = len(holders)
+        ctx.write(f"{count} binding{'s' * (count != 1)} of {title}"
+                  + (":" if holders else " in modules, classes or default arguments"))
+    elif not holders:
+        ctx.write("  bound nowhere else in modules, classes or default arguments")
+    for holder in holders[:_HOLDERS_SHOWN]:
+        ctx.write(f"  {holder.label}" + ("  (project)" if holder.project else ""))
+    if len(holders) > _HOLDERS_SHOWN:
+        ctx.write(f"  ... and {len(holders) - _HOLDERS_SHOWN} more")
+
+
+def _never_called(patch: Mutation) -> list[str]:
+    """For `pt patches`: a patch whose mock was never called, and where the original is
+    still bound in the project (patched in the wrong place?)."""
+    from . import _hints
+
+    calls = _hints.calls_when_failed(patch)
+    if calls is None:
+        calls = _hints.mock_calls(patch.after_value())
+    if calls != 0:
+        return []
+    original = patch.before_value()
+    if original is NOTHING or original is UNKNOWN:
+        return ["      mock: never called"]
+    [held] = _hints.find_holders([original])
+    del original
+    own = (patch.target.partition(":")[2] or patch.target, patch.name)
+    held = [h for h in held if (h.owner, h.name) != own]
+    if not held:
+        return ["      mock: never called"]
+    names = ", ".join(h.dotted if h.kind != "default" else f"{h.owner}({h.name}=)"
+                      for h in held[:3])
+    return [f"      mock: never called; the original is still bound to {names}"
+            f"{' ...' if len(held) > 3 else ''} (pt holders)"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -758,6 +847,7 @@ _COMMANDS: Final[dict[str, Callable[[_Context, str], None]]] = {
     "repatch": _cmd_repatch,
     "unpatch": _cmd_unpatch,
     "leaks": _cmd_leaks,
+    "holders": _cmd_holders,
     "help": _cmd_help,
 }
 
@@ -796,7 +886,7 @@ def _complete_pt(self: Any, text: str, line: str, begidx: int, endidx: int) -> l
     words = line[:begidx].split()
     if len(words) <= 1:
         return [s + " " for s in _SUBCOMMANDS if s.startswith(text)]
-    if words[1] in ("history", "why", "graph"):
+    if words[1] in ("history", "why", "graph", "holders"):
         complete = getattr(self, "_complete_expression", None)
         if complete is not None:
             try:
@@ -1038,7 +1128,12 @@ def install() -> None:
     Does not import pdb: if it is not imported yet, the command is added right after its
     import. Undo with :func:`uninstall`.
     """
-    global _pending
+    global _pending, _root
+    if _root is None:
+        try:
+            _root = _getcwd()
+        except OSError:
+            pass
     found = False
     # `python -m pdb` runs pdb as __main__; pdb++ may leave sys.modules["pdb"] unset then.
     for name in ("pdb", "__main__", *_OTHERS):

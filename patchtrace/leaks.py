@@ -440,6 +440,10 @@ class Detector:
             self._mock_counts = {identity_key(leak): _mock_activity(leak.obj())
                                  for leak in self.live()}
 
+    def scope_mark(self) -> int:
+        """The ledger position where the current scope (a test's setup) began."""
+        return self._mark
+
     def rebaseline(self) -> None:
         """Forget everything so far: the program proper starts now (process mode)."""
         watch = self._watch

@@ -89,6 +89,8 @@ class _State:
         self.finalized: list[_Finalized] = []
         #: strict mode: the exit status is 1 only because of leaks no test raised
         self.failed_run = False
+        #: the JSON ``hints`` of failing tests (plain data), this process's and the workers'
+        self.hints: list[dict[str, Any]] = []
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -474,8 +476,13 @@ def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureReques
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     state = _state(item.config)
+    calls = None
+    if state is not None and call.excinfo is not None and call.when != "teardown" and \
+            not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
+        # before the report is rendered: rendering may call what a mocker patch replaced
+        calls = _guard(state, lambda: _hint_calls(state, item))
+    report = yield
     if state is None or not report.failed or call.excinfo is None:
         return report
     excinfo = call.excinfo
@@ -495,7 +502,34 @@ def pytest_runtest_makereport(
             used = " (used by this test)" if leak in hits else ""
             lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
         report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
+    if calls is not None:  # not in teardown: by then the records no longer hold originals
+        _guard(state, lambda: _add_hints(state, item, report, excinfo.tb, calls))
     return report
+
+
+def _hint_calls(state: _State, item: pytest.Item) -> dict[int, int]:
+    from . import _hints
+
+    # The detector's mark is where this test's setup began; its records are unsealed until
+    # the teardown boundary, so they still hold each patch's original and replacement.
+    return _hints.calls_at_failure(state.tracer.ledger.since(state.detector.scope_mark()),
+                                   item.nodeid)
+
+
+def _add_hints(state: _State, item: pytest.Item, report: pytest.TestReport, tb: Any,
+               calls: dict[int, int]) -> None:
+    """A patch of this failing test that never took effect, and who holds the original."""
+    from . import _hints
+
+    records = state.tracer.ledger.since(state.detector.scope_mark())
+    path, line0, _ = item.location
+    hints = _hints.hints_for_failure(
+        records, item.nodeid, tb, rootdir=str(item.config.rootpath),
+        fallback_where=(path, line0 + 1) if line0 is not None else None, calls=calls)
+    if hints:
+        state.hints.extend(hint.to_json() for hint in hints)
+        report.sections.append(("patchtrace: patch not used",
+                                "\n".join(hint.message for hint in hints)))
 
 
 def _crash_line(report: pytest.TestReport, error: PatchtraceLeakError,
@@ -579,6 +613,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "tests": state.detector.tests,
             "mutations": len(state.tracer.ledger),
             "leaks": [leak.to_json() for leak in state.detector.leaks],
+            "hints": state.hints,
         })
         return
     leaks = _all_leaks(state)
@@ -594,7 +629,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if json_path:
         from .render import json as json_report
 
-        report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra)
+        report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra,
+                                   hints=state.hints)
         _guard(state, lambda: json_report.write(json_path, report))
     if state.config.html:
         _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
@@ -614,7 +650,7 @@ def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
     except ImportError:
         return
     html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
-               rootdir=str(state.detector.rootdir or os.getcwd()))
+               rootdir=str(state.detector.rootdir or os.getcwd()), hints=state.hints)
 
 
 def _write_graphs(state: _State, leaks: list[Leak]) -> None:
@@ -642,6 +678,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         state.worker_tests += int(payload.get("tests", 0))
         state.worker_mutations += int(payload.get("mutations", 0))
         state.worker_leaks.extend(Leak.from_json(item) for item in payload.get("leaks", ()))
+        state.hints.extend(hint for hint in payload.get("hints", ()) if isinstance(hint, dict))
     except Exception as exc:
         state.crashed.append(f"{worker} (unreadable report: {exc})")
 
@@ -667,6 +704,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if verbosity >= 0:
             note = f" (pytest-randomly seed {seed})" if randomly else ""
             tr.write_sep("-", f"{title}{note}")
+        _report_hints(tr, state)
         _report_crashes(tr, state)
         return
     tr.write_sep("=", title, red=True, bold=True)
@@ -695,7 +733,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state.failed_run:
         tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
                       "(exit status 1)", red=True, bold=True)
+    _report_hints(tr, state)
     _report_crashes(tr, state)
+
+
+def _report_hints(tr: Any, state: _State) -> None:
+    """One line per hint (a failing test's patch that never took effect)."""
+    hints = state.hints
+    if not hints:
+        return
+    if len(hints) == 1:
+        tr.write_line(f"patchtrace: 1 hint: {hints[0].get('test')}: {hints[0].get('message')}",
+                      yellow=True)
+        return
+    tr.write_line(f"patchtrace: {len(hints)} hints:", yellow=True)
+    for hint in hints:
+        tr.write_line(f"  {hint.get('test')}: {hint.get('message')}")
 
 
 def _report_crashes(tr: Any, state: _State) -> None:

@@ -144,6 +144,31 @@ def test_fails(monkeypatch):
         assert "`pt patches all` lists them" in out
 
 
+def test_paths_stay_relative_while_the_test_mocks_os_getcwd(tmp_path: Path) -> None:
+    _suite(tmp_path, """
+from unittest import mock
+
+import mod
+
+
+def test_fails(mocker):
+    mocker.patch("os.getcwd", return_value="/somewhere/else")
+    with mock.patch("mod.func", return_value="fake"):
+        assert mod.func() == "real"
+""")
+    result = _pytest(tmp_path, "pt patches\npt history mod.func\ncontinue\n", "--pdb")
+    out = _out(result)
+    # still mocked at the prompt (mocker undoes its patches at teardown)
+    assert "os.getcwd: <built-in function getcwd> -> <MagicMock" in out, out
+    # the paths are relative to where the run started, not to what the mock returns
+    assert re.search(r"^ +test_it\.py:8 in test_fails: mocker\.patch\(", out, re.MULTILINE), out
+    assert re.search(r"^ +test_it\.py:9 in test_fails: with mock\.patch\(", out,
+                     re.MULTILINE), out
+    assert re.search(r"\(call\) at test_it\.py:9 in test_fails$", out, re.MULTILINE), out
+    assert str(tmp_path) not in out.partition("(Pdb) ")[2]
+    assert "1 failed" in out
+
+
 def test_repatch_and_unpatch_round_trip(tmp_path: Path) -> None:
     _suite(tmp_path, """
 from unittest import mock

@@ -137,6 +137,25 @@ def test_hostile_values_are_escaped(module: types.ModuleType) -> None:
     assert "&lt;script&gt;document.title=" in text
 
 
+def test_hints_section_only_when_there_are_hints() -> None:
+    hint = {"test": f"test_it.py::test_x[{PLANTED}]", "kind": "patch-not-used",
+            "message": f"patch('os.getcwd') at test_it.py:7 was never used; {PLANTED}",
+            "patch": {"file": "test_it.py", "line": 7, "target": "module:os", "name": "getcwd"},
+            "holders": ["module:pkg.client getcwd", f"module:{PLANTED} getcwd"]}
+    text = html.render([], tests=1, mutations=1, hints=[hint])
+    body = text.partition("</style>")[2]
+    assert body.count('<section class="pt-hints">') == 1
+    assert "Hints (1)" in body
+    assert "<code>module:pkg.client getcwd</code>" in body
+    tags = parse(text)  # escaped like everything else
+    assert [t for t, _ in tags.tags].count("script") == 1
+    assert not [t for t, _ in tags.tags if t == "img"]
+    # the twin: no hints, no section (the same with the argument left out)
+    for text in (html.render([], tests=1, mutations=1, hints=[]),
+                 html.render([], tests=1, mutations=1)):
+        assert "pt-hints" not in text.partition("</style>")[2]
+
+
 def test_content_security_policy_allows_only_our_script() -> None:
     text = html.render([], tests=0, mutations=0)
     assert "script-src 'sha256-" in text

@@ -91,6 +91,11 @@ details.pt-graph summary { cursor:pointer; color:var(--dim); }
 .pt-svg svg { display:block; max-width:none; height:auto; }
 .pt-none { background:#ecfdf5; border:1px solid #a7f3d0; border-radius:8px; padding:16px;
   color:var(--green); }
+.pt-hints { background:#fffbeb; border:1px solid #fde68a; border-radius:8px; padding:10px 16px;
+  margin:0 0 16px; }
+.pt-hints h2 { font-size:15px; margin:0 0 6px; color:var(--amber); }
+.pt-hints ul { margin:0; padding-left:18px; }
+.pt-hints li { margin:0 0 6px; }
 [hidden] { display:none !important; }
 """
 
@@ -260,6 +265,23 @@ def _leak_html(leak: Leak, index: int, rootdir: str, draw: bool) -> str:
     return "\n".join(parts)
 
 
+def _hints_html(hints: Sequence[Mapping[str, Any]]) -> str:
+    """What failing tests got that is not a leak (the JSON report's ``hints``)."""
+    items = []
+    for hint in hints:
+        holders = hint.get("holders") or ()
+        held = ""
+        if holders:
+            held = "<br><small>held by " + ", ".join(
+                f"<code>{_e(h)}</code>" for h in holders) + "</small>"
+        items.append(f'<li data-kind="{_e(hint.get("kind", ""))}"><code>{_e(hint.get("test", ""))}'
+                     f"</code>: {_e(hint.get('message', ''))}{held}</li>")
+    count = len(items)
+    return (f'<section class="pt-hints"><h2>Hints ({count})</h2>'
+            f"<p>Failing tests whose patch never took effect "
+            f"(patched in the wrong place?):</p><ul>{''.join(items)}</ul></section>")
+
+
 def render(
     leaks: Sequence[Leak],
     *,
@@ -268,6 +290,7 @@ def render(
     extra: Mapping[str, Any] | None = None,
     rootdir: str | None = None,
     max_graphs: int = _MAX_GRAPHS,
+    hints: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole report as one HTML string."""
     from .._version import __version__
@@ -312,6 +335,8 @@ def render(
     if not leaks:
         count = f"{_e(tests)} test{'s' * (tests != 1)}"
         out.append(f'<p class="pt-none">No leaks found in {count}.</p>')
+    if hints:
+        out.append(_hints_html(hints))
     out.append('<p><input id="pt-filter" type="search" placeholder="filter: test, kind, '
                'target, mock name..." aria-label="filter leaks" autocomplete="off">'
                '<span id="pt-shown"></span></p>')
@@ -337,9 +362,11 @@ def write(
     mutations: int,
     extra: Mapping[str, Any] | None = None,
     rootdir: str | None = None,
+    hints: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Write the report to ``path`` atomically (a reader never sees half a file)."""
-    text = render(leaks, tests=tests, mutations=mutations, extra=extra, rootdir=rootdir)
+    text = render(leaks, tests=tests, mutations=mutations, extra=extra, rootdir=rootdir,
+                  hints=hints)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"

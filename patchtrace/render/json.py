@@ -22,6 +22,7 @@ def build(
     tests: int,
     mutations: int,
     extra: Mapping[str, Any] | None = None,
+    hints: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
         "schema": SCHEMA,
@@ -31,6 +32,8 @@ def build(
         "mutations": mutations,
         "leaks": [leak.to_json() for leak in leaks],
     }
+    # per failing test, what is not a leak: a patch that never took effect (see _hints)
+    report["hints"] = [dict(hint) for hint in hints or ()]
     if extra:
         for key, value in extra.items():
             report.setdefault(key, value)
