@@ -31,7 +31,10 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import FunctionType, ModuleType
+from types import (
+    CellType, ClassMethodDescriptorType, FrameType, FunctionType, GetSetDescriptorType,
+    MemberDescriptorType, MethodDescriptorType, ModuleType, WrapperDescriptorType,
+)
 from typing import TYPE_CHECKING, Any, Final, final
 
 from . import _oracle
@@ -41,7 +44,9 @@ from .ledger import NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
 from .stack import Frame
-from .values import MISSING, ValueSummary, identity_key, is_mock, summarize
+from .values import (
+    MISSING, ValueSummary, identity_key, is_mock, is_plain, safe_repr, same_value, summarize,
+)
 
 if TYPE_CHECKING:
     from ._tracer import Tracer
@@ -50,7 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "Detector", "Leak"]
 
-_ATOMS: Final = (int, float, str, bytes, bool, complex)
+#: Immutable atoms (``None`` included: ``sys.modules[name] = None`` blocks an import) are
+#: kept strongly; ``NOTHING`` is the sentinel for "no atom".
+_ATOMS: Final = (int, float, str, bytes, bool, complex, type(None))
 
 KINDS: Final = (
     "patch-not-stopped",
@@ -58,8 +65,10 @@ KINDS: Final = (
     "restore-mismatch",
     "mock-survived",
     "module-replaced",
+    "module-reloaded",
     "module-dropped",
     "resource-changed",
+    "patch-dormant",
 )
 
 FIXES: Final = {
@@ -90,6 +99,14 @@ FIXES: Final = {
         "use patch.dict(sys.modules, ...) or monkeypatch.setitem(sys.modules, ...); "
         "avoid importlib.reload in tests"
     ),
+    "module-reloaded": (
+        "reload it back in a finally: block only after undoing what it read, do not keep the "
+        "old classes or functions (from-imports, instances, registries), or avoid "
+        "importlib.reload in tests"
+    ),
+    "patch-dormant": (
+        "stop it (patcher.stop() or addCleanup(patcher.stop)), or use it as a context manager"
+    ),
     "module-dropped": (
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
@@ -113,6 +130,8 @@ class Leak:
         "name",
         "phase",
         "polluter",
+        "repeat_tests",
+        "repeats",
         "source",
         "stack",
         "target",
@@ -153,6 +172,9 @@ class Leak:
         self.value = value
         self.alive_via: list[str] | None = None
         self.victims: list[str] = []
+        #: later tests that left the same change (kind, target, name, type of value)
+        self.repeats = 0
+        self.repeat_tests: list[str] = []
         self.desc = desc
         self.source = source
         self.token = token
@@ -208,9 +230,13 @@ class Leak:
                     f"not the original {self.before.repr}")
         elif self.kind == "module-dropped":
             text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
-        elif self.kind == "module-replaced" and self.desc and "reload" in self.desc:
-            text = (f"{self.desc}{at} made new classes and functions while other modules "
-                    "still hold the old ones")
+        elif self.kind == "module-reloaded":
+            text = (f"importlib.reload({self.name}){at} left the module other than it "
+                    f"was before the test: {self.desc or 'its namespace changed'}")
+        elif self.kind == "patch-dormant":
+            text = (f"{what} started{at} was never stopped; an enclosing patch already put "
+                    f"{self.label} back, but the patcher is still in mock's active list, so "
+                    f"a later patch.stopall() would set it to {self.before.repr} again")
         elif self.kind == "module-replaced":
             text = f"sys.modules[{self.name!r}] now holds another module object{at}"
         else:
@@ -232,6 +258,8 @@ class Leak:
             "value": self.value.to_json(),
             "alive_via": self.alive_via,
             "victims": list(self.victims),
+            "repeats": self.repeats,
+            "repeat_tests": list(self.repeat_tests),
             "message": self.message(),
             "fix": self.fix,
         }
@@ -254,6 +282,9 @@ class Leak:
         leak.id = str(data.get("id", ""))
         leak.alive_via = data.get("alive_via")
         leak.victims = list(data.get("victims") or ())
+        repeats = data.get("repeats")
+        leak.repeats = repeats if type(repeats) is int else 0
+        leak.repeat_tests = [str(t) for t in data.get("repeat_tests") or ()]
         return leak
 
     def __repr__(self) -> str:
@@ -321,10 +352,16 @@ def _unwrap(value: object) -> object:
     return value
 
 
-def _looks_restored(original: object, now: object) -> bool:
-    """``now`` is a failed attempt to put ``original`` back (same function, other wrapper)."""
+def _looks_restored(original: object, now: object, group: Sequence[Mutation]) -> bool:
+    """``now`` is a failed attempt to put ``original`` back: the same function in another
+    wrapper (a staticmethod restored as a plain function), or, for a name that did not
+    exist, ``None`` stored again by the code that set it (``saved = getattr(m, "x", None)``
+    ... ``m.x = saved``). A value that is merely new (keys ``os.environ.update`` added) is
+    a changed binding, not a botched restore."""
     if original is NOTHING:
-        return True  # it did not exist; anything there now is a botched restore
+        return now is None and len(group) > 1 and group[0].target != "os.environ"
+    if original is UNKNOWN or now is NOTHING:
+        return False
     return _unwrap(original) is _unwrap(now)
 
 
@@ -379,6 +416,16 @@ class Detector:
         self._watch_source: WatchSource | None = None
         self._mock_source: MockSource | None = None
         self._take_imported: Callable[[], Iterable[str]] | None = None
+        self._take_reloaded: Callable[[], dict[str, tuple[ModuleType, dict[str, Any]]]] | \
+            None = None
+        #: (target, name) -> the value before the first leak reported on it: a later scope
+        #: that puts it back repairs, it does not pollute (held without keeping it alive)
+        self._originals: dict[tuple[str, str | None], _Held] = {}
+        #: id(leak) -> (value before, value now) of leaks found at this boundary, until
+        #: _accept (strong references for the length of one boundary check only)
+        self._pending: dict[int, tuple[object, object]] = {}
+        #: (kind, target, name, type of value) -> the first leak of that change
+        self._first_of: dict[tuple[str, str | None, str | None, str], Leak] = {}
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -405,6 +452,8 @@ class Detector:
         self._mock_source = self.tracer.source("mock")  # type: ignore[assignment]
         audit = self.tracer.source("audit")
         self._take_imported = getattr(audit, "take_imported", None)
+        reload = self.tracer.source("reload")
+        self._take_reloaded = getattr(reload, "take_reloaded", None)
 
     def _stored_by_test(self, name: str) -> bool:
         test = self.tracer.scope.test
@@ -416,6 +465,7 @@ class Detector:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
         self._imported()  # forget imports made between tests
+        self._reloaded()  # and reloads
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
         if not self._fresh:
@@ -486,19 +536,21 @@ class Detector:
         handled: set[tuple[str, str | None]] = {
             (c.target, c.name) for w in self._wide.values() for c in w.changes}
         handled |= self._released
+        reloaded = self._reloaded()
         if mine:  # each pass looks only at its own kind of record
             ops = {m.op for m in mine}
-            if "unpatch" in ops:
-                handled |= self._repaired(mine, scope)
             if "patch" in ops:
                 found.extend(self._patches(mine, handled))
             if "set" in ops or "delete" in ops:
                 found.extend(self._bindings(mine, handled))
             if "reload" in ops:
-                found.extend(self._reloads(mine, handled))
+                found.extend(self._reloads(mine, handled, reloaded))
             if "class-assign" in ops or "code-assign" in ops:
                 found.extend(self._swaps(mine, handled))
-        found.extend(self._dropped(mine, handled, scope))
+        del reloaded
+        # A module imported during the scope and removed again is absent before and after
+        # it: nothing a later test could observe (rule 1 of "What counts as a leak").
+        self._imported()
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
@@ -589,15 +641,89 @@ class Detector:
     ) -> list[Leak]:
         applied = self.tracer.ledger.applied
         out = []
+        first_before: dict[tuple[str, str | None], object] = {}
         for mutation in records:  # in order of application, like ledger.active()
+            key = (mutation.target, mutation.name)
+            if mutation.op == "patch" and key not in first_before:
+                first_before[key] = mutation.before_value()
             if mutation.op != "patch" or mutation.token is None or \
                     applied(mutation.token) is not mutation:
                 continue
             if mutation.scope.wide and not include_wide:
                 continue
-            handled.add((mutation.target, mutation.name))
-            out.append(self._leak_from(mutation, "patch-not-stopped", mutation.after_value()))
+            handled.add(key)
+            after = mutation.after_value()
+            if mutation.source == "mock":
+                original = UNKNOWN if include_wide else self._at_start(*key)
+                if original is UNKNOWN:
+                    original = first_before.get(key, UNKNOWN)
+                dormant = self._dormant(mutation, original, after)
+                if dormant is not None:
+                    if dormant:
+                        leak = self._leak_from(mutation, "patch-dormant", NOTHING)
+                        leak.value = _summary(current_value(*key))
+                        out.append(leak)
+                    continue
+            leak = self._leak_from(mutation, "patch-not-stopped", after)
+            self._pending[id(leak)] = (mutation.before_value(), after)
+            out.append(leak)
         return out
+
+    def _dormant(self, mutation: Mutation, original: object, after: object) -> bool | None:
+        """A patch still applied by the ledger whose binding holds the value from before
+        the scope again: an enclosing patch put it back (``with patch("time.sleep")`` in
+        an autouse fixture around a test's ``patch("time.sleep").start()``). Nothing is
+        wrong with the binding, but ``_patch.stop()`` restores the value the patch saved
+        (the enclosing patch's mock), so while the patcher is in mock's active list a
+        later ``patch.stopall()`` would set that mock again: True. False when it is not in
+        that list (nothing will ever re-apply it), None when the patch is in place (or we
+        cannot tell)."""
+        target, name = mutation.target, mutation.name
+        if original is UNKNOWN or name is None or (
+                target != "os.environ" and namespace_of(target) is None):
+            return None
+        now = current_value(target, name)
+        if now is after or not same_value(original, now):
+            return None
+        active = next((a for a in self.tracer.ledger.active()
+                       if a.mutation is mutation), None)
+        patcher = active.patcher() if active is not None else None
+        module = sys.modules.get("unittest.mock")
+        cls = module.__dict__.get("_patch") if module is not None else None
+        started = cls.__dict__.get("_active_patches") if isinstance(cls, type) else None
+        if patcher is None or type(started) is not list:
+            return None
+        return any(p is patcher for p in started)
+
+    def _at_start(self, target: str, name: str | None) -> object:
+        """What ``target``/``name`` held when the current scope began, where we know it
+        (``UNKNOWN`` otherwise): the scope's snapshot for the environment, ``sys.modules``,
+        ``builtins`` and the compared namespaces of ``sys`` and ``warnings``; the watch
+        source's baseline for other modules and classes."""
+        if name is None:
+            return UNKNOWN
+        snap = self._snapshot
+        if target == "os.environ":
+            env = snap.env
+            key: object = name
+            if env and type(next(iter(env))) is bytes:
+                try:
+                    key = name.encode(sys.getfilesystemencoding(), "surrogateescape")
+                except Exception:
+                    return UNKNOWN
+            value = env.get(key, NOTHING)
+            if type(value) is bytes:
+                return value.decode(sys.getfilesystemencoding(), "surrogateescape")
+            return value
+        if target == "sys.modules":
+            return snap.modules.get(name, NOTHING) if snap.modules else UNKNOWN
+        if target == "builtins":
+            return snap.builtins.get(name, NOTHING) if snap.builtins else UNKNOWN
+        if target in ("module:sys", "module:warnings"):
+            return UNKNOWN  # only the compared names are in the snapshot
+        if self._watch is not None:
+            return self._watch.baseline(target, name)
+        return UNKNOWN
 
     def _bindings(
         self, records: Iterable[Mutation], handled: set[tuple[str, str | None]],
@@ -616,16 +742,14 @@ class Detector:
             if key in handled:
                 continue
             target, name = key
-            original = group[0].before_value()
-            if not include_wide and name is not None and self._watch is not None:
-                # The value at the scope's start, when known, beats the first record's
-                # "before": the module's own store (not recorded) may have come first.
-                base = self._watch.baseline(target, name)
-                if base is not UNKNOWN:
-                    original = base
+            # The state before the scope, when known, beats the first record's "before":
+            # the module's own store (not recorded), or a patch, may have come first.
+            original = UNKNOWN if include_wide else self._at_start(target, name)
+            if original is UNKNOWN:
+                original = group[0].before_value()
             now = current_value(target, name)
-            if now is original or (target == "os.environ" and now == original):
-                continue  # restored
+            if same_value(original, now):
+                continue  # put back, or set to what it was: nothing a later test can see
             if original is UNKNOWN and _summary(now) == group[0].before:
                 continue  # sealed record: the object is gone, but what is there looks the same
             if self._explained_by_patch(target, name, now):
@@ -634,14 +758,14 @@ class Detector:
             if setter is None:
                 continue  # changed again by something we did not see: leave it to the scan
             handled.add(key)
-            kind = "binding-changed"
-            if _looks_restored(original, now) and (original is not NOTHING or len(group) > 1):
-                kind = "restore-mismatch"
+            kind = "restore-mismatch" if _looks_restored(original, now, group) \
+                else "binding-changed"
             leak = self._leak_from(setter, kind, now)
-            leak.before = group[0].before
+            leak.before = _summary(original) if original is not UNKNOWN else group[0].before
+            self._pending[id(leak)] = (original, now)
             if leak.where is None and name is not None:
                 found = _oracle.find_store(setter.scope.test, self.rootdir, name,
-                                           last=kind == "restore-mismatch")
+                                           last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             if leak.where is None and not (leak.value.is_mock or target == "builtins"):
@@ -653,14 +777,34 @@ class Detector:
         return out
 
     def _reloads(
-        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]]
+        self, records: Iterable[Mutation], handled: set[tuple[str, str | None]],
+        reloaded: dict[str, tuple[ModuleType, dict[str, Any]]],
     ) -> list[Leak]:
-        out = []
+        """Modules reloaded in the scope whose namespace now differs from before the
+        first reload in a way later code sees (``_reload_differences``). The line is the
+        reload that made the final state: the last one."""
+        last: dict[str, Mutation] = {}
         for mutation in records:
-            if mutation.op != "reload" or (mutation.target, mutation.name) in handled:
+            if mutation.op == "reload" and mutation.name is not None:
+                last[mutation.name] = mutation
+        out = []
+        for name, mutation in last.items():
+            key = ("sys.modules", name)
+            state = reloaded.get(name)
+            if key in handled or state is None:
                 continue
-            handled.add((mutation.target, mutation.name))
-            out.append(self._leak_from(mutation, "module-replaced", mutation.after_value()))
+            module, before = state
+            if sys.modules.get(name) is not module:
+                continue  # replaced or dropped since: the snapshot comparison reports it
+            differences = _reload_differences(name, module, before)
+            if not differences:
+                continue  # put back as it was, or nothing anyone else holds changed
+            handled.add(key)
+            leak = self._leak_from(mutation, "module-reloaded", module)
+            leak.desc = "; ".join(differences[:4]) + (
+                f" (and {len(differences) - 4} more)" if len(differences) > 4 else "")
+            leak.before = leak.value = summarize(module)
+            out.append(leak)
         return out
 
     def _swaps(
@@ -679,11 +823,12 @@ class Detector:
                 continue
             original = group[0].before_value()
             now = _swapped_value(group[0].target, group[0].name or "")
-            if now is NOTHING or original is UNKNOWN or now is original:
-                continue
+            if now is NOTHING or original is UNKNOWN or same_value(original, now):
+                continue  # still, or again, the same code and defaults
             handled.add(key)
             leak = self._leak_from(group[-1], "binding-changed", now)
             leak.before = group[0].before
+            self._pending[id(leak)] = (original, now)
             out.append(leak)
         return out
 
@@ -693,50 +838,11 @@ class Detector:
         take = self._take_imported
         return list(take()) if take is not None else []
 
-    def _dropped(
-        self, records: list[Mutation], handled: set[tuple[str, str | None]], scope: Scope
-    ) -> list[Leak]:
-        """Imported during the scope, gone from sys.modules, still an attribute of its
-        package: the next import makes a second copy (``patch.dict(sys.modules)``)."""
-        out = []
-        for name in dict.fromkeys(self._imported()):
-            if name in sys.modules or "." not in name or ("sys.modules", name) in handled:
-                continue
-            if name.startswith("patchtrace."):
-                continue  # ours, imported to report and dropped by pytester's restore
-            parent_name, _, child = name.rpartition(".")
-            parent = sys.modules.get(parent_name)
-            orphan = parent.__dict__.get(child) if isinstance(parent, ModuleType) else None
-            if not isinstance(orphan, ModuleType):
-                continue
-            handled.add(("sys.modules", name))
-            setter = next((m for m in reversed(records)
-                           if m.target == "sys.modules" and m.op in ("patch", "unpatch")), None)
-            if setter is not None:
-                leak = self._leak_from(setter, "module-dropped", orphan)
-                leak.name = name
-            else:
-                leak = Leak("module-dropped", scope.test, "call", "sys.modules", name,
-                            obj=orphan)
-            leak.before, leak.value = summarize(orphan), MISSING
-            out.append(leak)
-        return out
-
-    def _repaired(self, records: list[Mutation], scope: Scope) -> set[tuple[str, str | None]]:
-        """Keys this scope put back by undoing a patch another scope leaked
-        (``patch.stopall()``, ``monkeypatch.undo()`` on a shared instance): a repair,
-        not pollution. The earlier leak stays reported; it is just no longer in place."""
-        out: set[tuple[str, str | None]] = set()
-        ledger = self.tracer.ledger
-        mark = self._mark
-        for mutation in records:
-            if mutation.op != "unpatch" or mutation.token is None or mutation.token > mark:
-                continue  # not an undo, or the undo of a patch made in this same scope
-            earlier = ledger.get(mutation.token)
-            if earlier is not None and earlier.op == "patch" and \
-                    earlier.scope.test != scope.test:
-                out.add((mutation.target, mutation.name))
-        return out
+    def _reloaded(self) -> dict[str, tuple[ModuleType, dict[str, Any]]]:
+        if self._sources_seen is not self.tracer.sources:
+            self._cache_sources(self.tracer.sources)
+        take = self._take_reloaded
+        return take() if take is not None else {}
 
     def _explained_by_patch(self, target: str, name: str | None, now: object) -> bool:
         for active in self.tracer.ledger.active():
@@ -769,11 +875,10 @@ class Detector:
                 continue  # e.g. a patch.dict(sys.modules) still active covers its entries
             if collection and change.kind == "resource-changed":
                 continue  # pytest itself sets sys.path, capture and so on while collecting
-            if change.before is not NOTHING and any(
-                    leak.obj() is change.before for leak in self.leaks
-                    if leak.target == change.target and leak.name == change.name):
-                continue  # it replaced a value an earlier test leaked: a repair (pytest's
-                # capture putting its stream back over a stale sys.stdout), not pollution
+            if same_value(change.before, change.after):
+                continue  # an equal value put back (sys.platform = "linux" again)
+            # Compared with the state just before this scope: a value put back over one an
+            # earlier test leaked is a repair (see _accept); a new one over it is a leak.
             leak = self._leak_from_change(change, records, scope)
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
@@ -840,11 +945,13 @@ class Detector:
             if change.name is not None and change.target in (
                     "sys.modules", "builtins", "module:sys", "module:warnings"):
                 found = _oracle.find_store(scope.test, self.rootdir, change.name,
-                                           subscript=change.target == "sys.modules")
+                                           subscript=change.target == "sys.modules",
+                                           target=change.target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)
         leak.value = _summary(change.after)
+        self._pending[id(leak)] = (change.before, change.after)
         return leak
 
     def _survivors(self, found: list[Leak]) -> list[Leak]:
@@ -907,7 +1014,16 @@ class Detector:
         )
 
     def _accept(self, found: list[Leak]) -> list[Leak]:
+        """Number and keep the leaks found at a boundary; drop what is no leak after all.
+
+        Two rules need the leaks seen before: a change that puts back the value from before
+        the first leak on that binding is a repair, not pollution; and the same change
+        (kind, target, name, type of value) left again by a later test is counted on the
+        first leak (``repeats``) instead of being reported once more. A repeat is still
+        returned (strict mode fails its test too), with the first leak's id.
+        """
         accepted = []
+        pending, self._pending = self._pending, {}
         for leak in found:
             if self.config.ignored(leak.target, leak.name, leak.label):
                 continue
@@ -915,11 +1031,33 @@ class Detector:
                 continue
             if leak.where is None and leak.source in ("mock", "monkeypatch", "audit"):
                 continue  # made by pytest, a plugin or the standard library, not by user code
+            key = (leak.target or "", leak.name)
+            values = pending.get(id(leak))
+            original = self._originals.get(key) if leak.target is not None else None
+            if original is not None and values is not None and \
+                    leak.kind not in ("patch-not-stopped", "patch-dormant") and \
+                    original.matches(values[1]):
+                continue  # the value from before the first leak on it, put back: a repair
+            signature = (leak.kind, leak.target, leak.name, leak.value.type)
+            first = self._first_of.get(signature) if leak.target is not None else None
+            if first is not None and first.polluter != leak.polluter and first in self.leaks:
+                first.repeats += 1
+                if len(first.repeat_tests) < 20 and leak.polluter not in first.repeat_tests:
+                    first.repeat_tests.append(leak.polluter)
+                # What is in place now is the latest test's: follow it for live()/victims.
+                first._atom, first._ref, first.token = leak._atom, leak._ref, leak.token
+                leak.id = first.id
+                accepted.append(leak)
+                continue
             leak.id = f"L{len(self.leaks) + 1}"
             if leak.alive_via is None and leak.kind != "resource-changed":
                 obj = leak.obj()
                 if obj is not NOTHING and leak.target is not None:
                     leak.alive_via = _binding_path(leak.target, leak.name)
+            if leak.target is not None:
+                self._first_of.setdefault(signature, leak)
+                if values is not None and key not in self._originals:
+                    self._originals[key] = _Held(values[0])
             self.leaks.append(leak)
             accepted.append(leak)
         return accepted
@@ -930,6 +1068,8 @@ class Detector:
         out = []
         active = {a.mutation.token for a in self.tracer.ledger.active()}
         for leak in self.leaks:
+            if leak.kind == "patch-dormant":
+                continue  # the binding is fine: nothing to read until a stopall()
             if leak.kind == "patch-not-stopped":
                 if leak.token in active:
                     out.append(leak)
@@ -939,7 +1079,7 @@ class Detector:
             elif leak.target is not None:
                 obj = leak.obj()
                 now = current_value(leak.target, leak.name)
-                if obj is not NOTHING and (now is obj or (type(obj) is str and now == obj)):
+                if obj is not NOTHING and same_value(obj, now):
                     out.append(leak)
         return out
 
@@ -1113,3 +1253,186 @@ def _binding_path(target: str, name: str | None) -> list[str] | None:
     return None
 
 
+
+
+@final
+class _Held:
+    """A value remembered across boundaries without keeping it alive: atoms, plain values
+    and enum members as they are (they cannot hold user objects, or live as long as their
+    class anyway), tuples and lists item by item, anything else by weak reference (and
+    never matched when it has none)."""
+
+    __slots__ = ("_items", "_ref", "_value")
+
+    def __init__(self, obj: object) -> None:
+        self._value: object = NOTHING
+        self._ref: weakref.ref[Any] | None = None
+        self._items: tuple[_Held, ...] | None = None
+        cls = type(obj)
+        if obj is NOTHING or is_plain(obj) or _is_enum_member(obj):
+            self._value = obj
+        elif cls is tuple or cls is list:
+            self._items = tuple(_Held(item) for item in obj)  # type: ignore[attr-defined]
+        elif cls.__weakrefoffset__:
+            try:
+                self._ref = weakref.ref(obj)
+            except TypeError:
+                pass
+
+    def matches(self, obj: object) -> bool:
+        if self._items is not None:
+            cls = type(obj)
+            return (cls is tuple or cls is list) and len(obj) == len(  # type: ignore[arg-type]
+                self._items) and all(h.matches(x) for h, x in zip(  # type: ignore[call-overload]
+                    self._items, obj))
+        if self._ref is not None:
+            held = self._ref()
+            return held is not None and held is obj
+        if self._value is NOTHING:
+            return obj is NOTHING
+        return same_value(self._value, obj)
+
+
+def _is_enum_member(obj: object) -> bool:
+    enum = sys.modules.get("enum")
+    base = enum.__dict__.get("Enum") if enum is not None else None
+    return isinstance(base, type) and issubclass(type(obj), base)
+
+
+#: Names a reload rebinds without anyone noticing: the import system's bookkeeping.
+_RELOAD_METADATA: Final = frozenset({
+    "__loader__", "__spec__", "__file__", "__cached__", "__builtins__", "__package__",
+    "__path__", "__name__", "__doc__", "__warningregistry__", "__annotations__",
+})
+#: Referrers that are structure, not holders: an object's own cells, frames, descriptors.
+_STRUCTURE: Final = (CellType, FrameType, GetSetDescriptorType, MemberDescriptorType,
+                     WrapperDescriptorType, MethodDescriptorType, ClassMethodDescriptorType)
+_MAX_REFERRER_SEARCHES: Final = 40
+
+
+def _reload_differences(name: str, module: ModuleType, before: dict[str, Any]) -> list[str]:
+    """What a reload changed that later code sees, in words: a plain value (number,
+    string, path, ...) other than before, or added or removed; a class or function (or any
+    other object) replaced while the old one is still held from outside the module (an
+    instance of the old class, another module's ``from m import C``, a registry, a
+    subclass elsewhere). Empty when the reload put the module back as it was."""
+    now = module.__dict__
+    out: list[str] = []
+    replaced: list[tuple[str, object]] = []
+    for key in list(before.keys() | now.keys()):
+        if type(key) is not str or key in _RELOAD_METADATA:
+            continue
+        old, new = before.get(key, NOTHING), now.get(key, NOTHING)
+        if same_value(old, new):
+            continue
+        if old is NOTHING and not is_plain(new):
+            continue  # a new function or class: nobody holds it yet
+        if old is NOTHING or new is NOTHING or is_plain(old) or is_plain(new):
+            out.append(f"{key} {_short(old)} -> {_short(new)}")
+        else:
+            replaced.append((key, old))
+    if replaced:
+        holders = _Holders(name, module, before)
+        for key, old in sorted(replaced, key=lambda item: item[0]):
+            holder = holders.of(old)
+            if holder is not None:
+                what = "class" if issubclass(type(old), type) else (
+                    "function" if type(old) is FunctionType else "object")
+                out.append(f"{key}: a new {what}, while {holder} still holds the old one")
+    return sorted(out)
+
+
+def _short(obj: object) -> str:
+    return "<missing>" if obj is NOTHING else safe_repr(obj, 60)
+
+
+class _Holders:
+    """Who, outside the reloaded module, still holds an old object (gc referrers, a few
+    levels deep through containers and instances, after one full collection so that
+    garbage holds nothing)."""
+
+    def __init__(self, name: str, module: ModuleType, before: dict[str, Any]) -> None:
+        gc.collect()
+        self.name = name
+        self.searches = 0
+        modules: dict[int, str] = {}
+        for mod_name, mod in list(sys.modules.items()):
+            if issubclass(type(mod), ModuleType):
+                try:
+                    modules[id(ModuleType.__dict__["__dict__"].__get__(mod))] = mod_name
+                except Exception:
+                    pass
+        self.modules = modules
+        # The old namespace and what hangs off its values (their own dicts, class
+        # dicts, the old classes' mro and bases) is the old module itself, not a holder.
+        internal: set[int] = {id(before), id(module.__dict__)}
+        for value in before.values():
+            internal.add(id(value))
+            if issubclass(type(value), type):
+                from .sources.watch import _class_dict
+
+                inner = _class_dict(value)  # type: ignore[arg-type]
+                if inner is not None:
+                    internal.add(id(inner))
+                for attr in ("__mro__", "__bases__"):
+                    try:
+                        internal.add(id(type.__dict__[attr].__get__(value)))
+                    except Exception:
+                        pass
+            elif type(value) is FunctionType:
+                for referent in gc.get_referents(value):
+                    if type(referent) in (dict, tuple):
+                        internal.add(id(referent))
+        self.internal = internal
+
+    def of(self, obj: object, depth: int = 3) -> str | None:
+        if self.searches >= _MAX_REFERRER_SEARCHES:
+            return None
+        self.searches += 1
+        referrers = gc.get_referrers(obj)
+        try:
+            for referrer in referrers:
+                found = self._judge(referrer, obj, depth)
+                if found is not None:
+                    return found
+        finally:
+            del referrers
+        return None
+
+    def _judge(self, referrer: object, obj: object, depth: int) -> str | None:
+        key = id(referrer)
+        cls = type(referrer)
+        if key in self.internal or cls in _STRUCTURE or referrer is obj:
+            return None
+        module_name = str(type.__dict__["__module__"].__get__(cls))
+        if module_name.partition(".")[0] == "patchtrace" or issubclass(cls, weakref.ref):
+            return None  # our own records, or a weak reference: holds nothing
+        if cls is dict:
+            holder = self.modules.get(key)
+            if holder is not None:
+                if holder == self.name or _hidden_module(holder):
+                    return None  # the module itself; the standard library's caches
+                return f"module {holder}"
+        if issubclass(cls, type):
+            if issubclass(type(obj), type):
+                return f"class {safe_repr(referrer, 60)} (a subclass or user of it)"
+            return None
+        if cls is FunctionType or cls is ModuleType:
+            return None
+        if type(obj) is not FunctionType and issubclass(type(obj), type) and cls is obj:
+            # an instance of the old class: held if anything outside holds the instance
+            if depth <= 0:
+                return None
+            inner = self.of(referrer, depth - 1)
+            return None if inner is None else f"an instance of it ({inner})"
+        if depth <= 0:
+            return None
+        return self.of(referrer, depth - 1)
+
+
+def _hidden_module(name: str) -> bool:
+    """A module of the standard library, pytest or patchtrace (their caches, typing's
+    included, are not the suite's registries)."""
+    module = sys.modules.get(name)
+    path = module.__dict__.get("__file__") if isinstance(module, ModuleType) else None
+    return not isinstance(path, str) or _stack.is_hidden(path)
