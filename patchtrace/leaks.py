@@ -352,6 +352,18 @@ def _unwrap(value: object) -> object:
     return value
 
 
+def _binding_kind(target: str, original: object, now: object) -> str:
+    """The kind says what happened: in ``sys.modules`` a module removed is
+    ``module-dropped`` and another module object in its place ``module-replaced``, seen as
+    it happened (3.12+ watchers) or at the boundary alike."""
+    if target == "sys.modules" and issubclass(type(original), ModuleType):
+        if now is NOTHING:
+            return "module-dropped"
+        if issubclass(type(now), ModuleType):
+            return "module-replaced"
+    return "binding-changed"
+
+
 def _looks_restored(original: object, now: object, group: Sequence[Mutation]) -> bool:
     """``now`` is a failed attempt to put ``original`` back: the same function in another
     wrapper (a staticmethod restored as a plain function), or, for a name that did not
@@ -660,8 +672,14 @@ class Detector:
                 dormant = self._dormant(mutation, original, after)
                 if dormant is not None:
                     if dormant:
-                        leak = self._leak_from(mutation, "patch-dormant", NOTHING)
+                        # Its object is what stopall() would put back (the enclosing
+                        # patch's mock, kept alive by the patcher): not a survivor too.
+                        leak = self._leak_from(mutation, "patch-dormant",
+                                               mutation.before_value())
                         leak.value = _summary(current_value(*key))
+                        leak.alive_via = ["class unittest.mock._patch",
+                                          "class attribute _active_patches", "[patcher]",
+                                          "attribute temp_original"]
                         out.append(leak)
                     continue
             leak = self._leak_from(mutation, "patch-not-stopped", after)
@@ -759,7 +777,7 @@ class Detector:
                 continue  # changed again by something we did not see: leave it to the scan
             handled.add(key)
             kind = "restore-mismatch" if _looks_restored(original, now, group) \
-                else "binding-changed"
+                else _binding_kind(target, original, now)
             leak = self._leak_from(setter, kind, now)
             leak.before = _summary(original) if original is not UNKNOWN else group[0].before
             self._pending[id(leak)] = (original, now)

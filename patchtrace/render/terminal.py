@@ -93,6 +93,9 @@ def render(
                 node.add(Text.assemble(("alive via ", "dim"), " -> ".join(leak.alive_via)))
             if leak.victims:
                 node.add(Text.assemble(("victims: ", "victim"), ", ".join(leak.victims)))
+            if leak.repeats:
+                node.add(Text(f"also left by {leak.repeats} later test"
+                              f"{'s' if leak.repeats != 1 else ''}", style="dim"))
             node.add(Text(f"fix: {leak.fix}", style="fix"))
         console.print(tree)
     return buffer.getvalue().rstrip("\n").splitlines()
