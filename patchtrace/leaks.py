@@ -775,9 +775,21 @@ class Detector:
             setter = _last_setting(group, now)
             if setter is None:
                 continue  # changed again by something we did not see: leave it to the scan
+            if original is NOTHING and not is_mock(now) and _managed(target) and all(
+                    m.stack.written_by_library() for m in group):
+                # A library filling in, for the first time, an attribute of something it
+                # manages (pydantic completing a project's model class on first use):
+                # lazy initialization, not pollution. Changing an existing binding, or
+                # adding one to the standard library (time.clock = None), still is.
+                continue
             handled.add(key)
             kind = "restore-mismatch" if _looks_restored(original, now, group) \
                 else _binding_kind(target, original, now)
+            if kind != "restore-mismatch":
+                # The line that made the state that leaked: the first store of the value
+                # now there, not a later one putting back what it had found (a helper's
+                # restore of a value the test itself had set).
+                setter = _first_setting(group, now) or setter
             leak = self._leak_from(setter, kind, now)
             leak.before = _summary(original) if original is not UNKNOWN else group[0].before
             self._pending[id(leak)] = (original, now)
@@ -786,7 +798,8 @@ class Detector:
                                            last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
-            if leak.where is None and not (leak.value.is_mock or target == "builtins"):
+            if leak.where is None and setter.source == "scan" and \
+                    not (leak.value.is_mock or target == "builtins"):
                 # Seen only by comparison (3.10/3.11), nowhere in the test's source, no mock:
                 # most likely a library patching the standard library as it is imported.
                 handled.discard(key)
@@ -1047,7 +1060,8 @@ class Detector:
                 continue
             if leak.target in self.ignore_targets:
                 continue
-            if leak.where is None and leak.source in ("mock", "monkeypatch", "audit"):
+            if leak.where is None and not leak.stack and \
+                    leak.source in ("mock", "monkeypatch", "audit"):
                 continue  # made by pytest, a plugin or the standard library, not by user code
             key = (leak.target or "", leak.name)
             values = pending.get(id(leak))
@@ -1056,7 +1070,9 @@ class Detector:
                     leak.kind not in ("patch-not-stopped", "patch-dormant") and \
                     original.matches(values[1]):
                 continue  # the value from before the first leak on it, put back: a repair
-            signature = (leak.kind, leak.target, leak.name, leak.value.type)
+            # A reload's "value" is its module: what it changed tells two reloads apart.
+            signature = (leak.kind, leak.target, leak.name,
+                         leak.desc or "" if leak.kind == "module-reloaded" else leak.value.type)
             first = self._first_of.get(signature) if leak.target is not None else None
             if first is not None and first.polluter != leak.polluter and first in self.leaks:
                 first.repeats += 1
@@ -1209,6 +1225,16 @@ _THREAD_GRACE: Final = 1.0
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:
     return any(start < seq <= end for start, end in marks)
+
+
+def _first_setting(group: list[Mutation], now: object) -> Mutation | None:
+    for mutation in group:
+        if mutation.op == "delete":
+            if now is NOTHING:
+                return mutation
+        elif same_value(mutation.after_value(), now):
+            return mutation
+    return None
 
 
 def _last_setting(group: list[Mutation], now: object) -> Mutation | None:
@@ -1454,3 +1480,17 @@ def _hidden_module(name: str) -> bool:
     module = sys.modules.get(name)
     path = module.__dict__.get("__file__") if isinstance(module, ModuleType) else None
     return not isinstance(path, str) or _stack.is_hidden(path)
+
+
+def _managed(target: str) -> bool:
+    """A module or class of the project or of an installed library (what a library can
+    manage, such as a project's model classes), not of the standard library."""
+    if not target.startswith(("module:", "class:")):
+        return False
+    dotted = target.partition(":")[2]
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        name = ".".join(parts[:cut])
+        if name in sys.modules:
+            return not _hidden_module(name)
+    return False

@@ -242,3 +242,58 @@ def test_reloads_dormant_patches_and_repeats(suite: pytest.Pytester, traced_env:
     assert app["repeats"] == 2
     assert app["repeat_tests"] == ["test_state.py::test_app_2", "test_state.py::test_app_3"]
     result.stdout.fnmatch_lines(["*also left by 2 later tests*"])
+
+
+def test_lazy_initialization_by_a_library_and_library_frames_never_where(
+        suite: pytest.Pytester, traced_env: Enable, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An installed library (a path naming site-packages) and an installed pytest plugin
+    # (a distribution with a pytest11 entry point, found through PYTHONPATH).
+    site = suite.path / "vendor" / "site-packages"
+    files = {
+        "lazylib/__init__.py": (
+            "def complete(cls):\n"
+            "    cls.__lazy_validator__ = object()  # first use: fills in a new attribute\n"
+            "def set_existing(module):\n"
+            "    module.MODE = 'changed-by-lib'  # an existing binding of another module\n"),
+        "fakeplug/__init__.py": (
+            "def helper(module):\n"
+            "    module.LEVEL = 'changed-by-plugin'\n"),
+        "fakeplug-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: fakeplug\nVersion: 1.0\n",
+        "fakeplug-1.0.dist-info/entry_points.txt": "[pytest11]\nfakeplug = fakeplug\n",
+    }
+    for path, text in files.items():
+        target = site / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    suite.makepyfile(models="""
+        MODE = "prod"
+        LEVEL = "info"
+
+        class User:
+            name = "user"
+    """, test_lazy="""
+        import lazylib, models
+        from fakeplug import helper
+
+        def test_lazy():
+            lazylib.complete(models.User)
+
+        def test_existing():
+            lazylib.set_existing(models)
+
+        def test_plugin_helper():
+            helper(models)
+    """)
+    report_path = traced_env()
+    result = suite.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=3)
+    found = rows(load_report(report_path))
+    assert set(found) == {("test_existing", "binding-changed", "MODE"),
+                          ("test_plugin_helper", "binding-changed", "LEVEL")}
+    existing = found[("test_existing", "binding-changed", "MODE")]
+    assert existing["where"]["file"] == "test_lazy.py" and existing["where"]["line"] == 8
+    assert any("lazylib" in frame["file"] for frame in existing["stack"])  # shown, not where
+    plugin = found[("test_plugin_helper", "binding-changed", "LEVEL")]
+    assert plugin["where"]["line"] == 11
+    assert not any("fakeplug" in frame["file"] for frame in plugin["stack"])

@@ -86,6 +86,10 @@ def render(
                     if source:
                         line.append(f"\n    {source}", style="dim")
                     node.add(line)
+            elif leak.stack:
+                node.add(Text("where: in library code, no line of the project or its tests "
+                              f"on the way ({leak.stack[-1].file}:{leak.stack[-1].line})",
+                              style="dim"))
             else:
                 node.add(Text(
                     "where: not seen as it happened (found at the boundary)", style="dim"))
