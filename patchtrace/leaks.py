@@ -31,10 +31,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import (
-    CellType, ClassMethodDescriptorType, FrameType, FunctionType, GetSetDescriptorType,
-    MemberDescriptorType, MethodDescriptorType, ModuleType, WrapperDescriptorType,
-)
+from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, final
 
 from . import _oracle
@@ -1348,12 +1345,6 @@ _RELOAD_METADATA: Final = frozenset({
     "__loader__", "__spec__", "__file__", "__cached__", "__builtins__", "__package__",
     "__path__", "__name__", "__doc__", "__warningregistry__", "__annotations__",
 })
-#: Referrers that are structure, not holders: an object's own cells, frames, descriptors.
-_STRUCTURE: Final = (CellType, FrameType, GetSetDescriptorType, MemberDescriptorType,
-                     WrapperDescriptorType, MethodDescriptorType, ClassMethodDescriptorType)
-_MAX_REFERRER_SEARCHES: Final = 40
-
-
 def _reload_differences(name: str, module: ModuleType, before: dict[str, Any]) -> list[str]:
     """What a reload changed that later code sees, in words: a plain value (number,
     string, path, ...) other than before, or added or removed; a class or function (or any
@@ -1371,12 +1362,16 @@ def _reload_differences(name: str, module: ModuleType, before: dict[str, Any]) -
             continue
         if old is NOTHING and not is_plain(new):
             continue  # a new function or class: nobody holds it yet
+        if new is None and old is not NOTHING:
+            # Reset to None by the module's own code: a cache it fills on first use
+            # (tempfile.tempdir, tempfile._name_sequence), as in a fresh import.
+            continue
         if old is NOTHING or new is NOTHING or is_plain(old) or is_plain(new):
             out.append(f"{key} {_short(old)} -> {_short(new)}")
         else:
             replaced.append((key, old))
     if replaced:
-        holders = _Holders(name, module, before)
+        holders = _Holders(name, (old for _, old in replaced))
         for key, old in sorted(replaced, key=lambda item: item[0]):
             holder = holders.of(old)
             if holder is not None:
@@ -1391,87 +1386,82 @@ def _short(obj: object) -> str:
 
 
 class _Holders:
-    """Who, outside the reloaded module, still holds an old object (gc referrers, a few
-    levels deep through containers and instances, after one full collection so that
-    garbage holds nothing)."""
+    """Who, outside the reloaded module, still holds old objects: a bounded walk of what
+    later code can reach by name from the other modules of the project and its libraries
+    (the standard library's, pytest's and our own excepted): a module attribute
+    (``from m import C``), an item of a list, tuple, set or dict there (a registry), the
+    same one level inside classes defined there (``Base.registry``), an instance of an old
+    class, or a subclass of one. No garbage collection and no referrer search: cheap
+    enough for a suite whose fixture reloads a module around every test."""
 
-    def __init__(self, name: str, module: ModuleType, before: dict[str, Any]) -> None:
-        gc.collect()
+    _MAX_ITEMS: Final = 2_000
+
+    def __init__(self, name: str, old: Iterable[object]) -> None:
         self.name = name
-        self.searches = 0
-        modules: dict[int, str] = {}
-        for mod_name, mod in list(sys.modules.items()):
-            if issubclass(type(mod), ModuleType):
+        self.found: dict[int, str] = {}
+        wanted = {identity_key(obj): obj for obj in old}
+        classes = {identity_key(obj) for obj in wanted.values() if issubclass(type(obj), type)}
+        if wanted:
+            self._walk(wanted, classes)
+
+    def of(self, obj: object) -> str | None:
+        return self.found.get(identity_key(obj))
+
+    def _walk(self, wanted: dict[int, object], classes: set[int]) -> None:
+        found = self.found
+        get_mro = type.__dict__["__mro__"].__get__
+
+        def check(value: object, where: str) -> None:
+            key = identity_key(value)
+            if key in wanted:
+                found.setdefault(key, where)
+                return
+            cls = type(value)
+            if identity_key(cls) in classes:
+                found.setdefault(identity_key(cls), f"{where} (an instance of it)")
+            elif issubclass(cls, type):
                 try:
-                    modules[id(ModuleType.__dict__["__dict__"].__get__(mod))] = mod_name
+                    for base in get_mro(value)[1:]:
+                        if identity_key(base) in classes:
+                            found.setdefault(identity_key(base), f"{where} (a subclass)")
                 except Exception:
                     pass
-        self.modules = modules
-        # The old namespace and what hangs off its values (their own dicts, class
-        # dicts, the old classes' mro and bases) is the old module itself, not a holder.
-        internal: set[int] = {id(before), id(module.__dict__)}
-        for value in before.values():
-            internal.add(id(value))
-            if issubclass(type(value), type):
-                from .sources.watch import _class_dict
 
-                inner = _class_dict(value)  # type: ignore[arg-type]
-                if inner is not None:
-                    internal.add(id(inner))
-                for attr in ("__mro__", "__bases__"):
-                    try:
-                        internal.add(id(type.__dict__[attr].__get__(value)))
-                    except Exception:
-                        pass
-            elif type(value) is FunctionType:
-                for referent in gc.get_referents(value):
-                    if type(referent) in (dict, tuple):
-                        internal.add(id(referent))
-        self.internal = internal
+        def items(value: object) -> Iterable[object]:
+            cls = type(value)
+            if cls is list or cls is tuple or cls is set or cls is frozenset:
+                return value if len(value) <= self._MAX_ITEMS else ()  # type: ignore[arg-type,return-value]
+            if cls is dict:
+                return value.values() if len(value) <= self._MAX_ITEMS else ()  # type: ignore[attr-defined,no-any-return]
+            return ()
 
-    def of(self, obj: object, depth: int = 3) -> str | None:
-        if self.searches >= _MAX_REFERRER_SEARCHES:
-            return None
-        self.searches += 1
-        referrers = gc.get_referrers(obj)
-        try:
-            for referrer in referrers:
-                found = self._judge(referrer, obj, depth)
-                if found is not None:
-                    return found
-        finally:
-            del referrers
-        return None
+        for mod_name, module in list(sys.modules.items()):
+            if mod_name == self.name or not issubclass(type(module), ModuleType) or \
+                    mod_name.partition(".")[0] == "patchtrace" or _hidden_module(mod_name):
+                continue
+            try:
+                namespace = ModuleType.__dict__["__dict__"].__get__(module)
+            except Exception:
+                continue
+            for attr, value in list(namespace.items()):
+                where = f"module {mod_name} (attribute {attr})"
+                check(value, where)
+                for item in items(value):
+                    check(item, where)
+                if issubclass(type(value), type):
+                    from .sources.watch import _class_dict
 
-    def _judge(self, referrer: object, obj: object, depth: int) -> str | None:
-        key = id(referrer)
-        cls = type(referrer)
-        if key in self.internal or cls in _STRUCTURE or referrer is obj:
-            return None
-        module_name = str(type.__dict__["__module__"].__get__(cls))
-        if module_name.partition(".")[0] == "patchtrace" or issubclass(cls, weakref.ref):
-            return None  # our own records, or a weak reference: holds nothing
-        if cls is dict:
-            holder = self.modules.get(key)
-            if holder is not None:
-                if holder == self.name or _hidden_module(holder):
-                    return None  # the module itself; the standard library's caches
-                return f"module {holder}"
-        if issubclass(cls, type):
-            if issubclass(type(obj), type):
-                return f"class {safe_repr(referrer, 60)} (a subclass or user of it)"
-            return None
-        if cls is FunctionType or cls is ModuleType:
-            return None
-        if type(obj) is not FunctionType and issubclass(type(obj), type) and cls is obj:
-            # an instance of the old class: held if anything outside holds the instance
-            if depth <= 0:
-                return None
-            inner = self.of(referrer, depth - 1)
-            return None if inner is None else f"an instance of it ({inner})"
-        if depth <= 0:
-            return None
-        return self.of(referrer, depth - 1)
+                    inner = _class_dict(value)  # type: ignore[arg-type]
+                    if inner is None or inner.get("__module__") != mod_name:
+                        continue
+                    for cattr, cvalue in list(inner.items()):
+                        cwhere = f"class {mod_name}.{attr} (attribute {cattr})"
+                        for item in items(cvalue):
+                            check(item, cwhere)
+                        if type(cvalue) in (list, dict, set):
+                            continue
+                        if not issubclass(type(cvalue), (type, FunctionType)):
+                            check(cvalue, cwhere)
 
 
 def _hidden_module(name: str) -> bool:
