@@ -60,30 +60,50 @@ def _aliases(tree: ast.AST) -> _Aliases:
     return out
 
 
+def _owner_text(owner: ast.AST, klass: str | None) -> str | None:
+    """The stored-to object as dotted text; inside a method of class ``klass``,
+    ``cls``, ``self.__class__`` and ``type(self)`` name that class."""
+    import ast
+
+    if klass is not None:
+        if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and \
+                owner.func.id == "type" and len(owner.args) == 1 and \
+                isinstance(owner.args[0], ast.Name):
+            return klass
+        text = _dotted(owner)
+        if text == "cls" or (text is not None and text.endswith(".__class__")
+                             and text.count(".") == 1):
+            return klass
+        return text
+    return _dotted(owner)
+
+
 def _index(tree: ast.AST) -> _Index:
     import ast
 
     index: _Index = {}
 
     def add(name: object, subscript: bool, line: int, function: str,
-            owner: ast.AST | None = None) -> None:
+            owner: ast.AST | None = None, klass: str | None = None) -> None:
         if isinstance(name, str):
-            text = _dotted(owner) if owner is not None else None
+            text = _owner_text(owner, klass) if owner is not None else None
             index.setdefault((name, subscript), []).append((line, function, text))
 
-    def visit(node: ast.AST, function: str) -> None:
+    def visit(node: ast.AST, function: str, klass: str | None) -> None:
         for child in ast.iter_child_nodes(node):
-            inner = function
+            inner, inner_class = function, klass
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 inner = child.name
+            elif isinstance(child, ast.ClassDef):
+                inner_class = child.name
             if isinstance(child, ast.Attribute) and isinstance(child.ctx, (ast.Store, ast.Del)):
-                add(child.attr, False, child.lineno, function, child.value)
+                add(child.attr, False, child.lineno, function, child.value, klass)
             elif (
                 isinstance(child, ast.Subscript)
                 and isinstance(child.ctx, (ast.Store, ast.Del))
                 and isinstance(child.slice, ast.Constant)
             ):
-                add(child.slice.value, True, child.lineno, function, child.value)
+                add(child.slice.value, True, child.lineno, function, child.value, klass)
             elif (
                 isinstance(child, ast.Call)
                 and isinstance(child.func, ast.Name)
@@ -91,10 +111,10 @@ def _index(tree: ast.AST) -> _Index:
                 and len(child.args) >= 2
                 and isinstance(child.args[1], ast.Constant)
             ):
-                add(child.args[1].value, False, child.lineno, function, child.args[0])
-            visit(child, inner)
+                add(child.args[1].value, False, child.lineno, function, child.args[0], klass)
+            visit(child, inner, inner_class)
 
-    visit(tree, "<module>")
+    visit(tree, "<module>", None)
     for entries in index.values():
         entries.sort()
     return index

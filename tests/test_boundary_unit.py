@@ -179,3 +179,32 @@ def test_reload_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         ]
     finally:
         del before
+
+
+def test_a_recovered_line_must_store_to_the_same_target(tmp_path: Path) -> None:
+    from patchtrace import _oracle
+
+    (tmp_path / "test_fs.py").write_text(
+        "from lib.fake import FakeThing\n"
+        "import lib.conf as conf\n"
+        "class Counter:\n"
+        "    @property\n"
+        "    def bump(self):\n"
+        "        self.__class__.counter += 1\n"
+        "class TestX:\n"
+        "    def setup_method(self):\n"
+        "        self.filesystem = None\n"
+        "    def test_it(self):\n"
+        "        conf.filesystem = 1\n"
+        "        FakeThing.other = 2\n")
+
+    def find(name: str, target: str) -> int | None:
+        frame = _oracle.find_store("test_fs.py::TestX::test_it", str(tmp_path), name,
+                                   target=target)
+        return None if frame is None else frame.line
+
+    assert find("filesystem", "class:lib.fake.FakeThing") is None  # self.filesystem
+    assert find("filesystem", "module:lib.conf") == 11
+    assert find("other", "class:lib.fake.FakeThing") == 12
+    assert find("counter", "class:test_fs.Counter") == 6
+    assert find("counter", "class:lib.fake.FakeThing") is None
