@@ -765,6 +765,8 @@ class Detector:
             now = current_value(target, name)
             if same_value(original, now):
                 continue  # put back, or set to what it was: nothing a later test can see
+            if _equal_copy(target, original, now):
+                continue  # an equal copy of a plain container nobody else holds
             if original is UNKNOWN and _summary(now) == group[0].before:
                 continue  # sealed record: the object is gone, but what is there looks the same
             if self._explained_by_patch(target, name, now):
@@ -1484,3 +1486,36 @@ def _managed(target: str) -> bool:
         if name in sys.modules:
             return not _hidden_module(name)
     return False
+
+
+def _plain_container(obj: object, depth: int = 0) -> bool:
+    """A dict, list or set whose keys and items are plain values (or such containers):
+    its ``==`` runs no user code."""
+    cls = type(obj)
+    if depth > 5 or len(obj) > 1_000:  # type: ignore[arg-type]
+        return False
+    if cls is dict:
+        return all(is_plain(k) for k in obj) and all(  # type: ignore[attr-defined]
+            is_plain(v) or (type(v) in (dict, list, set) and _plain_container(v, depth + 1))
+            for v in obj.values())  # type: ignore[attr-defined]
+    if cls is list or cls is set:
+        return all(is_plain(v) or (type(v) in (dict, list, set) and
+                                   _plain_container(v, depth + 1)) for v in obj)  # type: ignore[attr-defined]
+    return False
+
+
+def _equal_copy(target: str, original: object, now: object) -> bool:
+    """``now`` is an equal copy of ``original``, a plain dict, list or set that nothing
+    reachable by name still holds: no later code can tell them apart (only ``id()``
+    could). ``original = mod.target.copy()`` ... ``finally: mod.target = original``."""
+    cls = type(original)
+    if cls not in (dict, list, set) or type(now) is not cls:
+        return False
+    if not (_plain_container(original) and _plain_container(now)):
+        return False
+    try:
+        if original != now:
+            return False
+    except Exception:
+        return False
+    return _Holders("", [original]).of(original) is None

@@ -208,3 +208,30 @@ def test_a_recovered_line_must_store_to_the_same_target(tmp_path: Path) -> None:
     assert find("other", "class:lib.fake.FakeThing") == 12
     assert find("counter", "class:test_fs.Counter") == 6
     assert find("counter", "class:lib.fake.FakeThing") is None
+
+
+def test_an_equal_copy_of_a_plain_container_nobody_holds_is_no_leak(
+        detector: Detector, conf: types.ModuleType) -> None:
+    conf.TARGET = {"foo": "FOO", "n": [1, 2]}  # type: ignore[attr-defined]
+    end = scope(detector, "t.py::test_copy")
+    original = conf.TARGET.copy()  # type: ignore[attr-defined]
+    store(detector, conf, "TARGET", {"foo": "BAZ"})
+    store(detector, conf, "TARGET", original)  # finally: put back an equal copy
+    del original
+    assert detector.end(end) == []
+    end = scope(detector, "t.py::test_left")
+    store(detector, conf, "TARGET", {"foo": "BAZ"})
+    (leak,) = detector.end(end)
+    assert leak.kind == "binding-changed"
+    # the same equal copy, while another module still holds the old dict: they diverge
+    holder = types.ModuleType("pt_unit_dict_holder")
+    holder.__file__ = "/tmp/pt_unit_dict_holder.py"
+    holder.SHARED = conf.TARGET  # type: ignore[attr-defined]
+    sys.modules["pt_unit_dict_holder"] = holder
+    try:
+        end = scope(detector, "t.py::test_shared")
+        store(detector, conf, "TARGET", dict(conf.TARGET))  # type: ignore[attr-defined]
+        (leak,) = detector.end(end)
+        assert leak.polluter == "t.py::test_shared"
+    finally:
+        del sys.modules["pt_unit_dict_holder"]
