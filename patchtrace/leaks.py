@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from . import _oracle
 from . import stack as _stack
@@ -42,7 +42,14 @@ from .naming import UNRESOLVED, find_path
 from .sources import resources
 from .stack import Frame
 from .values import (
-    MISSING, ValueSummary, identity_key, is_mock, is_plain, safe_repr, same_value, summarize,
+    MISSING,
+    ValueSummary,
+    identity_key,
+    is_mock,
+    is_plain,
+    safe_repr,
+    same_value,
+    summarize,
 )
 
 if TYPE_CHECKING:
@@ -1325,9 +1332,11 @@ class _Held:
     def matches(self, obj: object) -> bool:
         if self._items is not None:
             cls = type(obj)
-            return (cls is tuple or cls is list) and len(obj) == len(  # type: ignore[arg-type]
-                self._items) and all(h.matches(x) for h, x in zip(  # type: ignore[call-overload]
-                    self._items, obj))
+            if cls is not tuple and cls is not list:
+                return False
+            items = cast("tuple[object, ...]", obj)
+            return len(items) == len(self._items) and all(
+                h.matches(x) for h, x in zip(self._items, items, strict=True))
         if self._ref is not None:
             held = self._ref()
             return held is not None and held is obj
@@ -1387,6 +1396,9 @@ def _short(obj: object) -> str:
     return "<missing>" if obj is NOTHING else safe_repr(obj, 60)
 
 
+_MODULE_DICT: Final[Any] = vars(ModuleType)["__dict__"]
+
+
 class _Holders:
     """Who, outside the reloaded module, still holds old objects: a bounded walk of what
     later code can reach by name from the other modules of the project and its libraries
@@ -1432,9 +1444,11 @@ class _Holders:
         def items(value: object) -> Iterable[object]:
             cls = type(value)
             if cls is list or cls is tuple or cls is set or cls is frozenset:
-                return value if len(value) <= self._MAX_ITEMS else ()  # type: ignore[arg-type,return-value]
+                sized = cast("list[object]", value)
+                return sized if len(sized) <= self._MAX_ITEMS else ()
             if cls is dict:
-                return value.values() if len(value) <= self._MAX_ITEMS else ()  # type: ignore[attr-defined,no-any-return]
+                mapping = cast("dict[object, object]", value)
+                return mapping.values() if len(mapping) <= self._MAX_ITEMS else ()
             return ()
 
         for mod_name, module in list(sys.modules.items()):
@@ -1442,7 +1456,7 @@ class _Holders:
                     mod_name.partition(".")[0] == "patchtrace" or _hidden_module(mod_name):
                 continue
             try:
-                namespace = ModuleType.__dict__["__dict__"].__get__(module)
+                namespace = cast("dict[str, object]", _MODULE_DICT.__get__(module))
             except Exception:
                 continue
             for attr, value in list(namespace.items()):

@@ -134,8 +134,10 @@ def _shown(filename: str) -> int:
         path = filename if filename.startswith("<") else os.path.abspath(filename)
         if _plugins and path.startswith(_plugins):
             result = 0
+        elif _installed(path):
+            result = 1
         else:
-            result = 1 if _installed(path) else 2
+            result = 2
     _shown_cache[filename] = result
     return result
 

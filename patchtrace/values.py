@@ -184,7 +184,7 @@ def _value_class(cls: type) -> str | None:
         module_name = "decimal"
     if module_name == "_datetime":
         module_name = "datetime"
-    names = _VALUE_CLASSES.get(module_name)  # type: ignore[call-overload]
+    names = _VALUE_CLASSES.get(str(module_name))
     if names is None or name not in names:
         return None
     module = sys.modules.get(module_name)
@@ -238,7 +238,7 @@ def same_value(a: object, b: object, _depth: int = 0) -> bool:
         return cls is float and a != a and b != b  # NaN put back as NaN
     if cls is tuple:
         return len(a) == len(b) and all(  # type: ignore[arg-type]
-            same_value(x, y, _depth + 1) for x, y in zip(a, b))  # type: ignore[call-overload]
+            same_value(x, y, _depth + 1) for x, y in zip(a, b, strict=True))  # type: ignore[call-overload]
     if _is_enum_member(cls):
         return False  # members are singletons: not the same object, not the same member
     if _plain(a) and _plain(b):

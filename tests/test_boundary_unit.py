@@ -175,7 +175,8 @@ def test_reload_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         importlib.reload(module)
         assert _reload_differences("pt_unit_reloaded", module, before) == [
             "MODE 'prod' -> 'test'",
-            "Thing: a new class, while module pt_unit_holder (attribute Thing) still holds the old one",
+            "Thing: a new class, while module pt_unit_holder (attribute Thing) still holds "
+            "the old one",
         ]
     finally:
         del before

@@ -77,7 +77,8 @@ def test_same_value_by_identity_or_by_value_for_known_types_only() -> None:
         RED = 1
 
     equal_pairs = [
-        (None, None), (1, 1), ("a" * 40, "".join(["a"] * 40)), (2.5, 2.5), (float("nan"), float("nan")),
+        (None, None), (1, 1), ("a" * 40, "".join(["a"] * 40)), (2.5, 2.5),
+        (float("nan"), float("nan")),
         (pathlib.Path("/tmp/x"), pathlib.Path("/tmp/x")),
         (datetime.datetime(2020, 1, 1), datetime.datetime(2020, 1, 1)),
         (datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
@@ -102,8 +103,8 @@ def test_same_value_by_identity_or_by_value_for_known_types_only() -> None:
 
 
 def test_same_value_never_calls_a_user_eq() -> None:
-    import pathlib
     import datetime
+    import pathlib
 
     from patchtrace.values import same_value
 
