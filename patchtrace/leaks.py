@@ -356,6 +356,25 @@ def _unwrap(value: object) -> object:
     return value
 
 
+def _inherited(target: str, name: str) -> object:
+    """What ``name`` resolves to on a base of the class ``target`` names (raw, from the
+    bases' dicts), or NOTHING."""
+    cls = _resolve_class(target[6:])
+    if cls is None:
+        return NOTHING
+    from .sources.watch import _class_dict
+
+    try:
+        mro = type.__dict__["__mro__"].__get__(cls)
+    except Exception:
+        return NOTHING
+    for base in mro[1:]:
+        namespace = _class_dict(base)
+        if namespace is not None and name in namespace:
+            return namespace[name]
+    return NOTHING
+
+
 def _binding_kind(target: str, original: object, now: object) -> str:
     """The kind says what happened: in ``sys.modules`` a module removed is
     ``module-dropped`` and another module object in its place ``module-replaced``, seen as
@@ -375,7 +394,11 @@ def _looks_restored(original: object, now: object, group: Sequence[Mutation]) ->
     ... ``m.x = saved``). A value that is merely new (keys ``os.environ.update`` added) is
     a changed binding, not a botched restore."""
     if original is NOTHING:
-        return now is None and len(group) > 1 and group[0].target != "os.environ"
+        target, name = group[0].target, group[0].name
+        if target.startswith("class:") and name is not None and \
+                _inherited(target, name) is now:
+            return True  # what the class inherited, stored on it instead of deleted
+        return now is None and len(group) > 1 and target != "os.environ"
     if original is UNKNOWN or now is NOTHING:
         return False
     return _unwrap(original) is _unwrap(now)

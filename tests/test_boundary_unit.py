@@ -236,3 +236,30 @@ def test_an_equal_copy_of_a_plain_container_nobody_holds_is_no_leak(
         assert leak.polluter == "t.py::test_shared"
     finally:
         del sys.modules["pt_unit_dict_holder"]
+
+
+def test_an_inherited_value_stored_back_on_the_class_is_a_botched_restore(
+        detector: Detector, conf: types.ModuleType) -> None:
+    class Base:
+        def time(self) -> int:
+            return 1
+
+    class Loop(Base):
+        pass
+
+    conf.Loop = Loop  # type: ignore[attr-defined]
+    Loop.__qualname__ = "Loop"
+    end = scope(detector, "t.py::test_restore")
+    for value in (lambda self: 2, Base.__dict__["time"]):  # freezegun's stop(): setattr back
+        detector.tracer.record("set", "watch", f"class:{MODULE}.Loop", "time",
+                               Loop.__dict__.get("time", NOTHING), value,
+                               stack=_stack.capture())
+        Loop.time = value  # type: ignore[attr-defined,method-assign]
+    (leak,) = detector.end(end)
+    assert leak.kind == "restore-mismatch"
+    end = scope(detector, "t.py::test_new")
+    detector.tracer.record("set", "watch", f"class:{MODULE}.Loop", "extra", NOTHING, 5,
+                           stack=_stack.capture())
+    Loop.extra = 5  # type: ignore[attr-defined]
+    (leak,) = detector.end(end)
+    assert leak.kind == "binding-changed"
