@@ -827,10 +827,12 @@ class Detector:
                                            last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
-            if leak.where is None and setter.source == "scan" and \
+            if leak.where is None and (setter.source == "scan" or not leak.stack) and \
                     not (leak.value.is_mock or target == "builtins"):
                 # Seen only by comparison (3.10/3.11), nowhere in the test's source, no mock:
-                # most likely a library patching the standard library as it is imported.
+                # most likely a library patching the standard library as it is imported;
+                # or made with no frame of a library or the project on the way (pytest, a
+                # plugin's hook). Library code the test called is kept, with where null.
                 handled.discard(key)
                 continue
             out.append(leak)
