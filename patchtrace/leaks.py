@@ -25,6 +25,7 @@ finalized, not at the end of the test whose setup happened to run it.
 from __future__ import annotations
 
 import builtins
+import functools
 import gc
 import os
 import sys
@@ -1422,6 +1423,7 @@ def _short(obj: object) -> str:
 
 
 _MODULE_DICT: Final[Any] = vars(ModuleType)["__dict__"]
+_CLASS_DICT: Final[Any] = vars(type)["__dict__"]
 
 
 class _Holders:
@@ -1447,34 +1449,37 @@ class _Holders:
         return self.found.get(identity_key(obj))
 
     def _walk(self, wanted: dict[int, object], classes: set[int]) -> None:
+        """Set intersections at C speed over each namespace's values (a suite reloading a
+        module around every test pays ~1 ms here, not a Python call per value)."""
         found = self.found
+        wanted_keys = set(wanted)
         get_mro = type.__dict__["__mro__"].__get__
+        containers = (list, tuple, set, frozenset, dict)
 
-        def check(value: object, where: str) -> None:
-            key = identity_key(value)
-            if key in wanted:
-                found.setdefault(key, where)
-                return
-            cls = type(value)
-            if identity_key(cls) in classes:
-                found.setdefault(identity_key(cls), f"{where} (an instance of it)")
-            elif issubclass(cls, type):
-                try:
-                    for base in get_mro(value)[1:]:
-                        if identity_key(base) in classes:
-                            found.setdefault(identity_key(base), f"{where} (a subclass)")
-                except Exception:
-                    pass
-
-        def items(value: object) -> Iterable[object]:
-            cls = type(value)
-            if cls is list or cls is tuple or cls is set or cls is frozenset:
-                sized = cast("list[object]", value)
-                return sized if len(sized) <= self._MAX_ITEMS else ()
-            if cls is dict:
-                mapping = cast("dict[object, object]", value)
-                return mapping.values() if len(mapping) <= self._MAX_ITEMS else ()
-            return ()
+        def scan(values: list[object], where: Callable[[], str]) -> None:
+            hits = wanted_keys.intersection(map(identity_key, values))
+            for key in hits:
+                found.setdefault(key, where())
+            for key in classes.intersection(map(identity_key, map(type, values))):
+                found.setdefault(key, f"{where()} (an instance of it)")
+            for value in values:
+                cls = type(value)
+                if cls is type:
+                    try:
+                        for base in get_mro(value)[1:]:
+                            if identity_key(base) in classes:
+                                found.setdefault(identity_key(base), f"{where()} (a subclass)")
+                    except Exception:
+                        pass
+                elif cls in containers:
+                    sized = cast("list[object]", value)
+                    if len(sized) > self._MAX_ITEMS:
+                        continue
+                    items = list(cast("dict[object, object]", value).values()) \
+                        if cls is dict else list(sized)
+                    if wanted_keys.intersection(map(identity_key, items)) or \
+                            classes.intersection(map(identity_key, map(type, items))):
+                        scan(items, where)
 
         for mod_name, module in list(sys.modules.items()):
             if mod_name == self.name or not issubclass(type(module), ModuleType) or \
@@ -1482,27 +1487,42 @@ class _Holders:
                 continue
             try:
                 namespace = cast("dict[str, object]", _MODULE_DICT.__get__(module))
+                values = list(namespace.values())
             except Exception:
                 continue
-            for attr, value in list(namespace.items()):
-                where = f"module {mod_name} (attribute {attr})"
-                check(value, where)
-                for item in items(value):
-                    check(item, where)
-                if issubclass(type(value), type):
-                    from .sources.watch import _class_dict
-
-                    inner = _class_dict(value)  # type: ignore[arg-type]
-                    if inner is None or inner.get("__module__") != mod_name:
+            scan(values, functools.partial(_where, mod_name, namespace, wanted_keys, classes))
+            for value in values:
+                if type(value) is not type:
+                    continue
+                try:  # the class's mappingproxy, read raw (no gc.get_referents)
+                    inner = _CLASS_DICT.__get__(value)
+                    if inner.get("__module__") != mod_name:
                         continue
-                    for cattr, cvalue in list(inner.items()):
-                        cwhere = f"class {mod_name}.{attr} (attribute {cattr})"
-                        for item in items(cvalue):
-                            check(item, cwhere)
-                        if type(cvalue) in (list, dict, set):
-                            continue
-                        if not issubclass(type(cvalue), (type, FunctionType)):
-                            check(cvalue, cwhere)
+                    inner_values = [v for v in inner.values() if type(v) in containers]
+                except Exception:
+                    continue
+                if inner_values:
+                    label = f"class {mod_name}.{type.__dict__['__name__'].__get__(value)}"
+                    scan(inner_values, functools.partial(str, label))
+
+
+def _where(module: str, namespace: dict[str, object], wanted: set[int],
+           classes: set[int]) -> str:
+    """``module m (attribute x)``: the first attribute holding (or containing) a wanted
+    object or an instance of a wanted class; computed only when something was found."""
+    for attr, value in list(namespace.items()):
+        key = identity_key(value)
+        if key in wanted or identity_key(type(value)) in classes:
+            return f"module {module} (attribute {attr})"
+    for attr, value in list(namespace.items()):
+        cls = type(value)
+        if cls in (list, tuple, set, frozenset, dict):
+            items = list(cast("dict[object, object]", value).values()) if cls is dict \
+                else list(cast("list[object]", value))
+            if wanted.intersection(map(identity_key, items)) or \
+                    classes.intersection(map(identity_key, map(type, items))):
+                return f"module {module} (in attribute {attr})"
+    return f"module {module}"
 
 
 def _hidden_module(name: str) -> bool:
