@@ -12,7 +12,11 @@ The walk stops at the first frame of pytest's runner, whose file is read from
 ``f_globals['__file__']`` without an event.
 
 Frames of patchtrace, pytest, pluggy, unittest.mock, pytest-mock, xdist and the standard
-library are *hidden*: they are kept in the raw stack but never shown as ``where``.
+library are *hidden*: they are kept in the raw stack but never shown as ``where``. The
+packages of installed pytest plugins (a ``pytest11`` entry point: pytest-asyncio) are
+hidden from ``where`` and the shown stack too, though their stores are
+still recorded. ``where`` is never a library frame (site-packages): it is the innermost
+frame of the project or its tests, and None when only library code made the change.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ def _classify_paths() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]
 
 _hidden_cache: dict[str, bool] = {}
 _driver_cache: dict[str, bool] = {}
+_shown_cache: dict[str, int] = {}
+#: absolute paths of installed pytest plugins' entry-point modules (files or package dirs)
+_plugins: tuple[str, ...] | None = None
 #: Frames that *drive* user code (pytest's runner, pluggy, xdist/execnet): a mutation whose
 #: innermost visible caller is one of these was made by the machinery, not by a user.
 _DRIVERS: Final = ("_pytest", "pluggy", "xdist", "execnet")
@@ -68,10 +75,71 @@ _paths: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
 
 def reset_hidden_cache() -> None:
     """Forget which files are hidden (call once pytest and pluggy are imported)."""
-    global _paths
+    global _paths, _plugins
     _paths = None
+    _plugins = None
     _hidden_cache.clear()
     _driver_cache.clear()
+    _shown_cache.clear()
+
+
+def _plugin_paths() -> tuple[str, ...]:
+    """The top-level packages (or modules) of installed distributions' ``pytest11`` entry
+    points, once pytest has loaded them (read from ``sys.modules``: nothing is imported).
+    A plugin that is part of the project (an editable install outside site-packages)
+    stays visible."""
+    if "_pytest" not in sys.modules:
+        return ()
+    try:
+        from importlib.metadata import entry_points
+
+        points = list(entry_points(group="pytest11"))
+    except Exception:
+        return ()
+    out: list[str] = []
+    for point in points:
+        try:
+            module_name = str(point.value).partition(":")[0].strip()
+        except Exception:
+            continue
+        module = sys.modules.get(module_name.partition(".")[0])  # its whole package
+        path = module.__dict__.get("__file__") if module is not None else None
+        if not isinstance(path, str) or not _installed(path):
+            continue
+        path = os.path.abspath(path)
+        if os.path.basename(path) == "__init__.py":
+            out.append(os.path.dirname(path) + os.sep)  # a package: hide it all
+        else:
+            out.append(path)
+    return tuple(out)
+
+
+def _installed(path: str) -> bool:
+    return "site-packages" in path or "dist-packages" in path
+
+
+def _shown(filename: str) -> int:
+    """0: hidden (machinery, the standard library, a pytest plugin's module); 1: library
+    code (installed: shown in the stack, never ``where``); 2: the project and its tests."""
+    try:
+        return _shown_cache[filename]
+    except KeyError:
+        pass
+    global _plugins
+    if is_hidden(filename):
+        result = 0
+    else:
+        if _plugins is None:
+            _plugins = _plugin_paths()
+        path = filename if filename.startswith("<") else os.path.abspath(filename)
+        if _plugins and path.startswith(_plugins):
+            result = 0
+        elif _installed(path):
+            result = 1
+        else:
+            result = 2
+    _shown_cache[filename] = result
+    return result
 
 
 def is_driver(filename: str) -> bool:
@@ -249,23 +317,48 @@ class Stack:
         """Frames outermost first; machinery frames dropped unless ``hidden``."""
         out: list[Frame] = []
         for filename, position, where in reversed(self._items):
-            if not hidden and is_hidden(filename):
+            if not hidden and not _shown(filename):
                 continue
             out.append(_frame(filename, position, where))
         return out
 
     def where(self) -> Frame | None:
-        """The innermost user frame: the line that made the mutation.
+        """The innermost frame of the project or its tests: the line that made the
+        mutation, or the test's call that led into the library code that made it.
 
         None when pytest's machinery is reached first: the mutation was made by pytest or
-        a plugin (through mock or MonkeyPatch), whoever started the process.
+        a plugin (through mock or MonkeyPatch), whoever started the process; or by library
+        code that pytest called directly (a decorator around the test function).
         """
         for filename, position, where in self._items:
             if is_driver(filename):
                 return None
-            if not is_hidden(filename):
+            if _shown(filename) == 2:
                 return _frame(filename, position, where)
         return None
+
+    def library_only(self) -> bool:
+        """Library code (site-packages) made the mutation, and no frame of the project
+        or its tests is on the way to it."""
+        library = False
+        for filename, _position, _where in self._items:
+            if is_driver(filename):
+                break
+            shown = _shown(filename)
+            if shown == 2:
+                return False
+            library = library or shown == 1
+        return library
+
+    def written_by_library(self) -> bool:
+        """The innermost shown frame, the one that stored, is library code."""
+        for filename, _position, _where in self._items:
+            if is_driver(filename):
+                return False
+            shown = _shown(filename)
+            if shown:
+                return shown == 1
+        return False
 
     def __repr__(self) -> str:
         where = self.where()

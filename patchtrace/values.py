@@ -13,8 +13,8 @@ import sys
 import types
 from typing import Any, Final, final
 
-__all__ = ["ValueSummary", "identity_key", "is_mock", "mock_classes", "safe_repr", "summarize",
-           "type_name"]
+__all__ = ["ValueSummary", "identity_key", "is_mock", "is_plain", "mock_classes", "safe_repr",
+           "same_value", "summarize", "type_name"]
 
 _MOCK_MODULES: Final = ("unittest.mock", "mock")  # "mock" is the PyPI backport pytest-mock can use
 _REPR_LIMIT: Final = 120
@@ -152,3 +152,98 @@ MISSING: Final = ValueSummary("<missing>", "<missing>", False)
 def summarize(obj: object) -> ValueSummary:
     """Summarize ``obj`` safely; the result holds no reference to it."""
     return ValueSummary(type_name(obj), safe_repr(obj), is_mock(obj))
+
+
+#: Immutable values compared by ``==``: their ``__eq__`` is the interpreter's or the standard
+#: library's, never user code (the type is checked exactly first: a subclass may define its
+#: own ``__eq__``).
+_ATOMS: Final = frozenset({int, float, str, bytes, bool, complex, type(None), type(...)})
+#: Standard-library value classes, by module and name. Looked up in ``sys.modules`` (a value
+#: of one of them exists only once its module is imported), so importing patchtrace imports
+#: none of them.
+_VALUE_CLASSES: Final = {
+    "pathlib": frozenset({"PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath",
+                          "WindowsPath"}),
+    "datetime": frozenset({"date", "timedelta", "timezone", "datetime", "time"}),
+    "decimal": frozenset({"Decimal"}),
+    "fractions": frozenset({"Fraction"}),
+}
+#: Compared by ``==`` only without a tzinfo, or with the standard library's fixed offset: a
+#: user's tzinfo subclass would run its ``utcoffset()``.
+_TZ_AWARE: Final = frozenset({"datetime", "time"})
+
+
+def _value_class(cls: type) -> str | None:
+    """The name of ``cls`` if it is exactly one of the standard library's value classes."""
+    try:
+        module_name = type.__dict__["__module__"].__get__(cls)
+        name = type.__dict__["__name__"].__get__(cls)
+    except Exception:
+        return None
+    if module_name == "_decimal" or module_name == "_pydecimal":
+        module_name = "decimal"
+    if module_name == "_datetime":
+        module_name = "datetime"
+    names = _VALUE_CLASSES.get(str(module_name))
+    if names is None or name not in names:
+        return None
+    module = sys.modules.get(module_name)
+    if module is None or module.__dict__.get(name) is not cls:
+        return None
+    return str(name)
+
+
+def is_plain(obj: object) -> bool:
+    """A value whose ``==`` runs no user code (see :func:`same_value`)."""
+    return _plain(obj)
+
+
+def _plain(obj: object) -> bool:
+    """A value whose ``==`` runs no user code."""
+    cls = type(obj)
+    if cls in _ATOMS:
+        return True
+    if cls is tuple or cls is frozenset:
+        return all(map(_plain, obj))  # type: ignore[call-overload]
+    name = _value_class(cls)
+    if name is None:
+        return False
+    if name in _TZ_AWARE:
+        tz = obj.tzinfo  # type: ignore[attr-defined]
+        return tz is None or _value_class(type(tz)) == "timezone"
+    return True
+
+
+def _is_enum_member(cls: type) -> bool:
+    enum = sys.modules.get("enum")
+    base = enum.__dict__.get("Enum") if enum is not None else None
+    return isinstance(base, type) and issubclass(cls, base)
+
+
+def same_value(a: object, b: object, _depth: int = 0) -> bool:
+    """``b`` is what ``a`` was, for any later reader: the same object; or two values of
+    exactly the same well-known immutable type that are equal (numbers, strings, ``None``,
+    paths, dates and times, decimals, fractions; tuples and frozensets of such values); or
+    tuples (``func.__defaults__``) whose items are pairwise the same by this rule. Enum
+    members are singletons: the same member is the same object. No user-defined ``__eq__``
+    is ever called."""
+    if a is b:
+        return True
+    cls = type(a)
+    if cls is not type(b) or _depth > 20:
+        return False
+    if cls in _ATOMS:
+        if a == b:
+            return True
+        return cls is float and a != a and b != b  # NaN put back as NaN
+    if cls is tuple:
+        return len(a) == len(b) and all(  # type: ignore[arg-type]
+            same_value(x, y, _depth + 1) for x, y in zip(a, b, strict=True))  # type: ignore[call-overload]
+    if _is_enum_member(cls):
+        return False  # members are singletons: not the same object, not the same member
+    if _plain(a) and _plain(b):
+        try:
+            return bool(a == b)
+        except Exception:
+            return False
+    return False

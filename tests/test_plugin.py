@@ -190,27 +190,34 @@ def test_mock_survived_in_a_cache_and_a_registry(suite: pytest.Pytester,
     assert by_test["test_cache"]["target"] is None
 
 
-def test_module_replaced_and_dropped(suite: pytest.Pytester, traced_env: Enable) -> None:
+def test_module_reloaded_and_dropped(suite: pytest.Pytester, traced_env: Enable) -> None:
     report_path = traced_env()
     suite.makepyfile(test_modules="""
         import importlib, sys
         from unittest import mock
-        import pkg.mod, pkg.sub
+        import pkg.mod, pkg.sub.leaf
+        from pkg.mod import Util  # holds the class a reload replaces
 
         def test_reload():
             importlib.reload(pkg.mod)
 
         def test_dropped():
+            del sys.modules["pkg.sub.leaf"]  # present before the test, absent after
+
+        def test_imported_and_dropped():  # absent before and after: nothing
             with mock.patch.dict(sys.modules):
-                import pkg.sub.leaf
+                import pkg.sub.other
     """)
-    run(suite).assert_outcomes(passed=2)
+    suite.path.joinpath("pkg/sub/other.py").write_text("VALUE = 2\n")
+    run(suite).assert_outcomes(passed=3)
     report = load_report(report_path)
-    replaced = one(report, "module-replaced")
-    assert replaced["name"] == "pkg.mod" and replaced["where"]["line"] == 6
+    reloaded = one(report, "module-reloaded")
+    assert reloaded["name"] == "pkg.mod" and reloaded["where"]["line"] == 7
+    assert "Util" in reloaded["message"] and "test_modules" in reloaded["message"]
     dropped = one(report, "module-dropped")
     assert dropped["name"] == "pkg.sub.leaf"
     assert dropped["polluter"] == "test_modules.py::test_dropped"
+    assert len(report["leaks"]) == 2
 
 
 def test_resources_changed(suite: pytest.Pytester, traced_env: Enable) -> None:

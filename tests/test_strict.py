@@ -430,4 +430,6 @@ def test_report_mode_never_changes_an_outcome(suite: pytest.Pytester,
     result = run(suite)
     result.assert_outcomes(passed=7)
     assert result.ret == pytest.ExitCode.OK
-    assert len(load_report(report_path)["leaks"]) == 3
+    leaks = load_report(report_path)["leaks"]
+    # test_own's patch of pkg.mod.func is the same change as test_wide's: one leak, repeated
+    assert len(leaks) == 2 and sum(leak["repeats"] for leak in leaks) == 1

@@ -110,6 +110,10 @@ def render(
                     if source:
                         line.append(f"\n    {source}", style="dim")
                     node.add(line)
+            elif leak.stack:
+                node.add(Text("where: in library code, no line of the project or its tests "
+                              f"on the way ({leak.stack[-1].file}:{leak.stack[-1].line})",
+                              style="dim"))
             else:
                 node.add(Text(
                     "where: not seen as it happened (found at the boundary)", style="dim"))
@@ -117,6 +121,9 @@ def render(
                 node.add(Text.assemble(("alive via ", "dim"), " -> ".join(leak.alive_via)))
             if leak.victims:
                 node.add(Text.assemble(("victims: ", "victim"), ", ".join(leak.victims)))
+            if leak.repeats:
+                node.add(Text(f"also left by {leak.repeats} later test"
+                              f"{'s' if leak.repeats != 1 else ''}", style="dim"))
             node.add(Text(f"fix: {leak.fix}", style="fix"))
         console.print(tree)
     return buffer.getvalue().rstrip("\n").splitlines()

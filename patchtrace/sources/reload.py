@@ -1,8 +1,11 @@
-"""``importlib.reload``: the module object stays, but its classes and functions are new.
+"""``importlib.reload``: the module object stays, and its code runs again in its own dict.
 
-Other modules still hold the old classes (``isinstance`` against the old class fails, a
-patch on the old function no longer applies). No audit event marks a reload and the
-module's own code rebinds its globals, so we wrap ``importlib.reload`` itself.
+What later code sees may differ (a constant read from the environment, new classes and
+functions while other modules or instances still hold the old ones), or not at all (a
+reload used to put a module back). No audit event marks a reload and the module's own code
+rebinds its globals, so we wrap ``importlib.reload`` itself, and keep, per module, its
+namespace as it was before the first reload since the last boundary: the detector compares
+it with the namespace at the boundary (``take_reloaded``) and drops it there.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ class ReloadSource:
     def __init__(self) -> None:
         self._tracer: Tracer | None = None
         self._original: Any = None
+        #: module name -> (module, a copy of its namespace before its first reload since
+        #: the last take_reloaded()): strong references, dropped at the next boundary
+        self._states: dict[str, tuple[ModuleType, dict[str, Any]]] = {}
+
+    def take_reloaded(self) -> dict[str, tuple[ModuleType, dict[str, Any]]]:
+        """Modules reloaded since the last call, each with its namespace before the first
+        of those reloads; forgets them."""
+        states, self._states = self._states, {}
+        return states
 
     def install(self, tracer: Tracer) -> None:
         self._tracer = tracer
@@ -43,6 +55,8 @@ class ReloadSource:
             result = original(module)
             try:
                 name = module.__dict__.get("__name__", "?")
+                if isinstance(module, ModuleType) and str(name) not in source._states:
+                    source._states[str(name)] = (module, before)
                 replaced = sorted(
                     key for key, value in before.items()
                     if isinstance(value, type) and module.__dict__.get(key) is not value
@@ -64,3 +78,4 @@ class ReloadSource:
             importlib.reload = self._original
             self._original = None
         self._tracer = None
+        self._states = {}
