@@ -379,6 +379,9 @@ class Detector:
         self._watch_source: WatchSource | None = None
         self._mock_source: MockSource | None = None
         self._take_imported: Callable[[], Iterable[str]] | None = None
+        #: (node id, fixture names) of the test running now, set by the pytest plugin: where
+        #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
+        self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -775,6 +778,8 @@ class Detector:
                 continue  # it replaced a value an earlier test leaked: a repair (pytest's
                 # capture putting its stream back over a stale sys.stdout), not pollution
             leak = self._leak_from_change(change, records, scope)
+            if change.needs_line and leak.where is None:
+                continue  # a library's logger, pytest's extra sys.path copy: not a user's
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
             if change.kind == "binding-changed" and leak.where is None and \
@@ -833,6 +838,8 @@ class Detector:
                 break
         if setter is not None:
             leak = self._leak_from(setter, change.kind, change.after)
+            if leak.name is None:  # logging.config.dictConfig(...): which logger it changed
+                leak.name = change.name
         else:
             leak = Leak(change.kind, scope.test, scope.phase if scope.phase != "teardown"
                         else "call", change.target, change.name, fixture=scope.fixture,
@@ -843,9 +850,18 @@ class Detector:
                                            subscript=change.target == "sys.modules")
                 if found is not None:
                     leak.where, leak.stack = found, [found]
+            elif change.target == "sys.path":
+                fixtures = (scope.fixture,) if scope.fixture else self._fixtures_of(scope.test)
+                found = _oracle.find_path_edit(scope.test, self.rootdir, fixtures)
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)
         leak.value = _summary(change.after)
         return leak
+
+    def _fixtures_of(self, test: str) -> tuple[str, ...]:
+        running, names = self.running_fixtures
+        return names if running == test else ()
 
     def _survivors(self, found: list[Leak]) -> list[Leak]:
         """Mocks whose scope ended before the last full collection began, still alive."""

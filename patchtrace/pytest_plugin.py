@@ -322,6 +322,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     if state is not None:
         state.running = item.nodeid
         state.finalized.clear()
+        state.detector.running_fixtures = (
+            item.nodeid, tuple(n for n in getattr(item, "fixturenames", ()) if type(n) is str))
         _guard(state, state.detector.begin)
     return (yield from _phase(item, "setup"))
 
