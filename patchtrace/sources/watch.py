@@ -121,9 +121,36 @@ def _namespaces_of(
             cls: type = value
             if cls.__dict__.get("__module__") != name or is_mock(cls):
                 continue
+            if _is_test_class(cls, module):
+                continue  # cls.patcher = patch(...) in setUpClass: the test's bookkeeping
             inner = _class_dict(cls)
             if inner is not None:
                 yield _Namespace(inner, f"class:{class_name(cls)}", namespace)
+
+
+def _is_test_file(path: object) -> bool:
+    """pytest's and unittest's default test file names: ``test*.py``, ``*_test.py``."""
+    if type(path) is not str:
+        return False
+    base = os.path.basename(path)
+    return base.endswith(".py") and (base.startswith("test") or base.endswith("_test.py"))
+
+
+def _is_test_class(cls: type, module: types.ModuleType) -> bool:
+    """A class whose attributes are a test's own bookkeeping (``cls.client = ...`` in
+    ``setUpClass``, a class fixture storing on ``request.cls``): a ``unittest.TestCase``
+    subclass, or a ``Test*`` class of a test module. Decided from type slots and raw
+    dicts only."""
+    case = sys.modules.get("unittest.case")
+    base = case.__dict__.get("TestCase") if case is not None else None
+    try:
+        mro = type.__dict__["__mro__"].__get__(cls)
+    except Exception:
+        return False
+    if base is not None and base in mro and cls is not base:
+        return True
+    name = type.__dict__["__name__"].__get__(cls)
+    return str(name).startswith("Test") and _is_test_file(module.__dict__.get("__file__"))
 
 
 def _is_project_file(path: str) -> bool:
