@@ -26,6 +26,16 @@ _cache: dict[str, tuple[float, _Index]] = {}
 _MAX_FILES: Final = 256
 
 
+def _is_namespace(node: ast.AST) -> bool:
+    """``x.__dict__`` or ``vars(x)``: a module's or class's namespace as a dict."""
+    import ast
+
+    if isinstance(node, ast.Attribute):
+        return node.attr == "__dict__"
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "vars" and len(node.args) == 1)
+
+
 def _index(tree: ast.AST) -> _Index:
     import ast
 
@@ -48,6 +58,15 @@ def _index(tree: ast.AST) -> _Index:
                 and isinstance(child.slice, ast.Constant)
             ):
                 add(child.slice.value, True, child.lineno, function)
+            elif (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Attribute)
+                and child.func.attr == "pop"
+                and child.args
+                and isinstance(child.args[0], ast.Constant)
+                and _is_namespace(child.func.value)
+            ):
+                add(child.args[0].value, False, child.lineno, function)  # mod.__dict__.pop("x")
             elif (
                 isinstance(child, ast.Call)
                 and isinstance(child.func, ast.Name)

@@ -850,6 +850,13 @@ class Detector:
                                            subscript=change.target == "sys.modules")
                 if found is not None:
                     leak.where, leak.stack = found, [found]
+            elif change.target == "logging":
+                # an attribute store (logger.propagate = False): no call to wrap
+                for attribute in ("propagate", "disabled", "handlers", "level"):
+                    found = _oracle.find_store(scope.test, self.rootdir, attribute)
+                    if found is not None:
+                        leak.where, leak.stack = found, [found]
+                        break
             elif change.target == "sys.path":
                 fixtures = (scope.fixture,) if scope.fixture else self._fixtures_of(scope.test)
                 found = _oracle.find_path_edit(scope.test, self.rootdir, fixtures)

@@ -194,11 +194,14 @@ _API_KINDS: Final = (types.FunctionType, types.BuiltinFunctionType, types.Module
 
 def _suspicious(old: object, new: object) -> bool:
     """A change a module's own code would rarely make (3.10/3.11, where we lack the line):
-    a mock bound or unbound, or an API (function, class, descriptor) replaced by something
+    a mock bound or unbound, an API (function, class, descriptor) removed, or replaced by
+    something
     that was not written in the standard library or pytest (pytest's protocol rebinds
     ``_reprcompare`` and ``warnings._showwarnmsg_impl`` around every test)."""
     if is_mock(new) or is_mock(old):
         return True
+    if new is NOTHING:  # an API removed: mod.__dict__.pop("func"), del mod.Class
+        return type(old) in _API_KINDS or issubclass(type(old), type)
     if type(old) not in _API_KINDS and not issubclass(type(old), type):
         return False
     return _user_defined(new)
