@@ -423,3 +423,110 @@ def test_reading_the_event_loop_creates_nothing_and_warns_nothing() -> None:
         loop.close()
     assert [(c.target, c.name) for c in changes] == [("asyncio", "event_loop")]
     assert changes[0].after is loop
+
+
+CALLS = dedent("""
+    import asyncio
+    import locale
+    import logging
+    import socket
+
+    LOCALE = locale.setlocale(locale.LC_ALL)
+
+
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        pass
+
+
+    def test_basicconfig_twin():
+        root = logging.getLogger()
+        saved = root.handlers[:], root.level
+        logging.basicConfig(level=logging.DEBUG, force=True)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+
+
+    def test_basicconfig_polluter():
+        logging.basicConfig(level=logging.DEBUG, force=True)  # LINE:basicconfig
+
+
+    def test_victim_of_basicconfig():  # pytest's own handlers are subclasses
+        assert not [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+
+
+    def test_policy_twin():
+        saved = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(Policy())
+        asyncio.set_event_loop_policy(saved)
+
+
+    def test_policy_polluter():
+        asyncio.set_event_loop_policy(Policy())  # LINE:policy
+
+
+    def test_victim_of_policy():
+        assert type(asyncio.get_event_loop_policy()) is not Policy
+
+
+    def test_timeout_twin():
+        socket.setdefaulttimeout(5)
+        socket.setdefaulttimeout(None)
+
+
+    def test_timeout_polluter():
+        socket.setdefaulttimeout(3)  # LINE:timeout
+
+
+    def test_victim_of_timeout():
+        assert socket.getdefaulttimeout() is None
+
+
+    def test_locale_twin():
+        old = locale.setlocale(locale.LC_ALL)
+        locale.setlocale(locale.LC_ALL, "C")
+        locale.setlocale(locale.LC_ALL, old)
+
+
+    def test_locale_polluter():
+        locale.setlocale(locale.LC_ALL, "C")  # LINE:locale
+
+
+    def test_victim_of_locale():
+        assert locale.setlocale(locale.LC_ALL) == LOCALE
+
+
+    def test_pytests_own_logging(caplog):  # log_cli, log_file, caplog: never reported
+        caplog.set_level(logging.DEBUG)
+        caplog.set_level(logging.INFO, logger="app.z")
+        logging.getLogger("app.z").info("x")
+""")
+
+
+def test_more_calls_and_pytests_own_logging(pytester: pytest.Pytester, traced_env: Enable,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    report_path = traced_env()
+    files = {"test_calls.py": CALLS}
+    package_suite(pytester, files)
+    # Run under a C.UTF-8 locale so that setlocale(LC_ALL, "C") is a change.
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    options = ("-o", "log_cli=true", "--log-level=DEBUG",
+               f"--log-file={pytester.path / 'log.txt'}")
+    result = pytester.runpytest_subprocess(*options, timeout=120)
+    result.assert_outcomes(passed=9, failed=4)
+    assert failed(result) == {"test_victim_of_basicconfig", "test_victim_of_policy",
+                              "test_victim_of_timeout", "test_victim_of_locale"}
+    assert rows(report_path) == {
+        ("resource-changed", "test_basicconfig_polluter", "logging", "root",
+         line(CALLS, "basicconfig")),
+        ("resource-changed", "test_policy_polluter", "asyncio", "policy",
+         line(CALLS, "policy")),
+        ("resource-changed", "test_timeout_polluter", "module:socket", "getdefaulttimeout()",
+         line(CALLS, "timeout")),
+        ("resource-changed", "test_locale_polluter", "module:locale", "setlocale()",
+         line(CALLS, "locale")),
+    }
+    alone = pytester.runpytest_subprocess("-k", "victim", *options, timeout=120)
+    alone.assert_outcomes(passed=4, deselected=9)

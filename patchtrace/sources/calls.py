@@ -204,9 +204,12 @@ class CallsSource:
         capture adds and removes its handler around every phase) or when it was made by a
         module's import-time code (a library configuring its own logger)."""
         try:
+            caller = sys._getframe(2)
+            if _stack.is_driver(_stack.frame_file(caller)):
+                return None  # pytest itself (its log capture, around every phase): cheap
             from .watch import importing
 
-            if importing(sys._getframe(2)):
+            if importing(caller):
                 return None
             stack = _stack.capture(2)
             return stack if stack.where() is not None else None

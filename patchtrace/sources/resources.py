@@ -334,7 +334,7 @@ class _Loggers:
         self.tags = self.read_tags() if self.read_tags is not None else ()
         self.total = sum(self.tags)
         self.lists = [_handler_list(d) for d in self.dicts]
-        self.attrs = tuple(map(_logger_attrs, self.dicts))
+        self.attrs = _all_attrs(self.dicts)
         self.nonempty = (-1,)  # read the handlers afresh
         self._read_handlers()
 
@@ -365,8 +365,8 @@ class _Loggers:
                 moved = [i for i in compress(range(len(tags)), map(ne, self.tags, tags))]
                 self.tags, self.total = tags, total
         else:
-            attrs = tuple(map(_logger_attrs, self.dicts))
-            if attrs != self.attrs:  # ints and bools made by logging: == runs no user code
+            attrs = _all_attrs(self.dicts)
+            if not all(map(_same_atoms, attrs, self.attrs)):
                 self.attrs = attrs
         if moved:
             attrs_list = list(self.attrs)
@@ -389,6 +389,28 @@ class _Loggers:
             handlers[i] = items
         self.nonempty, self.current = nonempty, current
         self.handlers = tuple(handlers)
+
+
+_read_attrs: Final = operator.itemgetter("level", "propagate", "disabled")
+
+
+def _all_attrs(dicts: list[dict[str, Any]]) -> tuple[tuple[object, object, object], ...]:
+    """(level, propagate, disabled) of every logger: one C call per logger while each has
+    the three (``Logger.__init__`` sets them), a guarded read otherwise."""
+    try:
+        return tuple(map(_read_attrs, dicts))
+    except KeyError:
+        return tuple(map(_logger_attrs, dicts))
+
+
+def _same_atoms(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Identity, or equal ints/bools (what logging stores): never a user ``__eq__``."""
+    if a is b:
+        return True
+    for x, y in zip(a, b, strict=False):
+        if x is not y and not (type(x) in (int, bool) and type(y) in (int, bool) and x == y):
+            return False
+    return len(a) == len(b)
 
 
 def _raw_dict(obj: object) -> dict[str, Any] | None:
@@ -801,12 +823,7 @@ def _logger_map(snapshot: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
 def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     # Handlers by identity; level, propagate and disabled are ints and bools set by
     # logging (compared by identity first, then by value only when both are atoms).
-    if not _identical(a[0], b[0]):
-        return False
-    for x, y in zip(a[1:], b[1:], strict=False):
-        if x is not y and not (type(x) in (int, bool) and type(y) in (int, bool) and x == y):
-            return False
-    return True
+    return _identical(a[0], b[0]) and _same_atoms(a[1:], b[1:])
 
 
 def _same_warnings(a: object, b: object) -> bool:
