@@ -94,6 +94,10 @@ FIXES: Final = {
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
     "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+    "resource-changed:logging": (
+        "pass disable_existing_loggers=False to dictConfig/fileConfig, remove the handlers "
+        "and restore the levels you set in teardown, or use the caplog fixture"
+    ),
 }
 
 
@@ -191,6 +195,8 @@ class Leak:
         if self.kind == "binding-changed" and self.target is not None and (
                 self.target == "sys.modules" or self.target.startswith("dict:")):
             return FIXES["binding-changed:dict"]
+        if self.kind == "resource-changed" and self.target == "logging":
+            return FIXES["resource-changed:logging"]
         return FIXES.get(self.kind, "")
 
     def message(self) -> str:

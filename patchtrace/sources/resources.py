@@ -381,7 +381,7 @@ class _Loggers:
         # Most loggers have no handler: find the few that do in C (a list's truth is its
         # size), then compare those by identity.
         nonempty = tuple(compress(range(len(lists)), lists))
-        current = [tuple(lists[i]) for i in nonempty]  # type: ignore[arg-type]
+        current = [_user_handlers(lists[i]) for i in nonempty]
         if nonempty == self.nonempty and all(map(_identical, current, self.current)):
             return
         handlers: list[tuple[object, ...]] = [()] * len(lists)
@@ -425,6 +425,28 @@ def _raw_dict(obj: object) -> dict[str, Any] | None:
 
         return _class_dict(obj)  # type: ignore[arg-type]
     return None
+
+
+#: handler class -> made by pytest's logging plugin (it adds a new one around every phase)
+_pytest_handler: dict[type, bool] = {}
+
+
+def _user_handlers(handlers: list[object] | tuple[object, ...]) -> tuple[object, ...]:
+    """The handlers, without pytest's own (``_pytest.logging``: LogCaptureHandler and the
+    live-log and log-file handlers, attached around every phase, a new one each time)."""
+    items = tuple(handlers)
+    if any(map(_by_pytest, items)):
+        return tuple(h for h in items if not _by_pytest(h))
+    return items
+
+
+def _by_pytest(handler: object) -> bool:
+    cls = type(handler)
+    mine = _pytest_handler.get(cls)
+    if mine is None:
+        mine = _pytest_handler[cls] = str(
+            type.__dict__["__module__"].__get__(cls)) == "_pytest.logging"
+    return mine
 
 
 def _handler_list(namespace: dict[str, Any]) -> list[object] | tuple[object, ...]:
@@ -793,6 +815,7 @@ def _logging_changes(before: object, after: object) -> list[Change]:
     old = _logger_map(before)
     new = _logger_map(after)
     out: list[Change] = []
+    disabled: list[tuple[str, tuple[Any, ...], tuple[Any, ...]]] = []
     for name, state in new.items():
         previous = old.get(name)
         fresh = previous is None
@@ -800,11 +823,28 @@ def _logging_changes(before: object, after: object) -> list[Change]:
             previous = _DEFAULT_LOGGER
         if _same_state(previous, state):
             continue
-        if fresh and all(type(h).__name__ == "NullHandler" for h in state[0]) and \
-                state[1:] == _DEFAULT_LOGGER[1:]:
+        if fresh and all(_type_name(h) == "NullHandler" for h in state[0]) and \
+                _same_atoms(state[1:], _DEFAULT_LOGGER[1:]):
             continue  # the library idiom: getLogger(__name__).addHandler(NullHandler())
+        if not fresh and previous[3] is False and state[3] is True and \
+                _same_state(previous[:3] + (True,), state):
+            disabled.append((name, previous, state))
+            continue
         out.append(Change("resource-changed", "logging", name, LoggerState(name, previous),
                           LoggerState(name, state), needs_line=fresh))
+    if len(disabled) == 1:
+        name, previous, state = disabled[0]
+        out.append(Change("resource-changed", "logging", name, LoggerState(name, previous),
+                          LoggerState(name, state)))
+    elif disabled:
+        # One call disabled them all (dictConfig/fileConfig without
+        # disable_existing_loggers=False): one finding, named by the first logger.
+        disabled.sort(key=operator.itemgetter(0))
+        names = ", ".join(repr(name) for name, _, _ in disabled[:8])
+        more = f" and {len(disabled) - 8} more" if len(disabled) > 8 else ""
+        out.append(Change("resource-changed", "logging", disabled[0][0],
+                          f"{len(disabled)} loggers enabled: {names}{more}",
+                          f"{len(disabled)} loggers disabled: {names}{more}"))
     for name, state in old.items():
         if name not in new and not _same_state(state, _DEFAULT_LOGGER):
             out.append(Change("resource-changed", "logging", name, LoggerState(name, state),
@@ -813,6 +853,10 @@ def _logging_changes(before: object, after: object) -> list[Change]:
         out.append(Change("resource-changed", "logging", "root",
                           f"logging.disable({before[3]!r})", f"logging.disable({after[3]!r})"))
     return out
+
+
+def _type_name(obj: object) -> str:
+    return str(type.__dict__["__name__"].__get__(type(obj)))
 
 
 def _logger_map(snapshot: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
