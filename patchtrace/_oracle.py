@@ -162,14 +162,13 @@ def _path_edits(path: str) -> list[tuple[int, str]] | None:
             inner = function
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 inner = child.name
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and \
-                    child.func.attr in _PATH_METHODS and _is_sys_path(child.func.value):
-                edits.append((child.lineno, function))
-            elif isinstance(child, ast.Subscript) and isinstance(child.ctx, (ast.Store, ast.Del)) \
-                    and _is_sys_path(child.value):
-                edits.append((child.lineno, function))
-            elif isinstance(child, ast.AugAssign) and _is_sys_path(child.target):
-                edits.append((child.lineno, function))
+            method = (isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
+                      and child.func.attr in _PATH_METHODS and _is_sys_path(child.func.value))
+            item = (isinstance(child, ast.Subscript) and isinstance(child.ctx, (ast.Store, ast.Del))
+                    and _is_sys_path(child.value))
+            augmented = isinstance(child, ast.AugAssign) and _is_sys_path(child.target)
+            if method or item or augmented:
+                edits.append((getattr(child, "lineno", 0), function))
             visit(child, inner)
 
     if tree is not None:

@@ -244,11 +244,12 @@ def _instrument_suite(module: ModuleType) -> None:
                 tracer, detector = driver
                 _open(tracer, detector, pending[0], "setUpModule", "module", pending[1])
 
-    for name, wrapper, original in (
-            ("_handleClassSetUp", _handleClassSetUp, class_setup),
-            ("_tearDownPreviousClass", _tearDownPreviousClass, class_teardown),
-            ("_handleModuleFixture", _handleModuleFixture, module_setup),
-            ("_handleModuleTearDown", _handleModuleTearDown, module_teardown)):
-        wrapper.__patchtrace__ = True  # type: ignore[attr-defined]
-        wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    wrappers: tuple[tuple[str, Any, Any], ...] = (
+        ("_handleClassSetUp", _handleClassSetUp, class_setup),
+        ("_tearDownPreviousClass", _tearDownPreviousClass, class_teardown),
+        ("_handleModuleFixture", _handleModuleFixture, module_setup),
+        ("_handleModuleTearDown", _handleModuleTearDown, module_teardown))
+    for name, wrapper, original in wrappers:
+        wrapper.__patchtrace__ = True
+        wrapper.__wrapped__ = original
         setattr(suite, name, wrapper)

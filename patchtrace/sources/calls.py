@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
@@ -147,7 +147,8 @@ class CallsSource:
             "module:socket", "getdefaulttimeout()", a[0] if a else NOTHING))
 
     def _instrument_locale(self, module: ModuleType) -> None:
-        def describe(a: tuple[Any, ...], k: dict[str, Any]) -> tuple[str, str | None, object] | None:
+        def describe(a: tuple[Any, ...],
+                     k: dict[str, Any]) -> tuple[str, str | None, object] | None:
             value = a[1] if len(a) > 1 else k.get("locale")
             if value is None:
                 return None  # a query: setlocale(category)
@@ -204,15 +205,24 @@ class CallsSource:
         capture adds and removes its handler around every phase) or when it was made by a
         module's import-time code (a library configuring its own logger)."""
         try:
-            caller = sys._getframe(2)
-            if _stack.is_driver(_stack.frame_file(caller)):
-                return None  # pytest itself (its log capture, around every phase): cheap
+            caller: FrameType | None = sys._getframe(2)
+            first = caller
+            # the innermost frame outside the standard library, pytest and patchtrace
+            # (asyncio.set_event_loop calls the policy's method) must be a user's
+            while caller is not None:
+                filename = _stack.frame_file(caller)
+                if _stack.is_driver(filename):
+                    return None  # pytest itself (its log capture, around every phase)
+                if not _stack.is_hidden(filename):
+                    break
+                caller = caller.f_back
+            if caller is None:
+                return None
             from .watch import importing
 
-            if importing(caller):
+            if importing(first):
                 return None
-            stack = _stack.capture(2)
-            return stack if stack.where() is not None else None
+            return _stack.capture(2)
         except Exception as exc:
             if self._tracer is not None:
                 self._tracer.internal_error(f"calls source ({label})", exc)

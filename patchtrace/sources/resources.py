@@ -341,10 +341,11 @@ class _Loggers:
     def __call__(self, logging: ModuleType) -> tuple[object, ...]:
         root = logging.__dict__.get("root")
         logger_cls = logging.__dict__.get("Logger")
-        manager = _raw_dict(logger_cls).get("manager") if isinstance(logger_cls, type) else None
+        cls_dict = _raw_dict(logger_cls) if isinstance(logger_cls, type) else None
+        manager = cls_dict.get("manager") if cls_dict is not None else None
         state = _raw_dict(manager) if manager is not None else None
         loggers = state.get("loggerDict") if state is not None else None
-        if type(loggers) is not dict or root is None:
+        if state is None or type(loggers) is not dict or root is None:
             return (NOTHING,)
         copy = _copy_of(loggers)
         if copy is not self.loggers_copy or root is not self.root:
@@ -423,7 +424,7 @@ def _raw_dict(obj: object) -> dict[str, Any] | None:
     if type(obj) is type or isinstance(obj, type):  # a class: the dict behind its mappingproxy
         from .watch import _class_dict
 
-        return _class_dict(obj)  # type: ignore[arg-type]
+        return _class_dict(obj)
     return None
 
 
@@ -476,7 +477,7 @@ def _tags_reader(dicts: list[dict[str, Any]]) -> Callable[[], tuple[int, ...]] |
             raise ValueError("too sparse")
         unpack = struct.Struct("".join(parts)).unpack_from
         view = memoryview((ctypes.c_char * (position - base)).from_address(base))
-        return lambda: unpack(view)  # type: ignore[no-any-return]
+        return lambda: unpack(view)
     except Exception:
         return None
 
@@ -827,7 +828,7 @@ def _logging_changes(before: object, after: object) -> list[Change]:
                 _same_atoms(state[1:], _DEFAULT_LOGGER[1:]):
             continue  # the library idiom: getLogger(__name__).addHandler(NullHandler())
         if not fresh and previous[3] is False and state[3] is True and \
-                _same_state(previous[:3] + (True,), state):
+                _same_state((*previous[:3], True), state):
             disabled.append((name, previous, state))
             continue
         out.append(Change("resource-changed", "logging", name, LoggerState(name, previous),
