@@ -205,8 +205,8 @@ class CallsSource:
         capture adds and removes its handler around every phase) or when it was made by a
         module's import-time code (a library configuring its own logger)."""
         try:
-            caller: FrameType | None = sys._getframe(2)
-            first = caller
+            first = sys._getframe(2)
+            caller: FrameType | None = first
             # the innermost frame outside the standard library, pytest and patchtrace
             # (asyncio.set_event_loop calls the policy's method) must be a user's
             while caller is not None:
