@@ -298,7 +298,7 @@ class _Loggers:
     """
 
     __slots__ = ("attrs", "current", "dicts", "handlers", "lists", "loggers_copy", "names",
-                 "nonempty", "read_tags", "root", "tags", "total")
+                 "nonempty", "read_tags", "rebuilds", "root", "tags", "total")
 
     def __init__(self) -> None:
         self.loggers_copy: object = None
@@ -313,6 +313,8 @@ class _Loggers:
         self.read_tags: Callable[[], tuple[int, ...]] | None = None
         self.tags: tuple[int, ...] = ()
         self.total = 0
+        #: how often the loggers were listed again (``loggerDict`` changed)
+        self.rebuilds = 0
 
     def _rebuild(self, root: object, loggers: dict[Any, Any], placeholder: object) -> None:
         entries: list[tuple[int, str, dict[str, Any]]] = []
@@ -327,6 +329,7 @@ class _Loggers:
                 entries.append((id(namespace), name, namespace))
         # In address order, so one struct format reads every tag in place (see _tags_reader).
         entries.sort(key=operator.itemgetter(0))
+        self.rebuilds += 1
         self.root = root
         self.names = tuple(name for _, name, _ in entries)
         self.dicts = [namespace for _, _, namespace in entries]

@@ -147,7 +147,7 @@ def _is_test_class(cls: type, module: types.ModuleType) -> bool:
         mro = type.__dict__["__mro__"].__get__(cls)
     except Exception:
         return False
-    if base is not None and base in mro and cls is not base:
+    if base is not None and cls is not base and any(b is base for b in mro):  # no ==
         return True
     name = type.__dict__["__name__"].__get__(cls)
     return str(name).startswith("Test") and _is_test_file(module.__dict__.get("__file__"))
