@@ -408,7 +408,7 @@ def test_logger_snapshot_cost_with_2000_loggers() -> None:
     resources.take()
     rebuilds = resources._loggers.rebuilds
     first, second = resources.take(), resources.take()
-    parts = zip(first.logging[:3], second.logging[:3])  # type: ignore[index]
+    parts = zip(first.logging[:3], second.logging[:3], strict=True)  # type: ignore[index]
     assert all(a is b for a, b in parts)  # names, handlers, attributes: skipped by identity
     assert resources.diff(first, second) == []
     module = sys.modules["logging"]
