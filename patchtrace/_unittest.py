@@ -1,7 +1,15 @@
-"""Plain ``python -m unittest``: one scope per test, keyed by the unittest test id.
+"""Plain ``python -m unittest``: one scope per test, keyed by the unittest test id, and one
+per class and module fixture.
 
-``TestCase.run`` covers setUp, the test, tearDown and cleanups. Under pytest the plugin
-owns scopes (its TestCaseFunction calls ``run`` too), so this glue stands aside.
+``TestCase.run`` covers setUp, the test, tearDown and cleanups. ``setUpClass`` and
+``setUpModule`` run in ``TestSuite._handleClassSetUp`` / ``_handleModuleFixture``, their
+teardowns in ``_tearDownPreviousClass`` / ``_handleModuleTearDown`` (read
+``unittest/suite.py``): each pair is a scope of its own, like a wider pytest fixture. What
+its setup changed is no test's doing; what it leaves behind once its teardown ran is
+reported then, blamed on the first test of the class (or module), with ``fixture`` naming
+``Class.setUpClass`` (or ``setUpModule``). Under pytest the plugin owns scopes (its
+TestCaseFunction calls ``run`` too, and pytest runs ``setUpClass`` through a class-scoped
+fixture), so this glue stands aside.
 
 A failing test's hints (a patch that never took effect, see :mod:`patchtrace._hints`) are
 noted where unittest hands the failure to the result: ``unittest.case._addError`` (3.11+)
@@ -12,8 +20,9 @@ patch's original and the traceback is at hand (it is not kept).
 from __future__ import annotations
 
 import os
+import sys
 from types import FunctionType, ModuleType
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["hints", "install", "uninstall"]
 
@@ -30,6 +39,7 @@ def install() -> None:
     from .sources._imports import when_imported
 
     when_imported("unittest.case", _instrument)
+    when_imported("unittest.suite", _instrument_suite)
 
 
 def uninstall() -> None:
@@ -39,6 +49,14 @@ def uninstall() -> None:
     from .sources._imports import cancel
 
     cancel("unittest.case", _instrument)
+    cancel("unittest.suite", _instrument_suite)
+    suite = sys.modules.get("unittest.suite")
+    suite_cls = getattr(suite, "__dict__", {}).get("TestSuite")
+    if isinstance(suite_cls, type):
+        for name in _SUITE_METHODS:
+            method = suite_cls.__dict__.get(name)
+            if getattr(method, "__patchtrace__", False):
+                setattr(suite_cls, name, method.__wrapped__)  # type: ignore[union-attr]
     module = sys.modules.get("unittest.case")
     case = getattr(module, "__dict__", {}).get("TestCase")
     if not isinstance(case, type):
@@ -182,3 +200,167 @@ def _test_location(test: Any, rootdir: str | None) -> tuple[str, int] | None:
         return path, code.co_firstlineno
     except Exception:
         return None
+
+
+# -- class and module fixtures ------------------------------------------------------------------
+_SUITE_METHODS: Final = ("_handleClassSetUp", "_tearDownPreviousClass", "_handleModuleFixture",
+                         "_handleModuleTearDown")
+
+
+class _Fixtures:
+    """The class and module scopes open now (one run at a time, on the main thread)."""
+
+    def __init__(self) -> None:
+        #: wide-scope key -> (label, polluter)
+        self.open: dict[tuple[str, str], tuple[str, str]] = {}
+        #: a module whose setUpModule starts once the previous module's teardown ran
+        self.pending: tuple[tuple[str, str], str] | None = None
+
+
+_fixtures = _Fixtures()
+
+
+def _driver() -> tuple[Any, Any] | None:
+    from . import _autostart, _tracer
+
+    tracer = _tracer.current()
+    detector = tracer.detector if tracer is not None else None
+    if tracer is None or detector is None or _autostart.claimed():
+        return None
+    return tracer, detector
+
+
+def _test_id(test: Any) -> str:
+    try:
+        return str(test.id())
+    except Exception:
+        return type(test).__qualname__
+
+
+def _class_key(cls: type) -> tuple[str, str]:
+    return ("class", f"{cls.__module__}.{cls.__qualname__}")
+
+
+def _open(tracer: Any, detector: Any, key: tuple[str, str], label: str, scope: str,
+          polluter: str) -> None:
+    from .ledger import Scope
+
+    try:
+        detector.wide_setup_start(hash(key), label, scope, polluter)
+    except Exception as exc:
+        tracer.internal_error("unittest glue", exc)
+        return
+    _fixtures.open[key] = (label, polluter)
+    tracer.scope = Scope(polluter, "setup", label, scope)
+
+
+def _opened(tracer: Any, detector: Any, key: tuple[str, str]) -> None:
+    from .ledger import PROCESS
+
+    tracer.scope = PROCESS
+    if key in _fixtures.open:
+        try:
+            detector.wide_setup_end(hash(key))
+        except Exception as exc:
+            tracer.internal_error("unittest glue", exc)
+
+
+def _close(tracer: Any, detector: Any, key: tuple[str, str], run: Any) -> Any:
+    """Run a teardown inside its scope, then check what the scope left behind."""
+    from .ledger import PROCESS, Scope
+
+    opened = _fixtures.open.pop(key, None)
+    if opened is None:
+        return run()
+    label, polluter = opened
+    tracer.scope = Scope(polluter, "teardown", label, key[0])
+    try:
+        return run()
+    finally:
+        tracer.scope = PROCESS
+        try:
+            detector.wide_finalized(hash(key))
+            # What the teardown put back is nobody's change: the next test starts here.
+            detector.rebaseline()
+        except Exception as exc:
+            tracer.internal_error("unittest glue", exc)
+
+
+def _instrument_suite(module: ModuleType) -> None:
+    suite = module.__dict__.get("TestSuite")
+    if not isinstance(suite, type) or any(
+            name not in suite.__dict__ for name in _SUITE_METHODS):
+        return
+    if getattr(suite.__dict__["_handleClassSetUp"], "__patchtrace__", False):
+        return
+    class_setup = suite.__dict__["_handleClassSetUp"]
+    class_teardown = suite.__dict__["_tearDownPreviousClass"]
+    module_setup = suite.__dict__["_handleModuleFixture"]
+    module_teardown = suite.__dict__["_handleModuleTearDown"]
+
+    def _handleClassSetUp(self: Any, test: Any, result: Any) -> Any:
+        driver = _driver()
+        cls = type(test)
+        if driver is None or cls is getattr(result, "_previousTestClass", None):
+            return class_setup(self, test, result)
+        tracer, detector = driver
+        key = _class_key(cls)
+        _open(tracer, detector, key, f"{cls.__qualname__}.setUpClass", "class", _test_id(test))
+        try:
+            return class_setup(self, test, result)
+        finally:
+            _opened(tracer, detector, key)
+
+    def _tearDownPreviousClass(self: Any, test: Any, result: Any) -> Any:
+        driver = _driver()
+        previous = getattr(result, "_previousTestClass", None)
+        if driver is None or previous is None or previous is type(test) or \
+                not isinstance(previous, type):
+            return class_teardown(self, test, result)
+        tracer, detector = driver
+        return _close(tracer, detector, _class_key(previous),
+                      lambda: class_teardown(self, test, result))
+
+    def _handleModuleFixture(self: Any, test: Any, result: Any) -> Any:
+        driver = _driver()
+        name = type(test).__module__
+        if driver is None or name == self._get_previous_module(result):
+            return module_setup(self, test, result)
+        tracer, detector = driver
+        module_obj = sys.modules.get(name)
+        if module_obj is None or "setUpModule" not in getattr(module_obj, "__dict__", {}):
+            return module_setup(self, test, result)
+        key = ("module", name)
+        _fixtures.pending = (key, _test_id(test))
+        try:
+            return module_setup(self, test, result)
+        finally:
+            _fixtures.pending = None
+            _opened(tracer, detector, key)
+
+    def _handleModuleTearDown(self: Any, result: Any) -> Any:
+        driver = _driver()
+        pending, _fixtures.pending = _fixtures.pending, None
+        previous = self._get_previous_module(result)
+        try:
+            if driver is None or previous is None:
+                return module_teardown(self, result)
+            tracer, detector = driver
+            return _close(tracer, detector, ("module", str(previous)),
+                          lambda: module_teardown(self, result))
+        finally:
+            if pending is not None and driver is not None:
+                # _handleModuleFixture tears the previous module down first, then runs
+                # the next setUpModule: its scope starts here, after that teardown
+                tracer, detector = driver
+                _open(tracer, detector, pending[0], "setUpModule", "module", pending[1])
+
+    wrappers: tuple[tuple[str, Any, Any], ...] = (
+        ("_handleClassSetUp", _handleClassSetUp, class_setup),
+        ("_tearDownPreviousClass", _tearDownPreviousClass, class_teardown),
+        ("_handleModuleFixture", _handleModuleFixture, module_setup),
+        ("_handleModuleTearDown", _handleModuleTearDown, module_teardown))
+    for name, wrapper, original in wrappers:
+        wrapper.__patchtrace__ = True
+        wrapper.__wrapped__ = original
+        setattr(suite, name, wrapper)

@@ -117,6 +117,10 @@ FIXES: Final = {
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
     "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+    "resource-changed:logging": (
+        "pass disable_existing_loggers=False to dictConfig/fileConfig, remove the handlers "
+        "and restore the levels you set in teardown, or use the caplog fixture"
+    ),
 }
 
 
@@ -219,6 +223,8 @@ class Leak:
         if self.kind == "binding-changed" and self.target is not None and (
                 self.target == "sys.modules" or self.target.startswith("dict:")):
             return FIXES["binding-changed:dict"]
+        if self.kind == "resource-changed" and self.target == "logging":
+            return FIXES["resource-changed:logging"]
         return FIXES.get(self.kind, "")
 
     def message(self) -> str:
@@ -471,6 +477,9 @@ class Detector:
         self._pending: dict[int, tuple[object, object]] = {}
         #: (kind, target, name, type of value) -> the first leak of that change
         self._first_of: dict[tuple[str, str | None, str | None, str], Leak] = {}
+        #: (node id, fixture names) of the test running now, set by the pytest plugin: where
+        #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
+        self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -952,6 +961,8 @@ class Detector:
             # Compared with the state just before this scope: a value put back over one an
             # earlier test leaked is a repair (see _accept); a new one over it is a leak.
             leak = self._leak_from_change(change, records, scope)
+            if change.needs_line and leak.where is None:
+                continue  # a library's logger, pytest's extra sys.path copy: not a user's
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
             if change.kind == "binding-changed" and leak.where is None and \
@@ -1010,6 +1021,8 @@ class Detector:
                 break
         if setter is not None:
             leak = self._leak_from(setter, change.kind, change.after)
+            if leak.name is None:  # logging.config.dictConfig(...): which logger it changed
+                leak.name = change.name
         else:
             leak = Leak(change.kind, scope.test, scope.phase if scope.phase != "teardown"
                         else "call", change.target, change.name, fixture=scope.fixture,
@@ -1021,10 +1034,26 @@ class Detector:
                                            target=change.target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
+            elif change.target == "logging":
+                # an attribute store (logger.propagate = False): no call to wrap
+                for attribute in ("propagate", "disabled", "handlers", "level"):
+                    found = _oracle.find_store(scope.test, self.rootdir, attribute)
+                    if found is not None:
+                        leak.where, leak.stack = found, [found]
+                        break
+            elif change.target == "sys.path":
+                fixtures = (scope.fixture,) if scope.fixture else self._fixtures_of(scope.test)
+                found = _oracle.find_path_edit(scope.test, self.rootdir, fixtures)
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)
         leak.value = _summary(change.after)
         self._pending[id(leak)] = (change.before, change.after)
         return leak
+
+    def _fixtures_of(self, test: str) -> tuple[str, ...]:
+        running, names = self.running_fixtures
+        return names if running == test else ()
 
     def _survivors(self, found: list[Leak]) -> list[Leak]:
         """Mocks whose scope ended before the last full collection began, still alive."""

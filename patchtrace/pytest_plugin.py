@@ -333,6 +333,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     if state is not None:
         state.running = item.nodeid
         state.finalized.clear()
+        state.detector.running_fixtures = (
+            item.nodeid, tuple(n for n in getattr(item, "fixturenames", ()) if type(n) is str))
         _guard(state, state.detector.begin)
     return (yield from _phase(item, "setup"))
 
@@ -440,7 +442,7 @@ def pytest_fixture_setup(
     node = getattr(request, "_pyfuncitem", None) or getattr(request, "node", None)
     test = getattr(node, "nodeid", "<session>")
     saved = state.tracer.scope
-    name = str(getattr(fixturedef, "argname", "?"))
+    name = _fixture_label(str(getattr(fixturedef, "argname", "?")), request)
     state.tracer.scope = Scope(test, "setup", name, scope)
     wide = scope != "function"
     if wide:
@@ -451,6 +453,33 @@ def pytest_fixture_setup(
         if wide:
             _guard(state, lambda: state.detector.wide_setup_end(id(fixturedef)))
         state.tracer.scope = saved
+
+
+#: pytest's generated fixtures for xunit-style setup (``_pytest/python.py``,
+#: ``_pytest/unittest.py``): what the user wrote, and whether the class is named before it
+_XUNIT: Final = (
+    ("_unittest_setUpClass_fixture_", "setUpClass", True),
+    ("_xunit_setup_class_fixture_", "setup_class", True),
+    ("_xunit_setup_method_fixture_", "setup_method", True),
+    ("_xunit_setup_function_fixture_", "setup_function", False),
+)
+
+
+def _fixture_label(argname: str, request: Any) -> str:
+    """The name users know a fixture by: ``TestX.setUpClass`` for pytest's generated
+    ``_unittest_setUpClass_fixture_TestX``, ``setUpModule`` or ``setup_module`` for
+    ``_xunit_setup_module_fixture_mod``; a fixture's own name otherwise."""
+    if not argname.startswith("_"):
+        return argname
+    for prefix, function, with_class in _XUNIT:
+        if argname.startswith(prefix):
+            owner = argname[len(prefix):]
+            return f"{owner}.{function}" if with_class and owner else function
+    if argname.startswith("_xunit_setup_module_fixture_"):
+        module = getattr(request, "module", None)
+        namespace = getattr(module, "__dict__", None) or {}
+        return "setUpModule" if "setUpModule" in namespace else "setup_module"
+    return argname
 
 
 @pytest.hookimpl(trylast=True)
@@ -467,7 +496,8 @@ def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureReques
             # (a module fixture: the module's last test); the polluter stays the test whose
             # setup ran it. Finalized outside a test: reported, and the run fails.
             state.finalized.append(_Finalized(
-                state.running, scope.phase, str(getattr(fixturedef, "argname", "?")),
+                state.running, scope.phase,
+                _fixture_label(str(getattr(fixturedef, "argname", "?")), request),
                 str(getattr(fixturedef, "scope", "?")), leaks))
 
 

@@ -49,9 +49,10 @@ CASES = {
     """,
     "syspath_duplicate": """
         import sys
+        import pathhelper
 
         def test_inserts_an_entry_already_there():  # as pytest's Package.setup can
-            sys.path.insert(0, sys.path[-1])
+            pathhelper.prepend(sys.path[-1])  # no statement of the test's edits sys.path
     """,
     "pytester_inner_run": """
         pytest_plugins = "pytester"
@@ -73,6 +74,12 @@ _new = _Lazy(__name__)
 _new.__dict__.update(sys.modules[__name__].__dict__)
 sys.modules[__name__] = _new  # like pygments.lexers
 '''
+PATHHELPER = '''
+import sys
+
+def prepend(entry):  # like _pytest.pathlib.import_path: sys.path[0] is not the root
+    sys.path.insert(0, entry)
+'''
 OLDAPI = '''
 import warnings
 
@@ -88,6 +95,7 @@ def test_no_leak(case: str, pytester: pytest.Pytester,
     report_path = traced_env()
     pytester.path.joinpath("aliaslib.py").write_text(ALIASLIB)
     pytester.path.joinpath("oldapi.py").write_text(OLDAPI)
+    pytester.path.joinpath("pathhelper.py").write_text(PATHHELPER)
     pytester.makepyfile(**{f"test_{case}": CASES[case]})
     result = pytester.runpytest_subprocess("-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=1)

@@ -12,9 +12,11 @@ __all__ = ["default_sources"]
 
 def default_sources() -> list[Source]:
     from .audit import AuditSource
+    from .calls import CallsSource
     from .mock import MockSource
     from .monkeypatch import MonkeyPatchSource
     from .reload import ReloadSource
     from .watch import WatchSource
 
-    return [AuditSource(), MockSource(), MonkeyPatchSource(), ReloadSource(), WatchSource()]
+    return [AuditSource(), MockSource(), MonkeyPatchSource(), ReloadSource(), WatchSource(),
+            CallsSource()]

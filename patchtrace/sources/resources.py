@@ -18,9 +18,12 @@ import importlib
 import operator
 import os
 import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable
+from itertools import compress
+from operator import ne
 from types import ModuleType
 from typing import Any, Final, final
 
@@ -36,14 +39,19 @@ __all__ = ["Change", "Snapshot", "diff", "take"]
 class Change:
     """One difference between two snapshots."""
 
-    __slots__ = ("after", "before", "kind", "name", "target")
+    __slots__ = ("after", "before", "kind", "name", "needs_line", "target")
 
-    def __init__(self, kind: str, target: str, name: str | None, before: object, after: object):
+    def __init__(self, kind: str, target: str, name: str | None, before: object, after: object,
+                 *, needs_line: bool = False):
         self.kind = kind
         self.target = target
         self.name = name
         self.before = before
         self.after = after
+        #: a leak only when a user line is known for it (a record of the call that made
+        #: it, or a statement in the polluter's source): a logger a library created and
+        #: configured as it was imported, a sys.path entry pytest inserted once more
+        self.needs_line = needs_line
 
     def __repr__(self) -> str:
         return f"Change({self.kind}, {self.target}, {self.name!r})"
@@ -129,6 +137,31 @@ def _asyncio_policy() -> object:
     return policy
 
 
+_thread_local_getattribute: Final = threading.local.__getattribute__
+
+
+def _asyncio_loop() -> object:
+    """The event loop ``asyncio.set_event_loop`` left as current for this thread, read from
+    the policy's thread-local state: never ``get_event_loop()``, which creates a loop (and
+    warns) when there is none."""
+    events = sys.modules.get("asyncio.events")
+    if events is None:
+        return None
+    policy = events.__dict__.get("_event_loop_policy")
+    if policy is None:
+        return None
+    try:
+        local = object.__getattribute__(policy, "__dict__").get("_local")
+        if local is None:
+            return None
+        # this thread's attributes: the thread-local type's own lookup (object's would give
+        # the dict of no thread)
+        state = _thread_local_getattribute(local, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    return state.get("_loop") if type(state) is dict else None
+
+
 def _locale() -> object:
     # _locale.setlocale: locale.setlocale is a Python wrapper around it (~1 µs more).
     if "locale" not in sys.modules:
@@ -208,6 +241,253 @@ def _env() -> dict[Any, Any]:
     return {k: v for k, v in os.environ.items() if k not in _ENV_SKIP}
 
 
+#: A logger as ``logging.getLogger()`` makes it: no handler, NOTSET, propagating, enabled.
+_DEFAULT_LOGGER: Final = ((), 0, True, False)
+#: 3.10-3.12 move a dict's ``ma_version_tag`` on every change (PEP 509); 3.13 stores an
+#: instance's attributes in its inline values even once ``__dict__`` exists, so from 3.13
+#: the attributes are read for every logger instead (~80 ns each).
+_TAGS_MOVE: Final = sys.version_info < (3, 13)
+
+
+@final
+class LoggerState:
+    """What one logger looked like at a boundary: plain references, a readable repr.
+
+    No weak reference support on purpose: a leak built from it keeps only its summary.
+    """
+
+    __slots__ = ("disabled", "handlers", "level", "name", "propagate")
+
+    def __init__(self, name: str, state: tuple[Any, ...]) -> None:
+        self.name = name
+        self.handlers: tuple[object, ...] = state[0]
+        self.level = state[1]
+        self.propagate = state[2]
+        self.disabled = state[3]
+
+    def __repr__(self) -> str:
+        from ..values import safe_repr
+
+        level = self.level
+        logging = sys.modules.get("logging")
+        names = logging.__dict__.get("_levelToName") if logging is not None else None
+        if type(level) is int and type(names) is dict and level in names:
+            level = names[level]
+        handlers = ", ".join(safe_repr(h, 60) for h in self.handlers)
+        return (f"<logger {self.name!r} level={level} propagate={self.propagate} "
+                f"disabled={self.disabled} handlers=[{handlers}]>")
+
+
+def _logger_attrs(namespace: object) -> tuple[object, object, object]:
+    """(level, propagate, disabled) from a logger's ``__dict__``, never through the logger."""
+    if type(namespace) is not dict:
+        return (NOTHING, NOTHING, NOTHING)
+    return (namespace.get("level", NOTHING), namespace.get("propagate", NOTHING),
+            namespace.get("disabled", NOTHING))
+
+
+class _Loggers:
+    """The state of every logger (``Logger.manager.loggerDict`` and the root), taken cheaply.
+
+    The loggers are listed again only when ``loggerDict`` changed (a version-tag copy);
+    the loggers that have handlers are found in one C pass (``compress`` over the lists)
+    and only theirs are compared, by identity; level, propagate and disabled are read again only for
+    loggers whose ``__dict__`` version tag moved (one ``struct`` call reads all the tags),
+    on 3.10-3.12. An unchanged process yields the same tuples, which ``diff`` skips by
+    identity. Measured with 2,000 loggers: see docs/performance.md.
+    """
+
+    __slots__ = ("attrs", "current", "dicts", "handlers", "lists", "loggers_copy", "names",
+                 "nonempty", "read_tags", "rebuilds", "root", "tags", "total")
+
+    def __init__(self) -> None:
+        self.loggers_copy: object = None
+        self.root: object = None
+        self.names: tuple[str, ...] = ()
+        self.dicts: list[dict[str, Any]] = []
+        self.lists: list[list[object] | tuple[object, ...]] = []
+        self.nonempty: tuple[int, ...] = (-1,)
+        self.current: list[tuple[object, ...]] = []
+        self.handlers: tuple[tuple[object, ...], ...] = ()
+        self.attrs: tuple[tuple[object, object, object], ...] = ()
+        self.read_tags: Callable[[], tuple[int, ...]] | None = None
+        self.tags: tuple[int, ...] = ()
+        self.total = 0
+        #: how often the loggers were listed again (``loggerDict`` changed)
+        self.rebuilds = 0
+
+    def _rebuild(self, root: object, loggers: dict[Any, Any], placeholder: object) -> None:
+        entries: list[tuple[int, str, dict[str, Any]]] = []
+        namespace = _raw_dict(root)
+        if namespace is not None:
+            entries.append((id(namespace), "root", namespace))
+        for name, logger in loggers.items():
+            if type(logger) is placeholder or type(name) is not str:
+                continue
+            namespace = _raw_dict(logger)
+            if namespace is not None:
+                entries.append((id(namespace), name, namespace))
+        # In address order, so one struct format reads every tag in place (see _tags_reader).
+        entries.sort(key=operator.itemgetter(0))
+        self.rebuilds += 1
+        self.root = root
+        self.names = tuple(name for _, name, _ in entries)
+        self.dicts = [namespace for _, _, namespace in entries]
+        self.read_tags = _tags_reader(self.dicts) if _TAGS_MOVE and entries else None
+        self.tags = self.read_tags() if self.read_tags is not None else ()
+        self.total = sum(self.tags)
+        self.lists = [_handler_list(d) for d in self.dicts]
+        self.attrs = _all_attrs(self.dicts)
+        self.nonempty = (-1,)  # read the handlers afresh
+        self._read_handlers()
+
+    def __call__(self, logging: ModuleType) -> tuple[object, ...]:
+        root = logging.__dict__.get("root")
+        logger_cls = logging.__dict__.get("Logger")
+        cls_dict = _raw_dict(logger_cls) if isinstance(logger_cls, type) else None
+        manager = cls_dict.get("manager") if cls_dict is not None else None
+        state = _raw_dict(manager) if manager is not None else None
+        loggers = state.get("loggerDict") if state is not None else None
+        if state is None or type(loggers) is not dict or root is None:
+            return (NOTHING,)
+        copy = _copy_of(loggers)
+        if copy is not self.loggers_copy or root is not self.root:
+            self.loggers_copy = copy
+            self._rebuild(root, copy, logging.__dict__.get("PlaceHolder"))
+        else:
+            self._refresh()
+        disable = state.get("_disable", state.get("disable"))  # a property over _disable (3.7+)
+        return (self.names, self.handlers, self.attrs, disable)
+
+    def _refresh(self) -> None:
+        read = self.read_tags
+        moved: list[int] | None = None
+        if read is not None:
+            tags = read()
+            total = sum(tags)
+            if total != self.total:
+                moved = [i for i in compress(range(len(tags)), map(ne, self.tags, tags))]
+                self.tags, self.total = tags, total
+        else:
+            attrs = _all_attrs(self.dicts)
+            if not all(map(_same_atoms, attrs, self.attrs)):
+                self.attrs = attrs
+        if moved:
+            attrs_list = list(self.attrs)
+            for i in moved:
+                attrs_list[i] = _logger_attrs(self.dicts[i])
+                self.lists[i] = _handler_list(self.dicts[i])  # logger.handlers = [...]
+            self.attrs = tuple(attrs_list)
+        self._read_handlers()
+
+    def _read_handlers(self) -> None:
+        lists = self.lists
+        # Most loggers have no handler: find the few that do in C (a list's truth is its
+        # size), then compare those by identity.
+        nonempty = tuple(compress(range(len(lists)), lists))
+        current = [_user_handlers(lists[i]) for i in nonempty]
+        if nonempty == self.nonempty and all(map(_identical, current, self.current)):
+            return
+        handlers: list[tuple[object, ...]] = [()] * len(lists)
+        for i, items in zip(nonempty, current, strict=True):
+            handlers[i] = items
+        self.nonempty, self.current = nonempty, current
+        self.handlers = tuple(handlers)
+
+
+_read_attrs: Final = operator.itemgetter("level", "propagate", "disabled")
+
+
+def _all_attrs(dicts: list[dict[str, Any]]) -> tuple[tuple[object, object, object], ...]:
+    """(level, propagate, disabled) of every logger: one C call per logger while each has
+    the three (``Logger.__init__`` sets them), a guarded read otherwise."""
+    try:
+        return tuple(map(_read_attrs, dicts))
+    except KeyError:
+        return tuple(map(_logger_attrs, dicts))
+
+
+def _same_atoms(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Identity, or equal ints/bools (what logging stores): never a user ``__eq__``."""
+    if a is b:
+        return True
+    for x, y in zip(a, b, strict=False):
+        if x is not y and not (type(x) in (int, bool) and type(y) in (int, bool) and x == y):
+            return False
+    return len(a) == len(b)
+
+
+def _raw_dict(obj: object) -> dict[str, Any] | None:
+    try:
+        namespace = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    if type(namespace) is dict:
+        return namespace
+    if type(obj) is type or isinstance(obj, type):  # a class: the dict behind its mappingproxy
+        from .watch import _class_dict
+
+        return _class_dict(obj)
+    return None
+
+
+#: handler class -> made by pytest's logging plugin (it adds a new one around every phase)
+_pytest_handler: dict[type, bool] = {}
+
+
+def _user_handlers(handlers: list[object] | tuple[object, ...]) -> tuple[object, ...]:
+    """The handlers, without pytest's own (``_pytest.logging``: LogCaptureHandler and the
+    live-log and log-file handlers, attached around every phase, a new one each time)."""
+    items = tuple(handlers)
+    if any(map(_by_pytest, items)):
+        return tuple(h for h in items if not _by_pytest(h))
+    return items
+
+
+def _by_pytest(handler: object) -> bool:
+    cls = type(handler)
+    mine = _pytest_handler.get(cls)
+    if mine is None:
+        mine = _pytest_handler[cls] = str(
+            type.__dict__["__module__"].__get__(cls)) == "_pytest.logging"
+    return mine
+
+
+def _handler_list(namespace: dict[str, Any]) -> list[object] | tuple[object, ...]:
+    handlers = namespace.get("handlers", ())
+    if type(handlers) in (list, tuple):
+        return handlers  # type: ignore[no-any-return]
+    return (handlers,)  # something else bound to logger.handlers: compared as it is
+
+
+def _tags_reader(dicts: list[dict[str, Any]]) -> Callable[[], tuple[int, ...]] | None:
+    """One ``struct`` read of the version tag of every dict, given in address order (the
+    caller keeps them alive: no address is reused while it reads them)."""
+    try:
+        offset = 3 * ctypes.sizeof(ctypes.c_ssize_t)
+        addresses = [id(d) + offset for d in dicts]
+        base = addresses[0]
+        parts = ["<"]
+        position = base
+        for address in addresses:
+            if address < position:
+                raise ValueError("not in address order")
+            if address > position:
+                parts.append(f"{address - position}x")
+            parts.append("Q")
+            position = address + 8
+        if position - base > 1 << 26:  # spread over more than 64 MB: read them apart
+            raise ValueError("too sparse")
+        unpack = struct.Struct("".join(parts)).unpack_from
+        view = memoryview((ctypes.c_char * (position - base)).from_address(base))
+        return lambda: unpack(view)
+    except Exception:
+        return None
+
+
+_loggers: Final = _Loggers()
+
+
 #: the environment seen last (see take)
 _env_seen: dict[Any, Any] = {}
 #: Compared by identity, in this order: (target, entry name) of each.
@@ -215,7 +495,7 @@ _IDENTITY: Final[tuple[tuple[str, str], ...]] = (
     ("module:sys", "stdin"), ("module:sys", "stdout"), ("module:sys", "stderr"),
     ("module:sys", "displayhook"), ("module:sys", "excepthook"),
     ("module:sys", "breakpointhook"), ("module:sys", "settrace"),
-    ("module:sys", "setprofile"), ("module:asyncio.events", "_event_loop_policy"),
+    ("module:sys", "setprofile"), ("asyncio", "policy"), ("asyncio", "event_loop"),
 )
 #: Compared by value (strings and numbers made by the interpreter, never user objects).
 _VALUE: Final[tuple[tuple[str, str | None], ...]] = (
@@ -265,7 +545,7 @@ _NAMESPACES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
     ("sys", frozenset({
         "stdin", "stdout", "stderr", "displayhook", "excepthook", "breakpointhook", "argv",
         "path", "meta_path", "path_hooks", "path_importer_cache", "modules", "last_type",
-        "last_value", "last_traceback", "last_exc", "ps1", "ps2", "tracebacklimit",
+        "last_value", "last_traceback", "last_exc", "ps1", "ps2",
         # pytest's unraisableexception plugin swaps it around every phase (pytest < 9)
         "unraisablehook",
     })),
@@ -346,7 +626,7 @@ def take() -> Snapshot:
     try:
         snap.identity = (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
                          sys.breakpointhook, sys.gettrace(), sys.getprofile(),
-                         _asyncio_policy())
+                         _asyncio_policy(), _asyncio_loop())
     except Exception:
         snap.identity = (NOTHING,) * len(_IDENTITY)
     try:
@@ -356,7 +636,7 @@ def take() -> Snapshot:
             _cwd()
         socket = modules.get("socket")
         snap.values = (_last_cwd, sys.getrecursionlimit(),
-                       NOTHING if socket is None else socket.getdefaulttimeout(),
+                       None if socket is None else socket.getdefaulttimeout(),  # None: default
                        _locale() if "locale" in modules else NOTHING)
     except Exception:
         snap.values = (NOTHING,) * len(_VALUE)
@@ -381,9 +661,11 @@ def take() -> Snapshot:
     except (ValueError, OSError):
         snap.signals = _signal_handlers()
     logging = modules.get("logging")
-    if logging is not None:
-        root = logging.root
-        snap.logging = (tuple(root.handlers), root.level, root.manager.disable)
+    if type(logging) is ModuleType:
+        try:
+            snap.logging = _loggers(logging)
+        except Exception:
+            snap.logging = NOTHING
     warnings = modules.get("warnings")
     if warnings is not None:
         snap.warnings = (tuple(warnings.filters), warnings.showwarning)
@@ -458,8 +740,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
             if old is not new:
                 changes.append(Change("resource-changed", "signal", sig.name, old, new))
     if not _same_logging(before.logging, after.logging):
-        changes.append(Change("resource-changed", "logging", "root", before.logging,
-                              after.logging))
+        changes.extend(_logging_changes(before.logging, after.logging))
     if not _same_warnings(before.warnings, after.warnings):
         changes.append(Change("resource-changed", "warnings", "filters", before.warnings,
                               after.warnings))
@@ -476,34 +757,121 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
 
 
 def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) -> list[Change]:
-    """sys.path by value: an entry that appears or disappears. A copy rebound in place of
-    the list, or an entry already on the path inserted again (pytest's ``import_path``
-    re-importing a package's ``__init__.py`` during its setup), changes nothing that
-    imports see."""
+    """sys.path as a sequence of values: an entry that appears or disappears, or one more
+    (or one fewer) copy of an entry (a fixture that ``sys.path.insert(0, p)``s an entry
+    already there adds a copy on every test). A copy rebound in place of the list changes
+    nothing that imports see. An extra copy needs a user line (``needs_line``): pytest's
+    ``import_path`` inserts a package root again when it is not ``sys.path[0]``."""
     def text(item: object) -> object:
         return item if type(item) is str else identity_key(item)
 
-    old_values = {text(item) for item in old_items}
-    new_values = {text(item) for item in new_items}
-    changes: list[Change] = []
-    for item in new_items:
-        if text(item) not in old_values:
-            old_values.add(text(item))  # once, however often it was inserted
-            changes.append(Change("resource-changed", "sys.path", _entry(item), NOTHING, item))
+    old_counts: dict[object, int] = {}
     for item in old_items:
-        if text(item) not in new_values:
-            new_values.add(text(item))
-            changes.append(Change("resource-changed", "sys.path", _entry(item), item, NOTHING))
+        key = text(item)
+        old_counts[key] = old_counts.get(key, 0) + 1
+    new_counts: dict[object, int] = {}
+    for item in new_items:
+        key = text(item)
+        new_counts[key] = new_counts.get(key, 0) + 1
+    if old_counts == new_counts:  # str and int keys, int values: == runs no user code
+        return []
+    changes: list[Change] = []
+    for items, counts, others, added in ((new_items, new_counts, old_counts, True),
+                                         (old_items, old_counts, new_counts, False)):
+        seen: set[object] = set()
+        for item in items:
+            key = text(item)
+            if key in seen:
+                continue
+            seen.add(key)
+            mine, theirs = counts[key], others.get(key, 0)
+            if mine <= theirs:
+                continue
+            if theirs == 0:
+                before, after = (NOTHING, item) if added else (item, NOTHING)
+                changes.append(Change("resource-changed", "sys.path", _entry(item), before,
+                                      after))
+            else:
+                old_n, new_n = (theirs, mine) if added else (mine, theirs)
+                changes.append(Change(
+                    "resource-changed", "sys.path", _entry(item),
+                    f"{_entry(item)} x{old_n}", f"{_entry(item)} x{new_n}", needs_line=True))
     return changes
 
 
 def _same_logging(a: object, b: object) -> bool:
-    """(handlers, level, disable): handlers by identity, the two numbers by value."""
+    """(names, handlers, attributes, manager.disable): the first three are the same tuples
+    while nothing changed (see _Loggers); ``disable`` is an int."""
     if a is b:
         return True
-    if type(a) is not tuple or type(b) is not tuple:
-        return False
-    return _identical(a[0], b[0]) and a[1:] == b[1:]
+    if type(a) is not tuple or type(b) is not tuple or len(a) != 4 or len(b) != 4:
+        return a == b if type(a) is type(b) is tuple else False
+    return a[0] is b[0] and a[1] is b[1] and a[2] is b[2] and a[3] == b[3]
+
+
+def _logging_changes(before: object, after: object) -> list[Change]:
+    """One change per logger whose handlers (by identity), level, propagate or disabled
+    differ; a logger that did not exist before is compared with a fresh logger's state,
+    and needs a user line (libraries configure their loggers as they are imported)."""
+    if type(before) is not tuple or type(after) is not tuple or len(before) != 4 \
+            or len(after) != 4:
+        return []
+    old = _logger_map(before)
+    new = _logger_map(after)
+    out: list[Change] = []
+    disabled: list[tuple[str, tuple[Any, ...], tuple[Any, ...]]] = []
+    for name, state in new.items():
+        previous = old.get(name)
+        fresh = previous is None
+        if previous is None:
+            previous = _DEFAULT_LOGGER
+        if _same_state(previous, state):
+            continue
+        if fresh and all(_type_name(h) == "NullHandler" for h in state[0]) and \
+                _same_atoms(state[1:], _DEFAULT_LOGGER[1:]):
+            continue  # the library idiom: getLogger(__name__).addHandler(NullHandler())
+        if not fresh and previous[3] is False and state[3] is True and \
+                _same_state((*previous[:3], True), state):
+            disabled.append((name, previous, state))
+            continue
+        out.append(Change("resource-changed", "logging", name, LoggerState(name, previous),
+                          LoggerState(name, state), needs_line=fresh))
+    if len(disabled) == 1:
+        name, previous, state = disabled[0]
+        out.append(Change("resource-changed", "logging", name, LoggerState(name, previous),
+                          LoggerState(name, state)))
+    elif disabled:
+        # One call disabled them all (dictConfig/fileConfig without
+        # disable_existing_loggers=False): one finding, named by the first logger.
+        disabled.sort(key=operator.itemgetter(0))
+        names = ", ".join(repr(name) for name, _, _ in disabled[:8])
+        more = f" and {len(disabled) - 8} more" if len(disabled) > 8 else ""
+        out.append(Change("resource-changed", "logging", disabled[0][0],
+                          f"{len(disabled)} loggers enabled: {names}{more}",
+                          f"{len(disabled)} loggers disabled: {names}{more}"))
+    for name, state in old.items():
+        if name not in new and not _same_state(state, _DEFAULT_LOGGER):
+            out.append(Change("resource-changed", "logging", name, LoggerState(name, state),
+                              NOTHING))
+    if before[3] != after[3]:  # logging.disable(level): a state of the whole tree
+        out.append(Change("resource-changed", "logging", "root",
+                          f"logging.disable({before[3]!r})", f"logging.disable({after[3]!r})"))
+    return out
+
+
+def _type_name(obj: object) -> str:
+    return str(type.__dict__["__name__"].__get__(type(obj)))
+
+
+def _logger_map(snapshot: tuple[Any, ...]) -> dict[str, tuple[Any, ...]]:
+    names, handlers, attrs = snapshot[0], snapshot[1], snapshot[2]
+    return {name: (h, *a) for name, h, a in zip(names, handlers, attrs, strict=False)}
+
+
+def _same_state(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    # Handlers by identity; level, propagate and disabled are ints and bools set by
+    # logging (compared by identity first, then by value only when both are atoms).
+    return _identical(a[0], b[0]) and _same_atoms(a[1:], b[1:])
 
 
 def _same_warnings(a: object, b: object) -> bool:

@@ -121,9 +121,36 @@ def _namespaces_of(
             cls: type = value
             if cls.__dict__.get("__module__") != name or is_mock(cls):
                 continue
+            if _is_test_class(cls, module):
+                continue  # cls.patcher = patch(...) in setUpClass: the test's bookkeeping
             inner = _class_dict(cls)
             if inner is not None:
                 yield _Namespace(inner, f"class:{class_name(cls)}", namespace)
+
+
+def _is_test_file(path: object) -> bool:
+    """pytest's and unittest's default test file names: ``test*.py``, ``*_test.py``."""
+    if type(path) is not str:
+        return False
+    base = os.path.basename(path)
+    return base.endswith(".py") and (base.startswith("test") or base.endswith("_test.py"))
+
+
+def _is_test_class(cls: type, module: types.ModuleType) -> bool:
+    """A class whose attributes are a test's own bookkeeping (``cls.client = ...`` in
+    ``setUpClass``, a class fixture storing on ``request.cls``): a ``unittest.TestCase``
+    subclass, or a ``Test*`` class of a test module. Decided from type slots and raw
+    dicts only."""
+    case = sys.modules.get("unittest.case")
+    base = case.__dict__.get("TestCase") if case is not None else None
+    try:
+        mro = type.__dict__["__mro__"].__get__(cls)
+    except Exception:
+        return False
+    if base is not None and cls is not base and any(b is base for b in mro):  # no ==
+        return True
+    name = type.__dict__["__name__"].__get__(cls)
+    return str(name).startswith("Test") and _is_test_file(module.__dict__.get("__file__"))
 
 
 def _is_project_file(path: str) -> bool:
@@ -167,11 +194,14 @@ _API_KINDS: Final = (types.FunctionType, types.BuiltinFunctionType, types.Module
 
 def _suspicious(old: object, new: object) -> bool:
     """A change a module's own code would rarely make (3.10/3.11, where we lack the line):
-    a mock bound or unbound, or an API (function, class, descriptor) replaced by something
+    a mock bound or unbound, an API (function, class, descriptor) removed, or replaced by
+    something
     that was not written in the standard library or pytest (pytest's protocol rebinds
     ``_reprcompare`` and ``warnings._showwarnmsg_impl`` around every test)."""
     if is_mock(new) or is_mock(old):
         return True
+    if new is NOTHING:  # an API removed: mod.__dict__.pop("func"), del mod.Class
+        return type(old) in _API_KINDS or issubclass(type(old), type)
     if type(old) not in _API_KINDS and not issubclass(type(old), type):
         return False
     return _user_defined(new)
