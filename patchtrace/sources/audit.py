@@ -53,7 +53,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     if source is None:
         return
     tracer = source.tracer
-    if tracer is None or tracer.busy or not tracer.enabled:
+    if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
         return
     try:
         source.handle(tracer, event, args)

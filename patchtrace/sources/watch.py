@@ -459,7 +459,7 @@ class WatchSource:
         if event > _DELETED:
             return 0
         tracer = self.tracer
-        if tracer is None or tracer.busy or not tracer.enabled:
+        if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
             return 0
         try:
             try:
@@ -518,7 +518,7 @@ class WatchSource:
         self, module: types.ModuleType, name: str, value: object, *, deleted: bool
     ) -> None:
         tracer = self.tracer
-        if tracer is None or tracer.busy or not tracer.enabled:
+        if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
             return
         try:
             namespace = module.__dict__
