@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["claim", "release"]
@@ -119,7 +120,7 @@ def _at_exit() -> None:
 
 def report(detector: object, *, tests: int) -> None:
     """Write the configured reports and a short summary on stderr."""
-    from . import _tracer
+    from . import _captured, _tracer
 
     tracer = _tracer.current()
     if tracer is None:
@@ -130,32 +131,58 @@ def report(detector: object, *, tests: int) -> None:
 
         leaks = [mask_leak(leak) for leak in leaks]
     config = tracer.config
+    outputs: list[str] = []
+
+    def output(what: str, path: str, write: Callable[[], object]) -> None:
+        try:
+            written = write()
+        except Exception as exc:
+            outputs.append(f"patchtrace: could not write {path} ({_captured.reason(exc)})")
+        else:
+            if written is not False:
+                outputs.append(f"patchtrace: {what} written to {path}")
+
     if config.json:
         from .render import json as json_report
 
-        json_report.write(config.json, json_report.build(
-            leaks, tests=tests, mutations=len(tracer.ledger)))
+        path = config.json
+        output("JSON report", path, lambda: json_report.write(path, json_report.build(
+            leaks, tests=tests, mutations=len(tracer.ledger))))
     if config.html:
-        try:
-            from .render import html
+        html_path = config.html
 
-            html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={})
-        except ImportError:
-            pass
+        def write_html() -> bool:
+            try:
+                from .render import html
+            except ImportError:
+                return False
+            html.write(html_path, leaks, tests=tests, mutations=len(tracer.ledger), extra={})
+            return True
+
+        output("HTML report", html_path, write_html)
     if config.graphs and leaks:
-        try:
+        directory = config.graphs
+
+        def write_graphs() -> bool:
             from .render import graph
 
-            graph.write_leak_graphs(leaks, config.graphs)
-        except Exception as exc:  # a picture is never worth a crash at exit
-            sys.stderr.write(f"patchtrace: could not draw graphs ({exc!r})\n")
+            return bool(graph.write_leak_graphs(leaks, directory))
+
+        output("graphs", directory, write_graphs)
     if leaks:
         from .render.terminal import render
 
-        sys.stderr.write(f"patchtrace: {len(leaks)} leak(s)\n")
-        for line in render(leaks, verbosity=0, color=False, rootdir=os.getcwd()):
-            sys.stderr.write(line + "\n")
-
+        _captured.say(f"patchtrace: {len(leaks)} leak(s)")
+        try:
+            lines = render(leaks, verbosity=0, color=False, rootdir=_captured.getcwd())
+        except Exception as exc:  # rich imports what a leak may have replaced
+            lines = [f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}"
+                     for leak in leaks]
+            _captured.say(f"patchtrace: plain summary ({type(exc).__name__}: {exc})")
+        for line in lines:
+            _captured.say(line)
+    for line in outputs:
+        _captured.say(line)
 
 try:
     _main()

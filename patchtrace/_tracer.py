@@ -7,7 +7,6 @@ glue, ``patchtrace.tracing()``) move :attr:`Tracer.scope` and ask for boundary c
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from _thread import get_ident
@@ -53,6 +52,8 @@ class Tracer:
         #: one line per part disabled by an internal error (pytest's fd capture can swallow
         #: the stderr line, so the terminal summary repeats them)
         self.errors: list[str] = []
+        #: a traced child of a test session (PATCHTRACE_CHILDREN=1) prints nothing of ours
+        self.silent = False
         self._lock = threading.Lock()
 
     # -- quiet: "this thread is inside our own code" ---------------------------------------
@@ -104,6 +105,7 @@ class Tracer:
     def start(self) -> None:
         if self.enabled:
             return
+        from . import _captured  # noqa: F401  (captures open, os.replace, ... before any test)
         from .sources import default_sources
 
         self.sources = default_sources()
@@ -166,14 +168,13 @@ class Tracer:
                 return
             self._failed.add(part)
             self.errors.append(f"{part}: {type(exc).__name__}: {exc}")
-        try:
-            # sys.__stderr__: pytest may be capturing sys.stderr at this moment.
-            (sys.__stderr__ or sys.stderr).write(
-                f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
-                f"{part} is disabled for the rest of this run\n"
-            )
-        except Exception:
-            pass
+        if self.silent:
+            return
+        from . import _captured
+
+        # The real stderr, captured at start: pytest may be capturing sys.stderr now.
+        _captured.say(f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
+                      f"{part} is disabled for the rest of this run")
 
     def failed(self, part: str) -> bool:
         return part in self._failed

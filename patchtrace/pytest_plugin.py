@@ -87,6 +87,8 @@ class _State:
         self.finalized: list[_Finalized] = []
         #: strict mode: the exit status is 1 only because of leaks no test raised
         self.failed_run = False
+        #: (what, path, None when written or why not) of each report file, for the summary
+        self.outputs: list[tuple[str, str, str | None]] = []
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -562,12 +564,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if json_path:
         from .render import json as json_report
 
-        report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra)
-        _guard(state, lambda: json_report.write(json_path, report))
+        def write_json() -> bool:
+            report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra)
+            json_report.write(json_path, report)
+            return True
+
+        _output(state, "JSON report", json_path, write_json)
     if state.config.html:
-        _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
+        _output(state, "HTML report", state.config.html,
+                lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
-        _guard(state, lambda: _write_graphs(state, leaks))
+        _output(state, "graphs", state.config.graphs, lambda: _write_graphs(state, leaks))
     if state.config.strict and leaks and session.exitstatus == pytest.ExitCode.OK:
         # Leaks no test raised (found at collection, at the end, after their test: a
         # survivor, or a fixture finalized outside any test) still fail a strict run.
@@ -575,22 +582,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.failed_run = True
 
 
+def _output(state: _State, what: str, path: str, write: Any) -> None:
+    """Write one report; remember whether it was written (and why not) for the summary.
+
+    A report that cannot be written never changes the run's outcome."""
+    try:
+        written = write()
+    except Exception as exc:
+        from . import _captured
+
+        state.outputs.append((what, path, _captured.reason(exc)))
+    else:
+        if written:
+            state.outputs.append((what, path, None))
+
+
 def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
-                extra: dict[str, Any]) -> None:
+                extra: dict[str, Any]) -> bool:
     try:
         from .render import html
     except ImportError:
-        return
+        return False
     html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
                rootdir=str(state.detector.rootdir or os.getcwd()))
+    return True
 
 
-def _write_graphs(state: _State, leaks: list[Leak]) -> None:
+def _write_graphs(state: _State, leaks: list[Leak]) -> bool:
     try:
         from .render import graph
     except ImportError:
-        return
-    graph.write_leak_graphs(leaks, state.config.graphs or "")
+        return False
+    return bool(graph.write_leak_graphs(leaks, state.config.graphs or ""))
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist must not fail
@@ -633,6 +656,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             note = f" (pytest-randomly seed {seed})" if randomly else ""
             tr.write_sep("-", f"patchtrace: no leaks in {state.detector.tests + state.worker_tests}"
                               f" tests{note}")
+        _report_outputs(tr, state)
         _report_crashes(tr, state)
         return
     polluters = {leak.polluter for leak in leaks}
@@ -657,14 +681,20 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         lines = [_plain_line(leak) for leak in leaks]
     for line in lines:
         tr.write_line(line)
-    if state.config.json:
-        tr.write_line(f"patchtrace: JSON report written to {state.config.json}")
-    if state.config.html:
-        tr.write_line(f"patchtrace: HTML report written to {state.config.html}")
+    _report_outputs(tr, state)
     if state.failed_run:
         tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
                       "(exit status 1)", red=True, bold=True)
     _report_crashes(tr, state)
+
+
+def _report_outputs(tr: Any, state: _State) -> None:
+    """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
+    for what, path, reason in state.outputs:
+        if reason is None:
+            tr.write_line(f"patchtrace: {what} written to {path}")
+        else:
+            tr.write_line(f"patchtrace: could not write {path} ({reason})", yellow=True)
 
 
 def _report_crashes(tr: Any, state: _State) -> None:

@@ -463,7 +463,7 @@ class WatchSource:
             return 0
         try:
             try:
-                frame = sys._getframe(1)
+                frame = _stack._getframe(1)
             except ValueError:
                 return 0  # no Python frame: the interpreter itself (runpy setting __file__)
             if frame.f_globals is namespace:
@@ -522,7 +522,7 @@ class WatchSource:
             return
         try:
             namespace = module.__dict__
-            frame = sys._getframe(2)  # _on_module_store <- __setattr__ <- the storing frame
+            frame = _stack._getframe(2)  # _on_module_store <- __setattr__ <- the storing frame
             if frame.f_globals is namespace or _stack.is_hidden(_stack.frame_file(frame)):
                 return
             entry = self._by_id.get(identity_key(namespace))
