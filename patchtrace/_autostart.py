@@ -19,6 +19,12 @@ _claimed = False
 _started = False
 #: the process-mode detector, until a driver claims the process
 _detector: Any = None
+#: a traced child of a test session (PATCHTRACE_CHILDREN=1): the parent session's mark,
+#: and the test that started us; at exit the leaks go to the session, nothing is printed
+_parent: Any = None
+_started_by: str | None = None
+#: the mark this process set as a unittest session (see mark_session); False: not ours
+_marker: Any = None
 
 
 def claim() -> None:
@@ -66,14 +72,60 @@ def release(*, stop: bool) -> None:
 
 
 def _say(line: str) -> None:
+    if _parent is not None:
+        return  # a traced child prints nothing of ours
     try:
         (sys.__stderr__ or sys.stderr).write(line + "\n")
     except Exception:
         pass
 
 
+def mark_session() -> None:
+    """A test session runs here (the first unittest test): mark the environment for the
+    processes its tests start (see :mod:`patchtrace._session`). Once; never raises."""
+    global _marker
+    if _marker is not None or _claimed or _parent is not None:
+        return
+    _marker = False
+    try:
+        from . import _session, _tracer
+
+        tracer = _tracer.current()
+        if tracer is not None:
+            _marker = _session.mark(tracer, children=tracer.config.children) or False
+    except Exception as exc:
+        _say(f"patchtrace: could not mark the session ({exc!r})")
+
+
+def _main_child(parent: Any) -> None:
+    """Traced silently for the session that started us: its ignore patterns, none of its
+    output paths, no debugger, nothing printed."""
+    global _started, _detector, _parent, _started_by
+    from . import _session, _tracer, _unittest
+    from .config import Config, parse_patterns
+    from .leaks import Detector
+
+    _parent = parent
+    _started_by = _session.started_by()
+    tracer = _tracer.get_or_create(
+        Config("report", ignore=parse_patterns(os.environ.get("PATCHTRACE_IGNORE"))))
+    tracer.silent = True
+    tracer.start()
+    tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())
+    _started = True
+    _unittest.install()
+    atexit.register(_at_exit)
+
+
 def _main() -> None:
     global _started, _detector
+    from . import _session
+
+    parent = _session.other()
+    if parent is not None:  # started by a traced test session's test
+        if parent.directory is not None:
+            _main_child(parent)
+        return  # a quiet child (the .pth line returns before importing us)
     from .config import ConfigError, from_env
 
     try:
@@ -110,12 +162,26 @@ def _at_exit() -> None:
         detector.end(PROCESS, collection=False)
         detector.finish()
         detector.close()
-        report(detector, tests=detector.tests)
+        if _parent is not None:
+            _hand_over(detector)
+        else:
+            report(detector, tests=detector.tests)
     except Exception as exc:  # at exit there is nobody left to raise to
-        try:
-            sys.stderr.write(f"patchtrace: could not write the report ({exc!r})\n")
-        except Exception:
-            pass
+        if _parent is None:
+            _say(f"patchtrace: could not write the report ({exc!r})")
+
+
+def _hand_over(detector: object) -> None:
+    """A traced child: our leaks go into the session's directory, nothing is printed."""
+    from . import _session
+
+    leaks = list(getattr(detector, "leaks", []))
+    if not leaks:
+        return
+    from .render.secrets import mask_leak
+
+    _session.write_child(_parent, command=_session.command(), started_by=_started_by,
+                         leaks=[mask_leak(leak) for leak in leaks])
 
 
 def report(detector: object, *, tests: int) -> None:
@@ -142,12 +208,18 @@ def report(detector: object, *, tests: int) -> None:
             if written is not False:
                 outputs.append(f"patchtrace: {what} written to {path}")
 
+    from . import _session
+
+    marker = _marker or None
+    children = _session.collect(marker)
+    if marker is not None:
+        _session.unmark(tracer, marker)
     if config.json:
         from .render import json as json_report
 
         path = config.json
         output("JSON report", path, lambda: json_report.write(path, json_report.build(
-            leaks, tests=tests, mutations=len(tracer.ledger))))
+            leaks, tests=tests, mutations=len(tracer.ledger), children=children)))
     if config.html:
         html_path = config.html
 
@@ -187,7 +259,4 @@ def report(detector: object, *, tests: int) -> None:
 try:
     _main()
 except Exception as _exc:  # the .pth must never break interpreter start-up
-    try:
-        sys.stderr.write(f"patchtrace: could not start ({_exc!r}); tracing is off\n")
-    except Exception:
-        pass
+    _say(f"patchtrace: could not start ({_exc!r}); tracing is off")

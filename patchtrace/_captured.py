@@ -20,6 +20,7 @@ import json
 import os
 import stat as _stat
 import sys
+import time
 from typing import IO, Any, Final
 
 __all__ = ["abspath", "makedirs", "reason", "say", "write_atomic"]
@@ -39,6 +40,7 @@ environ: Final = os.environ
 dumps: Final = json.dumps
 loads: Final = json.loads
 S_ISDIR: Final = _stat.S_ISDIR
+time_ns: Final = time.time_ns
 #: the process's real standard error, whatever pytest's capture or a test does to sys.stderr
 stderr: Final[IO[str] | None] = sys.__stderr__
 _path: Final = os.path

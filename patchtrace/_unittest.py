@@ -16,6 +16,7 @@ def install() -> None:
     from .sources._imports import when_imported
 
     when_imported("unittest.case", _instrument)
+    when_imported("unittest.suite", _instrument_suite)
 
 
 def uninstall() -> None:
@@ -25,13 +26,36 @@ def uninstall() -> None:
     from .sources._imports import cancel
 
     cancel("unittest.case", _instrument)
-    module = sys.modules.get("unittest.case")
-    case = getattr(module, "__dict__", {}).get("TestCase")
-    if not isinstance(case, type):
+    cancel("unittest.suite", _instrument_suite)
+    for modname, clsname in (("unittest.case", "TestCase"), ("unittest.suite", "TestSuite")):
+        module = sys.modules.get(modname)
+        cls = getattr(module, "__dict__", {}).get(clsname)
+        if not isinstance(cls, type):
+            continue
+        run = cls.__dict__.get("run")
+        if getattr(run, "__patchtrace__", False):
+            setattr(cls, "run", run.__wrapped__)  # type: ignore[union-attr]
+
+
+def _instrument_suite(module: ModuleType) -> None:
+    """A suite starting to run is a test session starting (its setUpModule and setUpClass
+    run before the first test): mark the environment for the processes it starts."""
+    suite = module.__dict__.get("TestSuite")
+    if not isinstance(suite, type):
         return
-    run = case.__dict__.get("run")
-    if getattr(run, "__patchtrace__", False):
-        setattr(case, "run", run.__wrapped__)  # type: ignore[union-attr]
+    original = suite.__dict__.get("run")
+    if original is None or getattr(original, "__patchtrace__", False):
+        return
+
+    def run(self: Any, result: Any, debug: bool = False) -> Any:
+        from . import _autostart
+
+        _autostart.mark_session()
+        return original(self, result, debug)
+
+    run.__patchtrace__ = True  # type: ignore[attr-defined]
+    run.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(suite, "run", run)
 
 
 def _instrument(module: ModuleType) -> None:
@@ -50,6 +74,7 @@ def _instrument(module: ModuleType) -> None:
         detector = tracer.detector if tracer is not None else None
         if tracer is None or detector is None or _autostart.claimed():
             return original(self, result)
+        _autostart.mark_session()
         try:
             test_id = self.id()
         except Exception:

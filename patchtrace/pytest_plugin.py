@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _tracer
+from . import _autostart, _session, _tracer
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -89,6 +90,14 @@ class _State:
         self.failed_run = False
         #: (what, path, None when written or why not) of each report file, for the summary
         self.outputs: list[tuple[str, str, str | None]] = []
+        #: a session started by a traced session's test (PATCHTRACE_CHILDREN): its mark,
+        #: and that test (read at start: our own tests set PYTEST_CURRENT_TEST again)
+        self.parent: _session.Marker | None = None
+        self.started_by: str | None = None
+        #: the mark this session set for the processes its tests start, undone at the end
+        self.marker: _session.Marker | None = None
+        #: what the traced children handed over, collected at the end of the session
+        self.children: list[dict[str, Any]] = []
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -114,6 +123,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stop in the debugger when a leak is found (PATCHTRACE_PDB)")
     group.addoption("--patchtrace-ignore", action="append", default=None, metavar="PATTERN",
                     help="ignore leaks whose target/name matches PATTERN (PATCHTRACE_IGNORE)")
+    group.addoption("--patchtrace-children", action="store_const", const="1", default=None,
+                    help="trace the Python processes tests start, silently, into the "
+                         "session's report (PATCHTRACE_CHILDREN)")
     parser.addini("patchtrace", "report|strict|off: trace global mutations", default="")
     parser.addini("patchtrace_json", "path of the JSON report", default="")
     parser.addini("patchtrace_html", "path of the HTML report", default="")
@@ -121,6 +133,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("patchtrace_pdb", "stop in the debugger when a leak is found", default="")
     parser.addini("patchtrace_ignore", "patterns (target/name) of leaks to ignore",
                   type="linelist", default=[])
+    parser.addini("patchtrace_children",
+                  "trace child processes of the session into its report", default="")
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -156,6 +170,8 @@ def _resolve(config: pytest.Config) -> Config:
     mode = parse_mode(mode_value, mode_from)
     validate_extras(env)
     pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
+    children_value, children_from = pick(
+        "patchtrace_children", "PATCHTRACE_CHILDREN", "patchtrace_children")
     ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
     ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
     ignore.extend(_option(config, "patchtrace_ignore") or [])
@@ -166,6 +182,7 @@ def _resolve(config: pytest.Config) -> Config:
         graphs=pick("patchtrace_graphs", "PATCHTRACE_GRAPHS", "patchtrace_graphs")[0],
         pdb=parse_bool(pdb_value, pdb_from),
         ignore=ignore,
+        children=parse_bool(children_value, children_from),
     )
 
 
@@ -245,20 +262,55 @@ def _checkpoint(state: _State, next_scope: Scope) -> None:
     state.tracer.scope = next_scope
 
 
+def _is_worker(config: pytest.Config, parent: _session.Marker) -> bool:
+    """An xdist worker is part of its controller's session, not a process a test started.
+
+    ``config.workerinput`` is set only after the initial conftests are loaded; before
+    that a worker is a process xdist started, with ``PYTEST_XDIST_WORKER`` set, whose
+    parent is the session that marked the environment (a process a test in a worker
+    starts is the worker's child, not the controller's).
+    """
+    if getattr(config, "workerinput", None) is not None:
+        return True
+    return "PYTEST_XDIST_WORKER" in os.environ and os.getppid() == parent.pid
+
+
+def _child_settings(config: pytest.Config) -> Config:
+    """A traced child session: the ignore patterns, none of the parent's output paths."""
+    ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
+    ignore.extend(parse_patterns(os.environ.get("PATCHTRACE_IGNORE")))
+    return Config("report", ignore=ignore)
+
+
 def _start(config: pytest.Config) -> None:
     if _state(config) is not None:
         return
-    try:
-        settings = _resolve(config)
-    except ConfigError as exc:
-        raise pytest.UsageError(f"patchtrace: {exc}") from None
-    if not settings.enabled:
-        _autostart.release(stop=True)
-        return
+    parent = _session.other()
+    if parent is not None and _is_worker(config, parent):
+        parent = None  # xdist workers are traced like their controller
+    if parent is not None:
+        # Started by a test of a traced session (a pytester child, a CLI under test):
+        # untraced and silent, or, under PATCHTRACE_CHILDREN, traced silently for it.
+        if parent.directory is None:
+            return
+        settings = _child_settings(config)
+    else:
+        try:
+            settings = _resolve(config)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"patchtrace: {exc}") from None
+        if not settings.enabled:
+            _autostart.release(stop=True)
+            return
     from . import stack
 
     stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames
+    running = _tracer.current()
+    # Before the tracer and the detector's first snapshot: no boundary sees our mark.
+    marker = None if parent is not None else _session.mark(running,
+                                                            children=settings.children)
     tracer = _tracer.start(settings)
+    tracer.silent = parent is not None
     _autostart.claim()  # the process-level report is ours now
     from . import debugger
 
@@ -270,14 +322,26 @@ def _start(config: pytest.Config) -> None:
         # pytest's warnings plugin wraps each test in catch_warnings(), which restores the
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
-    _set_state(config, _State(settings, tracer, detector))
+    state = _State(settings, tracer, detector)
+    state.parent = parent
+    state.started_by = _session.started_by() if parent is not None else None
+    state.marker = marker
+    _set_state(config, state)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _cached
     # Registered whether tracing is on or not: with --strict-markers, a marked test must
     # pass or fail the same way in both.
     config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
-    _start(config)  # for pytester in-process runs and plugins that skip initial conftests
+    _start(config)  # for pytester in-process runs, xdist workers, plugins that skip conftests
+    if _state(config) is None:
+        # Off: nothing of ours runs from here on, not even a hook wrapper that returns at
+        # once. Only this config's plugin manager forgets us (pytester runs in-process).
+        _cached = (None, None)
+        plugin = sys.modules[__name__]
+        if config.pluginmanager.is_registered(plugin):
+            config.pluginmanager.unregister(plugin)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -291,6 +355,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from . import debugger
 
     debugger.uninstall()
+    if state.marker is not None:
+        _session.unmark(state.tracer, state.marker)
     _set_state(config, None)
 
 
@@ -543,6 +609,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks_at_end = _guard(state, state.detector.finish)
     if leaks_at_end:
         _after_leaks(state, leaks_at_end)
+    if state.parent is not None:  # a traced child: our findings go to the parent session
+        from .render.secrets import mask_leak
+
+        _session.write_child(
+            state.parent, command=_session.command(), started_by=state.started_by,
+            leaks=[mask_leak(leak) for leak in state.detector.leaks])
+        return
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand our findings to the controller
         workeroutput[_WORKER_KEY] = json.dumps({
@@ -560,12 +633,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["randomly_seed"] = seed
     if state.crashed:
         extra["crashed_workers"] = list(state.crashed)
+    state.children = _guard(state, lambda: _session.collect(state.marker)) or []
     json_path = state.config.json
     if json_path:
         from .render import json as json_report
 
         def write_json() -> bool:
-            report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra)
+            report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra,
+                                       children=state.children)
             json_report.write(json_path, report)
             return True
 
@@ -644,7 +719,8 @@ def _plain_line(leak: Leak) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if state is None or getattr(config, "workerinput", None) is not None:
+    if (state is None or getattr(config, "workerinput", None) is not None
+            or state.parent is not None):
         return
     leaks = _all_leaks(state)
     tr = terminalreporter
@@ -688,8 +764,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     _report_crashes(tr, state)
 
 
+def _one_line(command: object, width: int = 120) -> str:
+    import shlex
+
+    args = [str(arg) for arg in command] if isinstance(command, list) else []
+    text = shlex.join(args).replace("\n", "\\n")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def _report_outputs(tr: Any, state: _State) -> None:
     """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
+    for child in state.children[:10]:
+        leaks = child.get("leaks") or []
+        command = _one_line(child.get("command"))
+        tr.write_line(f"patchtrace: {len(leaks)} leak{'s' * (len(leaks) != 1)} in a child "
+                      f"process started by {child.get('started_by') or '?'}: {command}")
+    if len(state.children) > 10:
+        tr.write_line(f"patchtrace: {len(state.children) - 10} more child processes with "
+                      "leaks (see 'children' in the JSON report)")
     for what, path, reason in state.outputs:
         if reason is None:
             tr.write_line(f"patchtrace: {what} written to {path}")
