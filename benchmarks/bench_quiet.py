@@ -4,9 +4,9 @@
 
 The state is read by every lower source before it records (the audit hook on each
 environment write, the dict watcher on each store into a watched namespace) and set twice
-around every patch's ``__enter__``/``__exit__``. Printed, best of ``--repeat``: one quiet check as the
-sources make it, one set-and-unset pair, one traced ``os.environ`` write and one traced
-``mock.patch.object`` enter/exit, in µs.
+around every patch's ``__enter__``/``__exit__``. Printed, best of ``--repeat``: one quiet
+check as the sources make it, one enter-and-leave pair, one traced ``os.environ`` write
+and one traced ``mock.patch.object`` enter/exit, in µs.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def main() -> None:
 
     if hasattr(tracer, "inside"):  # per-thread: the sources test the dict first
         def read() -> None:
-            tracer.inside and tracer.busy  # noqa: B018
+            tracer.inside and tracer.busy
     else:  # the process-wide counter this replaced (for a side-by-side on an old commit)
         def read() -> None:
-            tracer.busy  # noqa: B018
+            tracer.busy
 
     if hasattr(tracer, "hush"):
         def pair() -> None:
@@ -63,7 +63,8 @@ def main() -> None:
         with mock.patch.object(target, "func", 1):
             pass
 
-    rows = [("quiet check (as the sources read it)", read, args.number), ("enter and leave (as the wrappers do)", pair, args.number),
+    rows = [("quiet check (as the sources read it)", read, args.number),
+            ("enter and leave (as the wrappers do)", pair, args.number),
             ("os.environ[k] = v (traced)", environ, args.number // 10),
             ("mock.patch.object enter+exit (traced)", patch, args.number // 100)]
     print(f"python {sys.version.split()[0]}, best of {args.repeat}")
