@@ -253,7 +253,7 @@ def report(detector: object, *, tests: int) -> None:
             _captured.say(f"patchtrace: plain summary ({type(exc).__name__}: {exc})")
         for line in lines:
             _captured.say(line)
-    for line in outputs:
+    for line in [*_session.summary(children), *outputs]:
         _captured.say(line)
 
 try:

@@ -28,7 +28,8 @@ from . import _captured
 if TYPE_CHECKING:
     from ._tracer import Tracer
 
-__all__ = ["VARIABLE", "Marker", "collect", "mark", "other", "read", "unmark", "write_child"]
+__all__ = ["VARIABLE", "Marker", "collect", "mark", "other", "read", "summary", "unmark",
+           "write_child"]
 
 VARIABLE: Final = "PATCHTRACE_SESSION"
 _PREFIX: Final = "child-"
@@ -196,3 +197,25 @@ def collect(marker: Marker | None) -> list[dict[str, Any]]:
                                        "leaks": data["leaks"]}))
     found.sort(key=lambda item: (item[0], item[1]))
     return [item[2] for item in found]
+
+
+def summary(children: list[dict[str, Any]], most: int = 10) -> list[str]:
+    """One line per child that handed leaks over, for the terminal or stderr summary."""
+    lines = []
+    for child in children[:most]:
+        leaks = child.get("leaks") or []
+        lines.append(f"patchtrace: {len(leaks)} leak{'s' * (len(leaks) != 1)} in a child "
+                     f"process started by {child.get('started_by') or '?'}: "
+                     f"{_one_line(child.get('command'))}")
+    if len(children) > most:
+        lines.append(f"patchtrace: {len(children) - most} more child processes with leaks "
+                     "(see 'children' in the JSON report)")
+    return lines
+
+
+def _one_line(command: object, width: int = 120) -> str:
+    import shlex
+
+    args = [str(arg) for arg in command] if type(command) is list else []
+    text = shlex.join(args).replace("\n", "\\n")
+    return text if len(text) <= width else text[:width - 3] + "..."

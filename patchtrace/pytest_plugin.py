@@ -40,6 +40,8 @@ BETWEEN: Final = Scope("<session>", "setup")
 
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from _pytest.outcomes import Failed as _Failed
 else:
     _Failed = pytest.fail.Exception
@@ -262,17 +264,26 @@ def _checkpoint(state: _State, next_scope: Scope) -> None:
     state.tracer.scope = next_scope
 
 
-def _is_worker(config: pytest.Config, parent: _session.Marker) -> bool:
+def _is_worker(config: pytest.Config) -> bool:
     """An xdist worker is part of its controller's session, not a process a test started.
 
     ``config.workerinput`` is set only after the initial conftests are loaded; before
-    that a worker is a process xdist started, with ``PYTEST_XDIST_WORKER`` set, whose
-    parent is the session that marked the environment (a process a test in a worker
-    starts is the worker's child, not the controller's).
+    that, a worker is the process whose pytest runs inside xdist's ``remote.py``, which
+    execnet executes as ``__channelexec__``. (``PYTEST_XDIST_WORKER`` alone says nothing:
+    every process started by a worker's tests inherits it.)
     """
     if getattr(config, "workerinput", None) is not None:
         return True
-    return "PYTEST_XDIST_WORKER" in os.environ and os.getppid() == parent.pid
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return False
+    from .stack import _getframe
+
+    frame: FrameType | None = _getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__channelexec__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _child_settings(config: pytest.Config) -> Config:
@@ -286,7 +297,7 @@ def _start(config: pytest.Config) -> None:
     if _state(config) is not None:
         return
     parent = _session.other()
-    if parent is not None and _is_worker(config, parent):
+    if parent is not None and _is_worker(config):
         parent = None  # xdist workers are traced like their controller
     if parent is not None:
         # Started by a test of a traced session (a pytester child, a CLI under test):
@@ -764,24 +775,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     _report_crashes(tr, state)
 
 
-def _one_line(command: object, width: int = 120) -> str:
-    import shlex
-
-    args = [str(arg) for arg in command] if isinstance(command, list) else []
-    text = shlex.join(args).replace("\n", "\\n")
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def _report_outputs(tr: Any, state: _State) -> None:
     """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
-    for child in state.children[:10]:
-        leaks = child.get("leaks") or []
-        command = _one_line(child.get("command"))
-        tr.write_line(f"patchtrace: {len(leaks)} leak{'s' * (len(leaks) != 1)} in a child "
-                      f"process started by {child.get('started_by') or '?'}: {command}")
-    if len(state.children) > 10:
-        tr.write_line(f"patchtrace: {len(state.children) - 10} more child processes with "
-                      "leaks (see 'children' in the JSON report)")
+    for line in _session.summary(state.children):
+        tr.write_line(line)
     for what, path, reason in state.outputs:
         if reason is None:
             tr.write_line(f"patchtrace: {what} written to {path}")
