@@ -12,6 +12,9 @@ load falls on all three alike, and prints the medians:
 - traced child, for reference: ``PATCHTRACE=1`` without the mark (what every child paid
   before children were marked).
 
+On a loaded machine the medians are noisy; the last line times the ``.pth`` line itself
+(what a marked child runs of ours), which no load hides.
+
 ``--python`` must have patchtrace installed (its ``.pth`` is what is measured).
 """
 
@@ -81,6 +84,26 @@ def main() -> None:
         print(f"python {version}: `python -c pass` started by a test of a traced pytest "
               f"session, {args.runs} runs each, interleaved")
         print(out.read_text(), end="")
+    print(f"the .pth line itself, in a marked child: {_pth_line_cost() * 1e6:.2f} µs "
+          "(best of 7; load-independent)")
+
+
+def _pth_line_cost() -> float:
+    """Time the installed .pth line as site.py runs it, with the mark set."""
+    import os
+    import timeit
+
+    line = (Path(__file__).resolve().parent.parent / "src-pth" / "patchtrace.pth").read_text()
+    saved = os.environ.get("PATCHTRACE_SESSION")
+    os.environ["PATCHTRACE_SESSION"] = "1"
+    try:
+        code = compile(line, "patchtrace.pth", "exec")
+        return min(timeit.repeat(lambda: exec(code, {}), number=10_000, repeat=7)) / 10_000
+    finally:
+        if saved is None:
+            del os.environ["PATCHTRACE_SESSION"]
+        else:
+            os.environ["PATCHTRACE_SESSION"] = saved
 
 
 if __name__ == "__main__":
