@@ -78,12 +78,18 @@ def test_child_as_untraced():
 def test_a_marked_child_is_byte_identical_to_untraced(suite: pytest.Pytester,
                                                        traced_env: Enable) -> None:
     report_path = traced_env()
-    suite.makepyfile(test_kids=COMPARE.format(env="dict(os.environ)"))
+    suite.makepyfile(test_kids=COMPARE.format(env="dict(os.environ)") + """
+def test_a_real_environ_leak():
+    os.environ["PT_REAL_LEAK"] = "1"
+""")
     result = run(suite)
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     report = load_report(report_path)
-    # the mark is no leak of any test, and the child's patch is nobody's in this session
-    assert report["leaks"] == [] and report["children"] == []
+    # the mark is no leak of any test (an environment leak beside it is), and the child's
+    # patch is nobody's in this session
+    assert [(leak["target"], leak["name"]) for leak in report["leaks"]] == [
+        ("os.environ", "PT_REAL_LEAK")]
+    assert report["children"] == []
 
 
 def test_control_an_unmarked_child_would_be_traced(suite: pytest.Pytester,
