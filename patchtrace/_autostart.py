@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["claim", "release"]
@@ -18,6 +19,12 @@ _claimed = False
 _started = False
 #: the process-mode detector, until a driver claims the process
 _detector: Any = None
+#: a traced child of a test session (PATCHTRACE_CHILDREN=1): the parent session's mark,
+#: and the test that started us; at exit the leaks go to the session, nothing is printed
+_parent: Any = None
+_started_by: str | None = None
+#: the mark this process set as a unittest session (see mark_session); False: not ours
+_marker: Any = None
 
 
 def claim() -> None:
@@ -65,14 +72,60 @@ def release(*, stop: bool) -> None:
 
 
 def _say(line: str) -> None:
+    if _parent is not None:
+        return  # a traced child prints nothing of ours
     try:
         (sys.__stderr__ or sys.stderr).write(line + "\n")
     except Exception:
         pass
 
 
+def mark_session() -> None:
+    """A test session runs here (the first unittest test): mark the environment for the
+    processes its tests start (see :mod:`patchtrace._session`). Once; never raises."""
+    global _marker
+    if _marker is not None or _claimed or _parent is not None:
+        return
+    _marker = False
+    try:
+        from . import _session, _tracer
+
+        tracer = _tracer.current()
+        if tracer is not None:
+            _marker = _session.mark(tracer, children=tracer.config.children) or False
+    except Exception as exc:
+        _say(f"patchtrace: could not mark the session ({exc!r})")
+
+
+def _main_child(parent: Any) -> None:
+    """Traced silently for the session that started us: its ignore patterns, none of its
+    output paths, no debugger, nothing printed."""
+    global _started, _detector, _parent, _started_by
+    from . import _session, _tracer, _unittest
+    from .config import Config, parse_patterns
+    from .leaks import Detector
+
+    _parent = parent
+    _started_by = _session.started_by()
+    tracer = _tracer.get_or_create(
+        Config("report", ignore=parse_patterns(os.environ.get("PATCHTRACE_IGNORE"))))
+    tracer.silent = True
+    tracer.start()
+    tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())
+    _started = True
+    _unittest.install()
+    atexit.register(_at_exit)
+
+
 def _main() -> None:
     global _started, _detector
+    from . import _session
+
+    parent = _session.other()
+    if parent is not None:  # started by a traced test session's test
+        if parent.directory is not None:
+            _main_child(parent)
+        return  # a quiet child (the .pth line returns before importing us)
     from .config import ConfigError, from_env, say_once
 
     try:
@@ -136,17 +189,31 @@ def _at_exit() -> None:
         detector.end(PROCESS, collection=False)
         detector.finish()
         detector.close()
-        report(detector, tests=detector.tests)
+        if _parent is not None:
+            _hand_over(detector)
+        else:
+            report(detector, tests=detector.tests)
     except Exception as exc:  # at exit there is nobody left to raise to
-        try:
-            sys.stderr.write(f"patchtrace: could not write the report ({exc!r})\n")
-        except Exception:
-            pass
+        if _parent is None:
+            _say(f"patchtrace: could not write the report ({exc!r})")
+
+
+def _hand_over(detector: object) -> None:
+    """A traced child: our leaks go into the session's directory, nothing is printed."""
+    from . import _session
+
+    leaks = list(getattr(detector, "leaks", []))
+    if not leaks:
+        return
+    from .render.secrets import mask_leak
+
+    _session.write_child(_parent, command=_session.command(), started_by=_started_by,
+                         leaks=[mask_leak(leak) for leak in leaks])
 
 
 def report(detector: object, *, tests: int) -> None:
     """Write the configured reports and a short summary on stderr."""
-    from . import _tracer
+    from . import _captured, _tracer
 
     tracer = _tracer.current()
     if tracer is None:
@@ -160,48 +227,77 @@ def report(detector: object, *, tests: int) -> None:
 
     hints = _unittest.hints()  # failing unittest tests' patches that never took effect
     config = tracer.config
+    outputs: list[str] = []
+
+    def output(what: str, path: str, write: Callable[[], object]) -> None:
+        try:
+            written = write()
+        except Exception as exc:
+            outputs.append(f"patchtrace: could not write {path} ({_captured.reason(exc)})")
+        else:
+            if written is not False:
+                outputs.append(f"patchtrace: {what} written to {path}")
+
+    from . import _session
+
+    marker = _marker or None
+    children = _session.collect(marker)
+    if marker is not None:
+        _session.unmark(tracer, marker)
     if config.json:
         from .render import json as json_report
 
-        json_report.write(config.json, json_report.build(
-            leaks, tests=tests, mutations=len(tracer.ledger), hints=hints))
+        path = config.json
+        output("JSON report", path, lambda: json_report.write(path, json_report.build(
+            leaks, tests=tests, mutations=len(tracer.ledger), children=children, hints=hints)))
     if config.html:
-        try:
-            from .render import html
+        html_path = config.html
 
-            html.write(config.html, leaks, tests=tests, mutations=len(tracer.ledger), extra={},
+        def write_html() -> bool:
+            try:
+                from .render import html
+            except ImportError:
+                return False
+            html.write(html_path, leaks, tests=tests, mutations=len(tracer.ledger), extra={},
                        hints=hints)
-        except ImportError:
-            pass
+            return True
+
+        output("HTML report", html_path, write_html)
     if config.graphs and leaks:
-        try:
+        directory = config.graphs
+
+        def write_graphs() -> bool:
             from .render import graph
 
-            graph.write_leak_graphs(leaks, config.graphs)
-        except Exception as exc:  # a picture is never worth a crash at exit
-            sys.stderr.write(f"patchtrace: could not draw graphs ({exc!r})\n")
+            return bool(graph.write_leak_graphs(leaks, directory))
+
+        output("graphs", directory, write_graphs)
     if leaks:
         from .render.terminal import headline, render
 
-        sys.stderr.write(headline(leaks, tests) + "\n")
-        for line in render(leaks, verbosity=0, color=False, rootdir=os.getcwd()):
-            sys.stderr.write(line + "\n")
+        _captured.say(headline(leaks, tests))
+        try:
+            lines = render(leaks, verbosity=0, color=False, rootdir=_captured.getcwd())
+        except Exception as exc:  # rich imports what a leak may have replaced
+            lines = [f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}"
+                     for leak in leaks]
+            _captured.say(f"patchtrace: plain summary ({type(exc).__name__}: {exc})")
+        for line in lines:
+            _captured.say(line)
     elif tests:  # a unittest run says it was traced, as pytest does; a clean script is silent
         from .render.terminal import headline
 
-        sys.stderr.write(headline(leaks, tests) + "\n")
+        _captured.say(headline(leaks, tests))
     if len(hints) == 1:  # as pytest's terminal summary says them
-        sys.stderr.write(f"patchtrace: 1 hint: {hints[0]['test']}: {hints[0]['message']}\n")
+        _captured.say(f"patchtrace: 1 hint: {hints[0]['test']}: {hints[0]['message']}")
     elif hints:
-        sys.stderr.write(f"patchtrace: {len(hints)} hints:\n")
+        _captured.say(f"patchtrace: {len(hints)} hints:")
         for hint in hints:
-            sys.stderr.write(f"  {hint['test']}: {hint['message']}\n")
-
+            _captured.say(f"  {hint['test']}: {hint['message']}")
+    for line in [*_session.summary(children), *outputs]:
+        _captured.say(line)
 
 try:
     _main()
 except Exception as _exc:  # the .pth must never break interpreter start-up
-    try:
-        sys.stderr.write(f"patchtrace: could not start ({_exc!r}); tracing is off\n")
-    except Exception:
-        pass
+    _say(f"patchtrace: could not start ({_exc!r}); tracing is off")

@@ -7,10 +7,11 @@ glue, ``patchtrace.tracing()``) move :attr:`Tracer.scope` and ask for boundary c
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
-from collections.abc import Callable
+from _thread import get_ident
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import stack as _stack
@@ -39,9 +40,10 @@ class Tracer:
         self.config = config if config is not None else Config()
         self.ledger = Ledger()
         self.scope: Scope = PROCESS
-        #: > 0 while one of our wrappers runs the original operation: lower-level sources
-        #: (audit hook, dict watcher) stay quiet so one change is recorded once.
-        self.busy = 0
+        #: thread id -> depth inside our wrappers (see :attr:`busy`); no entry: not inside.
+        #: Never replaced: its truth is the cheap "is any thread inside?" test of the hot
+        #: paths (``tracer.inside and tracer.busy``), exact without a lock.
+        self.inside: dict[int, int] = {}
         self.sources: list[Source] = []
         self.enabled = False
         #: the leak detector of the driver (pytest plugin, unittest glue, process), if any
@@ -50,12 +52,60 @@ class Tracer:
         #: one line per part disabled by an internal error (pytest's fd capture can swallow
         #: the stderr line, so the terminal summary repeats them)
         self.errors: list[str] = []
+        #: a traced child of a test session (PATCHTRACE_CHILDREN=1) prints nothing of ours
+        self.silent = False
         self._lock = threading.Lock()
+
+    # -- quiet: "this thread is inside our own code" ---------------------------------------
+    @property
+    def busy(self) -> int:
+        """> 0 while one of our wrappers runs the original operation *in this thread*:
+        lower-level sources (audit hook, dict watcher) stay quiet so one change is recorded
+        once. Per thread: another thread's write at that moment is still recorded.
+
+        Lower sources read it before they record; on their hot path they first test
+        :attr:`inside` (a plain attribute: no call while no thread is inside a wrapper).
+        """
+        inside = self.inside
+        return inside.get(get_ident(), 0) if inside else 0
+
+    @busy.setter
+    def busy(self, value: int) -> None:
+        if value > 0:
+            self.inside[get_ident()] = value
+        else:
+            self.inside.pop(get_ident(), None)
+
+    def hush(self) -> None:
+        """Enter our own code in this thread (the wrappers' fast form of ``busy += 1``)."""
+        inside = self.inside
+        ident = get_ident()
+        inside[ident] = inside.get(ident, 0) + 1
+
+    def unhush(self) -> None:
+        """Leave it again (``busy -= 1``)."""
+        inside = self.inside
+        ident = get_ident()
+        depth = inside.get(ident, 0) - 1
+        if depth > 0:
+            inside[ident] = depth
+        else:
+            inside.pop(ident, None)
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Our own change (the session marker, a raw write back): no source records it."""
+        self.hush()
+        try:
+            yield
+        finally:
+            self.unhush()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         if self.enabled:
             return
+        from . import _captured  # noqa: F401  (captures open, os.replace, ... before any test)
         from .sources import default_sources
 
         self.sources = default_sources()
@@ -118,14 +168,13 @@ class Tracer:
                 return
             self._failed.add(part)
             self.errors.append(f"{part}: {type(exc).__name__}: {exc}")
-        try:
-            # sys.__stderr__: pytest may be capturing sys.stderr at this moment.
-            (sys.__stderr__ or sys.stderr).write(
-                f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
-                f"{part} is disabled for the rest of this run\n"
-            )
-        except Exception:
-            pass
+        if self.silent:
+            return
+        from . import _captured
+
+        # The real stderr, captured at start: pytest may be capturing sys.stderr now.
+        _captured.say(f"patchtrace: internal error in {part} ({type(exc).__name__}: {exc}); "
+                      f"{part} is disabled for the rest of this run")
 
     def failed(self, part: str) -> bool:
         return part in self._failed

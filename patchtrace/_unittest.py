@@ -70,6 +70,34 @@ def uninstall() -> None:
     add_error = getattr(module, "__dict__", {}).get("_addError")
     if getattr(add_error, "__patchtrace__", False):
         setattr(module, "_addError", add_error.__wrapped__)  # type: ignore[union-attr]
+    for modname, clsname in (("unittest.suite", "TestSuite"),):
+        module = sys.modules.get(modname)
+        cls = getattr(module, "__dict__", {}).get(clsname)
+        if isinstance(cls, type):
+            run = cls.__dict__.get("run")
+            if getattr(run, "__patchtrace__", False):
+                setattr(cls, "run", run.__wrapped__)  # type: ignore[union-attr]
+
+
+def _mark_suite_run(module: ModuleType) -> None:
+    """A suite starting to run is a test session starting (its setUpModule and setUpClass
+    run before the first test): mark the environment for the processes it starts."""
+    suite = module.__dict__.get("TestSuite")
+    if not isinstance(suite, type):
+        return
+    original = suite.__dict__.get("run")
+    if original is None or getattr(original, "__patchtrace__", False):
+        return
+
+    def run(self: Any, result: Any, debug: bool = False) -> Any:
+        from . import _autostart
+
+        _autostart.mark_session()
+        return original(self, result, debug)
+
+    run.__patchtrace__ = True  # type: ignore[attr-defined]
+    run.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(suite, "run", run)
 
 
 def _instrument(module: ModuleType) -> None:
@@ -88,6 +116,7 @@ def _instrument(module: ModuleType) -> None:
         detector = tracer.detector if tracer is not None else None
         if tracer is None or detector is None or _autostart.claimed():
             return original(self, result)
+        _autostart.mark_session()
         try:
             test_id = self.id()
         except Exception:
@@ -287,6 +316,7 @@ def _close(tracer: Any, detector: Any, key: tuple[str, str], run: Any) -> Any:
 
 
 def _instrument_suite(module: ModuleType) -> None:
+    _mark_suite_run(module)
     suite = module.__dict__.get("TestSuite")
     if not isinstance(suite, type) or any(
             name not in suite.__dict__ for name in _SUITE_METHODS):

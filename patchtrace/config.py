@@ -110,7 +110,7 @@ def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:
 class Config:
     """Everything patchtrace was asked to do. Immutable once built."""
 
-    __slots__ = ("graphs", "html", "ignore", "json", "mode", "pdb", "problems")
+    __slots__ = ("children", "graphs", "html", "ignore", "json", "mode", "pdb", "problems")
 
     def __init__(
         self,
@@ -122,6 +122,7 @@ class Config:
         pdb: bool = False,
         ignore: Sequence[str] = (),
         problems: Sequence[str] = (),
+        children: bool = False,
     ) -> None:
         if mode not in ("off", "report", "strict"):
             raise ConfigError("PATCHTRACE", mode, ("report", "strict", "off"))
@@ -133,6 +134,8 @@ class Config:
         self.ignore = tuple(ignore)
         #: one line per bad companion value, which was ignored
         self.problems = tuple(problems)
+        #: PATCHTRACE_CHILDREN: trace a test session's child processes into its report
+        self.children = children
 
     @property
     def enabled(self) -> bool:
@@ -189,4 +192,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         pdb=companion_bool(env.get("PATCHTRACE_PDB"), "PATCHTRACE_PDB", problems),
         ignore=parse_patterns(env.get("PATCHTRACE_IGNORE")),
         problems=problems,
+        children=companion_bool(env.get("PATCHTRACE_CHILDREN"), "PATCHTRACE_CHILDREN", problems),
     )

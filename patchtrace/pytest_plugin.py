@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _tracer
+from . import _autostart, _session, _tracer
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -41,6 +42,8 @@ BETWEEN: Final = Scope("<session>", "setup")
 
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from _pytest.outcomes import Failed as _Failed
 else:
     _Failed = pytest.fail.Exception
@@ -91,6 +94,16 @@ class _State:
         self.failed_run = False
         #: the JSON ``hints`` of failing tests (plain data), this process's and the workers'
         self.hints: list[dict[str, Any]] = []
+        #: (what, path, None when written or why not) of each report file, for the summary
+        self.outputs: list[tuple[str, str, str | None]] = []
+        #: a session started by a traced session's test (PATCHTRACE_CHILDREN): its mark,
+        #: and that test (read at start: our own tests set PYTEST_CURRENT_TEST again)
+        self.parent: _session.Marker | None = None
+        self.started_by: str | None = None
+        #: the mark this session set for the processes its tests start, undone at the end
+        self.marker: _session.Marker | None = None
+        #: what the traced children handed over, collected at the end of the session
+        self.children: list[dict[str, Any]] = []
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -116,6 +129,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stop in the debugger when a leak is found (PATCHTRACE_PDB)")
     group.addoption("--patchtrace-ignore", action="append", default=None, metavar="PATTERN",
                     help="ignore leaks whose target/name matches PATTERN (PATCHTRACE_IGNORE)")
+    group.addoption("--patchtrace-children", action="store_const", const="1", default=None,
+                    help="trace the Python processes tests start, silently, into the "
+                         "session's report (PATCHTRACE_CHILDREN)")
     parser.addini("patchtrace", "report|strict|off: trace global mutations", default="")
     parser.addini("patchtrace_json", "path of the JSON report", default="")
     parser.addini("patchtrace_html", "path of the HTML report", default="")
@@ -123,6 +139,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("patchtrace_pdb", "stop in the debugger when a leak is found", default="")
     parser.addini("patchtrace_ignore", "patterns (target/name) of leaks to ignore",
                   type="linelist", default=[])
+    parser.addini("patchtrace_children",
+                  "trace child processes of the session into its report", default="")
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -160,6 +178,8 @@ def _resolve(config: pytest.Config) -> Config:
     validate_extras(env, problems)
     pdb_value, pdb_from = pick("patchtrace_pdb", "PATCHTRACE_PDB", "patchtrace_pdb")
     pdb = companion_bool(pdb_value, pdb_from, problems)
+    children_value, children_from = pick(
+        "patchtrace_children", "PATCHTRACE_CHILDREN", "patchtrace_children")
     ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
     ignore.extend(parse_patterns(env.get("PATCHTRACE_IGNORE")))
     ignore.extend(_option(config, "patchtrace_ignore") or [])
@@ -171,6 +191,7 @@ def _resolve(config: pytest.Config) -> Config:
         pdb=pdb,
         ignore=ignore,
         problems=problems,
+        children=companion_bool(children_value, children_from, problems),
     )
 
 
@@ -250,23 +271,67 @@ def _checkpoint(state: _State, next_scope: Scope) -> None:
     state.tracer.scope = next_scope
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """An xdist worker is part of its controller's session, not a process a test started.
+
+    ``config.workerinput`` is set only after the initial conftests are loaded; before
+    that, a worker is the process whose pytest runs inside xdist's ``remote.py``, which
+    execnet executes as ``__channelexec__``. (``PYTEST_XDIST_WORKER`` alone says nothing:
+    every process started by a worker's tests inherits it.)
+    """
+    if getattr(config, "workerinput", None) is not None:
+        return True
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return False
+    from .stack import _getframe
+
+    frame: FrameType | None = _getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__channelexec__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _child_settings(config: pytest.Config) -> Config:
+    """A traced child session: the ignore patterns, none of the parent's output paths."""
+    ignore: list[str] = list(config.getini("patchtrace_ignore") or [])
+    ignore.extend(parse_patterns(os.environ.get("PATCHTRACE_IGNORE")))
+    return Config("report", ignore=ignore)
+
+
 def _start(config: pytest.Config) -> None:
     if _state(config) is not None:
         return
-    try:
-        settings = _resolve(config)
-    except ConfigError as exc:
-        mark_said(str(exc))  # pytest says it: the .pth's deferred line stays silent
-        raise pytest.UsageError(f"patchtrace: {exc}") from None
-    if not settings.enabled:
-        _autostart.release(stop=True)
-        return
-    for line in settings.problems:
-        say_once(line)
+    parent = _session.other()
+    if parent is not None and _is_worker(config):
+        parent = None  # xdist workers are traced like their controller
+    if parent is not None:
+        # Started by a test of a traced session (a pytester child, a CLI under test):
+        # untraced and silent, or, under PATCHTRACE_CHILDREN, traced silently for it.
+        if parent.directory is None:
+            return
+        settings = _child_settings(config)
+    else:
+        try:
+            settings = _resolve(config)
+        except ConfigError as exc:
+            mark_said(str(exc))  # pytest says it: the .pth's deferred line stays silent
+            raise pytest.UsageError(f"patchtrace: {exc}") from None
+        if not settings.enabled:
+            _autostart.release(stop=True)
+            return
+        for line in settings.problems:
+            say_once(line)
     from . import stack
 
     stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames
+    running = _tracer.current()
+    # Before the tracer and the detector's first snapshot: no boundary sees our mark.
+    marker = None if parent is not None else _session.mark(running,
+                                                            children=settings.children)
     tracer = _tracer.start(settings)
+    tracer.silent = parent is not None
     _autostart.claim()  # the process-level report is ours now
     from . import debugger
 
@@ -278,15 +343,28 @@ def _start(config: pytest.Config) -> None:
         # pytest's warnings plugin wraps each test in catch_warnings(), which restores the
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
-    _set_state(config, _State(settings, tracer, detector))
+    state = _State(settings, tracer, detector)
+    state.parent = parent
+    state.started_by = _session.started_by() if parent is not None else None
+    state.marker = marker
+    _set_state(config, state)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _cached
     # Registered whether tracing is on or not: with --strict-markers, a marked test must
     # pass or fail the same way in both.
     config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
-    _start(config)  # for pytester in-process runs and plugins that skip initial conftests
-    _label_worker_ids(config)
+    _start(config)  # for pytester in-process runs, xdist workers, plugins that skip conftests
+    if _state(config) is None:
+        # Off: nothing of ours runs from here on, not even a hook wrapper that returns at
+        # once. Only this config's plugin manager forgets us (pytester runs in-process).
+        _cached = (None, None)
+        plugin = sys.modules[__name__]
+        if config.pluginmanager.is_registered(plugin):
+            config.pluginmanager.unregister(plugin)
+    else:
+        _label_worker_ids(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -300,6 +378,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from . import debugger
 
     debugger.uninstall()
+    if state.marker is not None:
+        _session.unmark(state.tracer, state.marker)
     _set_state(config, None)
 
 
@@ -637,6 +717,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks_at_end = _guard(state, state.detector.finish)
     if leaks_at_end:
         _after_leaks(state, leaks_at_end)
+    if state.parent is not None:  # a traced child: our findings go to the parent session
+        from .render.secrets import mask_leak
+
+        _session.write_child(
+            state.parent, command=_session.command(), started_by=state.started_by,
+            leaks=[mask_leak(leak) for leak in state.detector.leaks])
+        return
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand our findings to the controller
         workeroutput[_WORKER_KEY] = json.dumps({
@@ -655,17 +742,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["randomly_seed"] = seed
     if state.crashed:
         extra["crashed_workers"] = list(state.crashed)
+    state.children = _guard(state, lambda: _session.collect(state.marker)) or []
     json_path = state.config.json
     if json_path:
         from .render import json as json_report
 
-        report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra,
-                                   hints=state.hints)
-        _guard(state, lambda: json_report.write(json_path, report))
+        def write_json() -> bool:
+            report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra,
+                                       children=state.children,
+                                       hints=state.hints)
+            json_report.write(json_path, report)
+            return True
+
+        _output(state, "JSON report", json_path, write_json)
     if state.config.html:
-        _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
+        _output(state, "HTML report", state.config.html,
+                lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
-        _guard(state, lambda: _write_graphs(state, leaks))
+        _output(state, "graphs", state.config.graphs, lambda: _write_graphs(state, leaks))
     if state.config.strict and leaks and session.exitstatus == pytest.ExitCode.OK:
         # Leaks no test raised (found at collection, at the end, after their test: a
         # survivor, or a fixture finalized outside any test) still fail a strict run.
@@ -673,22 +767,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.failed_run = True
 
 
+def _output(state: _State, what: str, path: str, write: Any) -> None:
+    """Write one report; remember whether it was written (and why not) for the summary.
+
+    A report that cannot be written never changes the run's outcome."""
+    try:
+        written = write()
+    except Exception as exc:
+        from . import _captured
+
+        state.outputs.append((what, path, _captured.reason(exc)))
+    else:
+        if written:
+            state.outputs.append((what, path, None))
+
+
 def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
-                extra: dict[str, Any]) -> None:
+                extra: dict[str, Any]) -> bool:
     try:
         from .render import html
     except ImportError:
-        return
+        return False
     html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
                rootdir=str(state.detector.rootdir or os.getcwd()), hints=state.hints)
+    return True
 
 
-def _write_graphs(state: _State, leaks: list[Leak]) -> None:
+def _write_graphs(state: _State, leaks: list[Leak]) -> bool:
     try:
         from .render import graph
     except ImportError:
-        return
-    graph.write_leak_graphs(leaks, state.config.graphs or "")
+        return False
+    return bool(graph.write_leak_graphs(leaks, state.config.graphs or ""))
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist must not fail
@@ -720,7 +830,8 @@ def _plain_line(leak: Leak) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if state is None or getattr(config, "workerinput", None) is not None:
+    if (state is None or getattr(config, "workerinput", None) is not None
+            or state.parent is not None):
         return
     leaks = _all_leaks(state)
     tr = terminalreporter
@@ -735,6 +846,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             note = f" (pytest-randomly seed {seed})" if randomly else ""
             tr.write_sep("-", f"{title}{note}")
         _report_hints(tr, state)
+        _report_outputs(tr, state)
         _report_crashes(tr, state)
         return
     tr.write_sep("=", title, red=True, bold=True)
@@ -756,10 +868,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         lines = [_plain_line(leak) for leak in leaks]
     for line in lines:
         tr.write_line(line)
-    if state.config.json:
-        tr.write_line(f"patchtrace: JSON report written to {state.config.json}")
-    if state.config.html:
-        tr.write_line(f"patchtrace: HTML report written to {state.config.html}")
+    _report_outputs(tr, state)
     if state.failed_run:
         tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
                       "(exit status 1)", red=True, bold=True)
@@ -779,6 +888,15 @@ def _report_hints(tr: Any, state: _State) -> None:
     tr.write_line(f"patchtrace: {len(hints)} hints:", yellow=True)
     for hint in hints:
         tr.write_line(f"  {hint.get('test')}: {hint.get('message')}")
+def _report_outputs(tr: Any, state: _State) -> None:
+    """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
+    for line in _session.summary(state.children):
+        tr.write_line(line)
+    for what, path, reason in state.outputs:
+        if reason is None:
+            tr.write_line(f"patchtrace: {what} written to {path}")
+        else:
+            tr.write_line(f"patchtrace: could not write {path} ({reason})", yellow=True)
 
 
 def _report_crashes(tr: Any, state: _State) -> None:

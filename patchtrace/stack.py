@@ -32,6 +32,9 @@ from typing import Final, final
 __all__ = ["Frame", "Stack", "capture", "frame_file", "function_at", "is_hidden"]
 
 _MAX_DEPTH: Final = 80
+#: captured at import: a test that leaves ``sys._getframe = None`` (or mocked) must not cost
+#: us our stacks; the sources take their frames through this too
+_getframe: Final = sys._getframe
 #: Below this bytecode offset ``f_lineno`` is cheaper than ``f_code`` + ``f_lasti``: the
 #: line table is walked from the start of the function, ~0.5 ns per byte of offset, where
 #: reading ``f_code`` costs ~250 ns (its audit event), measured on 3.11 and 3.12.
@@ -413,7 +416,7 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH, *, hidden: bool = False) -> 
     (3.11+) and computing ``f_lineno``; the walk stops at pytest's runner.
     """
     try:
-        frame: FrameType | None = sys._getframe(skip + 1)
+        frame: FrameType | None = _getframe(skip + 1)
     except ValueError:
         return EMPTY
     items: list[tuple[str, int, CodeType | str | None]] = []

@@ -544,14 +544,15 @@ def _file_stem(leak: Leak, index: int) -> str:
 
 
 def _write(path: str, data: str | bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    if isinstance(data, str):
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(data)
-    else:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-    os.replace(tmp, path)
+    from .. import _captured  # references captured at start: a suite may have patched open
+
+    _captured.write_atomic(path, data)
+
+
+def _makedirs(directory: str) -> None:
+    from .. import _captured
+
+    _captured.makedirs(directory)
 
 
 def _write_formats(g: Graph, stem: str, formats: Iterable[str]) -> list[str]:
@@ -588,7 +589,7 @@ def write_leak_graphs(leaks: Sequence[Leak], directory: str, *,
                       formats: Sequence[str] = ("svg",)) -> list[str]:
     """One reference graph per leak in ``directory``, named by leak id (``L3.dot`` and
     ``L3.svg``, plus ``L3.png`` when asked and graphviz is installed); returns the paths."""
-    os.makedirs(directory, exist_ok=True)
+    _makedirs(directory)
     written: list[str] = []
     for index, leak in enumerate(leaks):
         stem = os.path.join(directory, _file_stem(leak, index))
@@ -611,7 +612,7 @@ def graph(obj: object, path: str, *, title: str | None = None, max_chains: int =
     if ext not in ("svg", "png", "dot"):
         stem, ext, path = path, "svg", f"{path}.svg"
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    _makedirs(directory)
     if ext == "dot":
         _write(path, to_dot(g))
         return path

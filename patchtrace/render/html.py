@@ -365,11 +365,8 @@ def write(
     hints: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Write the report to ``path`` atomically (a reader never sees half a file)."""
+    from .. import _captured  # references captured at start: a suite may have patched open
+
     text = render(leaks, tests=tests, mutations=mutations, extra=extra, rootdir=rootdir,
                   hints=hints)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    _captured.write_atomic(path, text)

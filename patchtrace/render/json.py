@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .._version import __version__
@@ -23,7 +22,10 @@ def build(
     mutations: int,
     extra: Mapping[str, Any] | None = None,
     hints: Iterable[Mapping[str, Any]] | None = None,
+    children: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
+    """The report; ``children`` are the child processes' findings under
+    ``PATCHTRACE_CHILDREN=1``, each ``{"command", "started_by", "leaks"}``."""
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "patchtrace": __version__,
@@ -31,6 +33,7 @@ def build(
         "tests": tests,
         "mutations": mutations,
         "leaks": [leak.to_json() for leak in leaks],
+        "children": [dict(child) for child in children],
     }
     # per failing test, what is not a leak: a patch that never took effect (see _hints)
     report["hints"] = [dict(hint) for hint in hints or ()]
@@ -41,14 +44,12 @@ def build(
 
 
 def write(path: str, report: Mapping[str, Any]) -> None:
-    """Write atomically, so a reader never sees half a report."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    """Write atomically, so a reader never sees half a report; with the references
+    captured when tracing started (a suite may have left ``open`` or ``json`` patched).
+    Raises OSError (and the like) when the file cannot be written."""
+    from .. import _captured
+
+    _captured.write_json(path, report)
 
 
 def load(path: str) -> tuple[dict[str, Any], list[Leak]]:

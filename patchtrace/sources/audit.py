@@ -53,7 +53,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     if source is None:
         return
     tracer = source.tracer
-    if tracer is None or tracer.busy or not tracer.enabled:
+    if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
         return
     try:
         source.handle(tracer, event, args)
@@ -129,7 +129,7 @@ class AuditSource:
             obj, attr, value = args[0], args[1], args[2]
             if attr != "__class__" and attr not in _FUNCTION_ATTRS:
                 return
-            caller = sys._getframe(2)  # _hook <- handle <- the frame doing the assignment
+            caller = _stack._getframe(2)  # _hook <- handle <- the frame doing the assignment
             while caller.f_back is not None and _stack.frame_file(caller).startswith(_OURS):
                 caller = caller.f_back  # through _TracedModule.__setattr__ (3.10/3.11)
             filename = _stack.frame_file(caller)

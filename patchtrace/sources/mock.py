@@ -129,11 +129,11 @@ class MockSource:
             tracer = source._tracer
             if tracer is None or not tracer.enabled:
                 return original(patcher)
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(patcher)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
             try:
                 source._on_enter(tracer, patcher)
             except Exception as exc:
@@ -173,11 +173,11 @@ class MockSource:
             target = state.get("target")
             attribute = state.get("attribute")
             current = raw_attribute(target, attribute) if isinstance(attribute, str) else NOTHING
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(patcher, *exc_info)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
             try:
                 source._on_exit(tracer, patcher, target, attribute, current,
                                 exc_info[1] if len(exc_info) > 1 else None)
@@ -217,11 +217,11 @@ class MockSource:
             if tracer is None or not tracer.enabled:
                 return original(patcher)
             hint = patcher.in_dict if isinstance(patcher.in_dict, str) else None
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(patcher)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
             try:
                 source._on_dict_patch(tracer, patcher, hint)
             except Exception as exc:
@@ -258,11 +258,11 @@ class MockSource:
             tracer = source._tracer
             if tracer is None or not tracer.enabled:
                 return original(patcher)
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(patcher)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
             try:
                 token = source._tokens.pop(identity_key(patcher), None)
                 if token is not None:

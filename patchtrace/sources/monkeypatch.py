@@ -78,11 +78,11 @@ class MonkeyPatchSource:
             saved = (mp._savesyspath, mp._cwd)
             cwd = _getcwd() if method == "chdir" else None
             source._depth += 1
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(mp, *args, **kwargs)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
                 source._depth -= 1
             try:
                 source._after_call(tracer, mp, method, args, lengths, saved, cwd)
@@ -137,11 +137,11 @@ class MonkeyPatchSource:
             tracer = source._tracer
             if tracer is None or not tracer.enabled:
                 return original(mp)
-            tracer.busy += 1
+            tracer.hush()
             try:
                 result = original(mp)
             finally:
-                tracer.busy -= 1
+                tracer.unhush()
             try:
                 tokens = source._tokens.pop(identity_key(mp), [])
                 if tokens:

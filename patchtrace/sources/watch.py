@@ -489,11 +489,11 @@ class WatchSource:
         if event > _DELETED:
             return 0
         tracer = self.tracer
-        if tracer is None or tracer.busy or not tracer.enabled:
+        if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
             return 0
         try:
             try:
-                frame = sys._getframe(1)
+                frame = _stack._getframe(1)
             except ValueError:
                 return 0  # no Python frame: the interpreter itself (runpy setting __file__)
             if frame.f_globals is namespace:
@@ -548,11 +548,11 @@ class WatchSource:
         self, module: types.ModuleType, name: str, value: object, *, deleted: bool
     ) -> None:
         tracer = self.tracer
-        if tracer is None or tracer.busy or not tracer.enabled:
+        if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
             return
         try:
             namespace = module.__dict__
-            frame = sys._getframe(2)  # _on_module_store <- __setattr__ <- the storing frame
+            frame = _stack._getframe(2)  # _on_module_store <- __setattr__ <- the storing frame
             if frame.f_globals is namespace or _stack.is_hidden(_stack.frame_file(frame)):
                 return
             entry = self._by_id.get(identity_key(namespace))
