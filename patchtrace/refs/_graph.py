@@ -144,7 +144,7 @@ class Roots:
         for name, value in items:
             if type(name) is str:
                 local_refs.setdefault(id(value), []).append((frame, name))
-        self.keep.append(items)
+        self.keep.append([value for _name, value in items])  # values only: no (name, value) tuple
 
 
 def _get_ident() -> int:
@@ -358,6 +358,10 @@ def search_all(
     ``backlinks``: also follow a child mock's link up to its parent (off by default: a
     parent's children point back at it by the dozen, and are alive because of it)."""
     fetcher.own(targets)
+    fetcher.own(roots.keep)
+    for kept in roots.keep:
+        if type(kept) is list:
+            fetcher.own(kept)  # the values of frame locals, kept alive while we search
     judge = _Judge(roots, skip_tracebacks, skip_runner, backlinks)
     searches: list[Search] = []
     fetcher.own(searches)
