@@ -6,6 +6,14 @@ Each (heap size, variant) runs in a fresh interpreter so heaps do not add up:
   10 edges below a module global; the heap is padded with reachable filler objects.
 * wide:   the same, plus 1,000 other objects holding the mock, themselves 12 edges below
   another module global (so a shortest-chain search has to look at all of them).
+* deep:   a used MagicMock at the end of a linked list, 60 edges below a module global.
+* many:   100 used MagicMocks whose chains are 10 to 60 edges deep, explained together
+  (``explain_all``; one ``explain`` each where it does not exist): the shape met on a real
+  suite, a linked list of handlers growing one link per test, each link's handler a closure
+  over that test's mock (module -> link -> ... -> link -> handlers list -> function ->
+  closure -> cell -> mock).
+* apart:  100 used MagicMocks, each on a chain of its own (10 to 60 edges, no node shared)
+  under a module global of its own: the worst case for a search that shares heap scans.
 
 Usage::
 
@@ -14,8 +22,12 @@ Usage::
     python benchmarks/bench_explain.py --no-objgraph
 
 Columns: patchtrace time without and with a trivial audit hook (``sys.addaudithook(lambda e,
-a: None)``), the objgraph time (">CAP s" when it was killed at the cap), the ratio, and the
-extra memory explain() needed (tracemalloc peak during the call, and the RSS growth).
+a: None)``), the objgraph time (">CAP s" when it was killed at the cap), the ratio, the
+extra memory explain() needed (tracemalloc peak during the call, and the RSS growth), and
+the cost in heap scans: explain()'s CPU time divided by that of one ``gc.get_referrers``
+call over the same heap, timed in the same run (``scan`` is its wall time), with the number of
+``gc.get_referrers`` calls made beside it.  ``PT_BENCH_ROOT=DIR`` imports patchtrace from DIR (an older checkout, for a before/after).
+objgraph runs only for the one-object variants.
 """
 
 from __future__ import annotations
@@ -29,13 +41,14 @@ import time
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.environ.get("PT_BENCH_ROOT") or os.path.dirname(HERE)
+MANY = 100
 
 
 # ---------------------------------------------------------------------------- child side
 
 
-def _build(size: int, variant: str) -> Any:
+def _build(size: int, variant: str) -> list[Any]:
     import gc
     import types
     from unittest import mock
@@ -49,19 +62,28 @@ def _build(size: int, variant: str) -> Any:
         def __init__(self, child: object) -> None:
             self.child = child
 
+    class Link:
+        __slots__ = ("handlers", "next")  # one edge per link on every version
+
+        def __init__(self, nxt: object) -> None:
+            self.next = nxt
+            self.handlers: list[object] = []
+
     def closure(value: object) -> Any:
         def get() -> object:
             return value
 
         return get
 
-    target = mock.MagicMock(name="leaked")
-    target(1, "two", three=3)
-    target.configure.return_value = 5
-    target.configure(debug=True)
-    target.settings.timeout
-    target.client.get("/x")
-    len(target)
+    def used_mock(name: str) -> Any:
+        target = mock.MagicMock(name=name)
+        target(1, "two", three=3)
+        target.configure.return_value = 5
+        target.configure(debug=True)
+        target.settings.timeout
+        target.client.get("/x")
+        len(target)
+        return target
 
     def chain_of(depth: int, leaf: object) -> object:
         # depth edges: alternate dict, list, instance attribute, closure cell, tuple
@@ -82,14 +104,46 @@ def _build(size: int, variant: str) -> Any:
                 obj, used = (obj,), used + 1
         return obj
 
+    def depth_of(i: int) -> int:
+        return 10 + round(50 * i / (MANY - 1))  # 10 .. 60
+
     app = types.ModuleType("bench_app")
     sys.modules["bench_app"] = app
-    app.__dict__["settings"] = chain_of(10, target)
+    targets: list[Any] = []
+    if variant in ("narrow", "wide"):
+        target = used_mock("leaked")
+        targets.append(target)
+        app.__dict__["settings"] = chain_of(10, target)
     if variant == "wide":
-        holders = [Node(target) for _ in range(1000)]
+        holders = [Node(targets[0]) for _ in range(1000)]
         other = types.ModuleType("bench_other")
         sys.modules["bench_other"] = other
         other.__dict__["deep"] = chain_of(11, holders)
+    elif variant == "deep":
+        # module dict -> 59 links -> the mock: 60 edges
+        node: object = used_mock("leaked")
+        targets.append(node)
+        for _ in range(59):
+            node = Link(node)
+        app.__dict__["head"] = node
+    elif variant == "many":
+        # module dict -> link 0 -> ... -> link i -> handlers -> function -> closure -> cell
+        # -> mock: i + 6 edges
+        links = [Link(None)]
+        for _ in range(depth_of(MANY - 1) - 6):
+            links.append(Link(None))
+            links[-2].next = links[-1]
+        app.__dict__["head"] = links[0]
+        for i in range(MANY):
+            target = used_mock(f"leaked{i}")
+            targets.append(target)
+            links[depth_of(i) - 6].handlers.append(closure(target))
+        del links
+    elif variant == "apart":
+        for i in range(MANY):
+            target = used_mock(f"leaked{i}")
+            targets.append(target)
+            app.__dict__[f"settings{i}"] = chain_of(depth_of(i) - 1, target)
     filler: list[object] = []
     app.__dict__["filler"] = filler
     gc.collect()
@@ -98,15 +152,15 @@ def _build(size: int, variant: str) -> Any:
     per = 3 if sys.version_info < (3, 11) else 2
     filler.extend(Filler(i) for i in range(max(0, missing // per)))
     gc.collect()
-    return target
+    return targets
 
 
 def _child(size: int, variant: str, mode: str) -> None:
     import gc
     import weakref
 
-    # Only a weak reference here: a local would be the shortest chain (a live frame local).
-    target = weakref.ref(_build(size, variant))
+    # Only weak references here: a local would be the shortest chain (a live frame local).
+    targets = [weakref.ref(t) for t in _build(size, variant)]
     heap = len(gc.get_objects())
     out: dict[str, Any] = {"heap": heap}
     if mode == "objgraph":
@@ -114,32 +168,80 @@ def _child(size: int, variant: str, mode: str) -> None:
 
         print(json.dumps({"ready": True}), flush=True)
         start = time.perf_counter()
-        chain = objgraph.find_backref_chain(target(), objgraph.is_proper_module, max_depth=40)
+        chain = objgraph.find_backref_chain(targets[0](), objgraph.is_proper_module, max_depth=70)
         out["seconds"] = time.perf_counter() - start
         out["length"] = len(chain)
         print(json.dumps(out), flush=True)
         return
 
     sys.path.insert(0, ROOT)
-    from patchtrace.refs import explain
+    from patchtrace import refs
 
-    def run() -> tuple[float, Any]:
-        start = time.perf_counter()
-        result = explain(target())
+    def scan() -> tuple[float, float]:
+        """One heap scan: (wall, CPU) seconds, best of 5."""
+        best = cpu = float("inf")
+        for _ in range(5):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            gc.get_referrers(targets[0]())
+            best = min(best, time.perf_counter() - start)
+            cpu = min(cpu, time.process_time() - start_cpu)
+        return best, cpu
+
+    explain_all = refs.__dict__.get("explain_all")
+
+    def explain_them() -> list[Any]:
+        if len(targets) == 1:
+            return [refs.explain(targets[0]())]
+        if explain_all is not None:
+            return list(explain_all([t() for t in targets]))
+        return [refs.explain(t()) for t in targets]  # before explain_all: one search each
+
+    cpu_seconds = [float("inf")]
+
+    def run() -> tuple[float, list[Any]]:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = explain_them()
+        cpu_seconds[0] = min(cpu_seconds[0], time.process_time() - start_cpu)
         return time.perf_counter() - start, result
 
-    seconds, result = run()
-    out["seconds"] = min(seconds, run()[0])
-    out["chain"] = result.chains[0].labels() if result.chains else [result.note]
-    out["rss_delta_mb"] = _rss_delta(lambda: explain(target()))
+    calls = [0]
+    real = gc.get_referrers
+
+    def counting(*objs: Any) -> list[Any]:
+        calls[0] += 1
+        return real(*objs)
+
+    repeat = len(targets) == 1
+    scans = [scan()]
+    # Calls are counted in the first run: naming a chain gives (3.11+) the instances on it a
+    # __dict__ of their own, so a later run's chains are longer by one edge per instance.
+    gc.get_referrers = counting
+    try:
+        seconds, result = run()
+    finally:
+        gc.get_referrers = real
+    if repeat:
+        seconds = min(seconds, run()[0])
+    scans.append(scan())
+    out["seconds"] = seconds
+    out["scan"] = min(wall for wall, _ in scans)
+    # The cost in scans is a ratio of CPU times: on a shared machine, waiting for a core
+    # inflates wall times, not this.
+    out["cost"] = cpu_seconds[0] / max(1e-9, min(cpu for _, cpu in scans))
+    out["explained"] = sum(1 for r in result if r.chains)
+    out["chain"] = result[0].chains[0].labels() if result[0].chains else [result[0].note]
+    out["depths"] = [len(r.chains[0]) if r.chains else 0 for r in result]
+    out["calls"] = calls[0]
+    out["rss_delta_mb"] = _rss_delta(explain_them) if repeat else None
     import tracemalloc
 
-    tracemalloc.start()
-    explain(target())
-    out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    if repeat:
+        tracemalloc.start()
+        explain_them()
+        out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     sys.addaudithook(lambda event, args: None)
-    out["seconds_hook"] = min(run()[0], run()[0])
+    out["seconds_hook"] = min(run()[0], run()[0]) if repeat else run()[0]
     print(json.dumps(out), flush=True)
 
 
@@ -211,7 +313,7 @@ def _run_objgraph(size: int, variant: str, cap: float) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="100000,1000000,3000000")
-    parser.add_argument("--variants", default="narrow,wide")
+    parser.add_argument("--variants", default="narrow,wide,deep,many")
     parser.add_argument("--cap", type=float, default=20.0, help="objgraph time cap, seconds")
     parser.add_argument("--no-objgraph", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "VARIANT", "MODE"), help="internal")
@@ -223,10 +325,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     variants = [v for v in args.variants.split(",") if v]
-    print(f"Python {sys.version.split()[0]}, objgraph cap {args.cap:g} s")
+    print(f"Python {sys.version.split()[0]}, objgraph cap {args.cap:g} s, patchtrace from {ROOT}")
     header = (
         f"{'heap objects':>12}  {'variant':<7}  {'objgraph':>9}  {'patchtrace':>10}  "
-        f"{'+audit hook':>11}  {'ratio':>7}  {'tracemalloc':>11}  {'RSS delta':>9}"
+        f"{'+audit hook':>11}  {'ratio':>7}  {'tracemalloc':>11}  {'RSS delta':>9}  "
+        f"{'scan':>7}  {'cost':>11}  {'calls':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -238,11 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             theirs: float | None = None
             capped = False
-            if not args.no_objgraph:
+            one = variant not in ("many", "apart")
+            if not args.no_objgraph and one:
                 theirs = _run_objgraph(size, variant, args.cap)
                 capped = theirs is None
             seconds = float(ours["seconds"])
-            if args.no_objgraph:
+            if args.no_objgraph or not one:
                 og, ratio = "-", "-"
             elif capped:
                 og, ratio = f">{args.cap:g} s", f">{args.cap / seconds:,.0f}x"
@@ -250,13 +354,20 @@ def main(argv: list[str] | None = None) -> int:
                 assert theirs is not None
                 og, ratio = f"{theirs:.2f} s", f"{theirs / seconds:,.0f}x"
             rss = ours.get("rss_delta_mb")
+            peak = ours.get("traced_peak_mb")
+            scan = float(ours["scan"])
             print(
                 f"{ours['heap']:>12,}  {variant:<7}  {og:>9}  {seconds * 1000:>7.0f} ms  "
                 f"{float(ours['seconds_hook']) * 1000:>8.0f} ms  {ratio:>7}  "
-                f"{float(ours['traced_peak_mb']):>8.1f} MB  "
-                f"{'-' if rss is None else f'{rss:.0f} MB':>9}",
+                f"{'-' if peak is None else f'{peak:.1f} MB':>11}  "
+                f"{'-' if rss is None else f'{rss:.0f} MB':>9}  "
+                f"{scan * 1000:>4.1f} ms  {float(ours['cost']):>6.1f} scans  {ours['calls']:>5}",
                 flush=True,
             )
+            if not one:
+                depths = ours["depths"]
+                print(f"    {ours['explained']}/{len(depths)} explained, chains of "
+                      f"{min(depths)}..{max(depths)} steps")
             if args.show_chain:
                 print("    " + " -> ".join(str(s) for s in ours["chain"]))
     return 0

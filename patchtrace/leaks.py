@@ -1071,18 +1071,26 @@ class Detector:
 
         out: list[Leak] = []
         known = {id(leak.obj()) for leak in [*self.leaks, *found] if leak.obj() is not NOTHING}
+        objs: list[object] = []
+        records: list[MockCreation] = []
         for obj, record in mocks.alive_created_in(done):
             mocks.forget(obj)  # judged once
             if id(obj) in known or _held_by_known(obj, self.tracer):
                 continue
-            chains = _alive_via(obj)
+            objs.append(obj)
+            records.append(record)
+        # All of this boundary's survivors explained together: one search, not one each.
+        for obj, record, chains in zip(objs, records, _alive_via(objs), strict=True):
             if chains is not None and not chains:
-                continue  # only a traceback (or nothing we can name) keeps it
+                # Only a traceback, the test runner's records (a recorded warning, pluggy's
+                # call history) or patchtrace's own bookkeeping keep it, or nothing we can name.
+                continue
             if chains and _only_via_ignored(self.config, obj, chains):
                 continue  # kept only by a binding PATCHTRACE_IGNORE says to ignore
             leak = self._leak_from_creation(obj, record)
             leak.alive_via = chains
             out.append(leak)
+        objs.clear()
         return out
 
     # -- building records ----------------------------------------------------------------------
@@ -1343,19 +1351,21 @@ def _held_by_known(obj: object, tracer: Tracer) -> bool:
     return any(active.mutation.after_value() is obj for active in tracer.ledger.active())
 
 
-def _alive_via(obj: object) -> list[str] | None:
-    """Readable chain from a root, [] when only a traceback keeps it, None if unknown."""
+def _alive_via(objs: list[object]) -> list[list[str] | None]:
+    """For each object, a readable chain from a root; [] when only a traceback, the test
+    runner's records or patchtrace's own bookkeeping keep it; None if unknown."""
+    if not objs:
+        return []
     try:
         from . import refs
     except ImportError:
-        return None
+        return [None] * len(objs)
     try:
-        explanation = refs.explain(obj, max_chains=1, skip_tracebacks=True)
+        explanations = refs.explain_all(objs, max_chains=1, skip_tracebacks=True,
+                                        skip_runner=True)
     except Exception:
-        return None
-    if not explanation.chains:
-        return []
-    return explanation.chains[0].labels()
+        return [None] * len(objs)
+    return [e.chains[0].labels() if e.chains else [] for e in explanations]
 
 
 # -- PATCHTRACE_IGNORE for survivors: the binding a chain starts from -----------------------------
@@ -1370,7 +1380,7 @@ def _only_via_ignored(config: Config, obj: object, chains: list[str]) -> bool:
     try:
         from . import refs
 
-        found = refs.explain(obj, max_chains=8, skip_tracebacks=True).chains
+        found = refs.explain(obj, max_chains=8, skip_tracebacks=True, skip_runner=True).chains
     except Exception:
         return True  # the one chain we know of is ignored
     return all(_binding_ignored(config, chain.labels()) for chain in found)

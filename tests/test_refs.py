@@ -15,13 +15,16 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from patchtrace.refs import Chain, Explanation, Step, explain, ignore_container, why
+from patchtrace.refs import Chain, Explanation, Step, explain, explain_all, ignore_container, why
+
+from .conftest import leaks_by_kind, load_report, package_suite
 
 
 @pytest.fixture
@@ -403,3 +406,315 @@ def test_generator_local(module: types.ModuleType) -> None:
     chain = labels(exp)[0]
     assert chain[:2] == ["module pt_refs_fixture", "attribute running"]
     assert chain[2].startswith("generator locals 'kept' in gen()")
+
+
+# -- explain_all: many objects, one search ----------------------------------------------------
+def _fresh(values: list[weakref.ref[Any]]) -> list[Any]:
+    return [ref() for ref in values]
+
+
+def test_explain_all_same_answers_as_explain_in_order(module: types.ModuleType) -> None:
+    @functools.cache
+    def client_for(name: str) -> object:
+        return module.HttpClient()
+
+    module.HttpClient = mock.MagicMock(name="HttpClient")
+    module.client_for = client_for
+    del client_for
+    module.client_for("a")  # the class mock is alive only through its cached child
+    module.registry = {"handlers": [Holder(make_closure(used_mock(name="in_closure")))]}
+    module.deep = Holder(Holder(Holder([used_mock(name="deep")])))
+    module.shared = [used_mock(name="shared")]
+    module.Registry = type("Registry", (), {"again": module.shared[0]})  # a second chain
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # type: ignore[attr-defined]
+    a.mock = used_mock(name="cycle")  # type: ignore[attr-defined]
+    refs = [
+        weakref.ref(module.shared[0]),
+        weakref.ref(module.HttpClient),
+        weakref.ref(a.mock),  # type: ignore[attr-defined]
+        weakref.ref(module.registry["handlers"][0].value.__closure__[0].cell_contents),
+        weakref.ref(module.deep.value.value.value[0]),
+        weakref.ref(module.deep.value),
+    ]
+    del a, b
+    together = explain_all(_fresh(refs))
+    alone = [explain(ref()) for ref in refs]
+    assert together == alone
+    assert [e.target_repr for e in together] == [safe for safe in (e.target_repr for e in alone)]
+    assert labels(together[0])[0] == ["module pt_refs_fixture", "attribute shared", "list index 0"]
+    assert any("child of" in step or "HttpClient" in step or "lru_cache" in step
+               for step in labels(together[1])[0])
+    assert together[2].chains == () and together[2].note is not None  # no root: a cycle
+    assert "cycle awaiting collection" in together[2].note
+    assert labels(together[3])[0][-1] == "closure cell 'fn' of function make_closure.<locals>.inner"
+    assert labels(together[4])[0][:2] == ["module pt_refs_fixture", "attribute deep"]
+    assert labels(together[5])[0] == ["module pt_refs_fixture", "attribute deep",
+                                      "attribute value of Holder object"]
+    # and in the other order, the same answers reversed
+    assert explain_all(_fresh(refs[::-1])) == alone[::-1]
+    assert explain_all([]) == []
+    gc.collect()
+
+
+def test_explain_all_the_list_passed_is_no_reason(module: types.ModuleType) -> None:
+    kept = [used_mock(name="kept")]
+    module.kept = kept[0]
+    [exp] = explain_all(kept)
+    assert labels(exp) == [["module pt_refs_fixture", "attribute kept"]]
+
+
+class Link:
+    __slots__ = ("handlers", "next")
+
+    def __init__(self) -> None:
+        self.next: Link | None = None
+        self.handlers: list[object] = []
+
+
+def test_explain_all_shares_heap_scans(module: types.ModuleType,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A linked list of handlers growing one link per test, each a closure over its mock: the
+    # survivors' chains are 6 to 35 references deep and share the list.
+    links = [Link()]
+    for _ in range(29):
+        links.append(Link())
+        links[-2].next = links[-1]
+    module.head = links[0]
+    refs = []
+    for i, link in enumerate(links):
+        handler = make_closure(used_mock(name=f"m{i}"))
+        link.handlers.append(handler)
+        refs.append(weakref.ref(handler.__closure__[0].cell_contents))
+    del links, link, handler
+    calls = [0]
+    real = gc.get_referrers
+
+    def counting(*objs: Any) -> list[Any]:
+        calls[0] += 1
+        return real(*objs)
+
+    monkeypatch.setattr(gc, "get_referrers", counting)
+    together = explain_all(_fresh(refs), max_chains=1)
+    shared_scans = calls[0]
+    calls[0] = 0
+    alone = [explain(ref(), max_chains=1) for ref in refs]
+    alone_scans = calls[0]
+    assert together == alone
+    depths = [len(e.chains[0]) for e in together]
+    assert depths == [5 + i for i in range(30)]
+    assert labels(together[2]) == [["module pt_refs_fixture", "attribute head",
+                                    "attribute next of Link object",
+                                    "attribute next of Link object",
+                                    "attribute handlers of Link object", "list index 0",
+                                    "closure cell 'fn' of function make_closure.<locals>.inner"]]
+    # Bounded by the deepest chain (35 references, one scan per level, plus the extra
+    # level), not by the sum of them (~600 scans one by one).
+    assert shared_scans <= 37, shared_scans
+    assert alone_scans > 10 * shared_scans
+
+
+def test_explain_all_never_through_patchtrace(module: types.ModuleType) -> None:
+    # A module of patchtrace's, one of its objects (class defined under patchtrace.*), and a
+    # function of its code each hold a mock: none is a root or a step of a chain.
+    own = types.ModuleType("patchtrace._pt_test_own")
+    sys.modules[own.__name__] = own
+    try:
+        own_cls = type("Ledger", (), {"__module__": "patchtrace._pt_test_own"})
+        import patchtrace
+
+        where = patchtrace.__file__.rsplit("/", 1)[0] + "/_pt_test_own.py"
+        space: dict[str, Any] = {}
+        exec(compile("def make(v):\n    def hold():\n        return v\n    return hold\n",
+                     where, "exec"), space)
+        book = own_cls()
+        book.records = [used_mock(name="by_object")]
+        own.__dict__["TRACER"] = book
+        own.__dict__["direct"] = {"k": used_mock(name="by_module")}
+        own.__dict__["hook"] = space["make"](used_mock(name="by_function"))
+        module.hooks = [own.__dict__["hook"]]  # a user module holds our function: still no
+        refs = [weakref.ref(book.records[0]), weakref.ref(own.__dict__["direct"]["k"]),
+                weakref.ref(own.__dict__["hook"].__closure__[0].cell_contents)]
+        del book, space
+        found = explain_all(_fresh(refs))
+        for exp in found:
+            assert exp.chains == (), exp.text()
+            assert exp.note is not None and "patchtrace's own bookkeeping" in exp.note
+        # the control twin: a user module also holds each, and the chain starts there
+        module.kept = [ref() for ref in refs]
+        again = explain_all(_fresh(refs))
+        for i, exp in enumerate(again):
+            assert labels(exp)[0] == ["module pt_refs_fixture", "attribute kept",
+                                      f"list index {i}"]
+            for chain in labels(exp):
+                assert not any("patchtrace" in step or "Ledger" in step for step in chain)
+    finally:
+        sys.modules.pop(own.__name__, None)
+        own.__dict__.clear()
+
+
+def test_explain_all_skip_runner(module: types.ModuleType) -> None:
+    import warnings
+
+    import pluggy
+
+    # A warning recorded with the mock as its source, pluggy's call history of a historic
+    # hook, and a captured exception whose argument is the mock: the runner's records.
+    with warnings.catch_warnings(record=True) as log:
+        warnings.simplefilter("always")
+        warnings.warn("recorded", UserWarning, stacklevel=1, source=used_mock(name="warned"))
+    hookspec = pluggy.HookspecMarker("pt_refs")
+
+    class Spec:
+        @hookspec(historic=True)
+        def pt_refs_event(self, value: object) -> None: ...
+
+    manager = pluggy.PluginManager("pt_refs")
+    manager.add_hookspecs(Spec)
+    manager.hook.pt_refs_event.call_historic(kwargs={"value": used_mock(name="history")})
+    with pytest.raises(ValueError) as info:
+        raise ValueError(used_mock(name="raised"))
+    module.log, module.manager, module.info = log, manager, info
+    refs = [weakref.ref(log[0].source), weakref.ref(
+        manager.hook.pt_refs_event._call_history[0][0]["value"]),
+        weakref.ref(info.value.args[0])]
+    del log, manager, info
+    seen = explain_all(_fresh(refs))
+    assert all(exp.chains for exp in seen), [e.text() for e in seen]
+    assert "WarningMessage" in " ".join(labels(seen[0])[0])
+    skipped = explain_all(_fresh(refs), skip_runner=True)
+    for exp in skipped:
+        assert exp.chains == (), exp.text()
+        assert exp.note is not None and "skip_runner" in exp.note
+    # control twin: also held by a user module, so still explained, not through the records
+    module.kept = {"m": [ref() for ref in refs]}
+    for i, exp in enumerate(explain_all(_fresh(refs), skip_runner=True)):
+        assert labels(exp) == [["module pt_refs_fixture", "attribute kept", "dict key 'm'",
+                                f"list index {i}"]]
+    module.__dict__.clear()
+    sys.modules.pop("pt_refs_fixture", None)
+
+
+def test_lru_cache_key_without_functools_marker(module: types.ModuleType) -> None:
+    @functools.cache
+    def client(name: str, retries: int = 0) -> mock.MagicMock:
+        return used_mock(name=name)
+
+    module.client = client
+    del client
+    target = weakref.ref(module.client("api", retries=3))
+    chain = labels(explain(target()))[0]
+    assert chain[2] == "lru_cache storage of test_lru_cache_key_without_functools_marker." \
+        "<locals>.client, key ('api', retries=3)"
+    assert not any("object object at" in step for step in chain)
+
+
+# -- in a traced run: what keeps a survivor alive -------------------------------------------
+SURVIVORS_PKG = {
+    "pkg/__init__.py": "",
+    "pkg/mod.py": "KEEP = []\nHANDLERS = []\n",
+}
+
+
+def _survivors(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Test name -> its surviving mock (the one of the type named in the test)."""
+    found: dict[str, dict[str, Any]] = {}
+    for leak in leaks_by_kind(report).get("mock-survived", []):
+        name = leak["polluter"].split("::")[-1]
+        if name not in found or leak["value"]["type"] in ("AsyncMock", "MagicMock"):
+            found[name] = leak  # an AsyncMock's __code__ mock is a survivor of its own too
+    return found
+
+
+def test_survivor_held_only_by_the_runners_records_is_not_reported(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    report_path = traced_env()
+    package_suite(pytester, SURVIVORS_PKG)
+    pytester.makepyfile(test_records="""
+        import gc, warnings
+        from unittest import mock
+        import pkg.mod
+
+        def test_unawaited():
+            mock.AsyncMock(name="unawaited")()  # 'coroutine ... was never awaited'
+
+        def test_unawaited_kept():
+            m = mock.AsyncMock(name="unawaited_kept")
+            m()
+            pkg.mod.KEEP.append(m)
+
+        def test_warned():
+            warnings.warn("recorded by pytest", UserWarning, source=mock.MagicMock(name="w"))
+
+        def test_warned_kept():
+            m = mock.MagicMock(name="warned_kept")
+            warnings.warn("recorded by pytest", UserWarning, source=m)
+            pkg.mod.KEEP.append(m)
+
+        def test_later():
+            gc.collect()
+
+        def test_later_still():
+            gc.collect()
+    """)
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*was never awaited*"])
+    report = load_report(report_path)
+    survived = _survivors(report)
+    assert set(survived) == {"test_unawaited_kept", "test_warned_kept"}, report["leaks"]
+    assert survived["test_unawaited_kept"]["alive_via"] == [
+        "module pkg.mod", "attribute KEEP", "list index 0"]
+    assert survived["test_warned_kept"]["alive_via"] == [
+        "module pkg.mod", "attribute KEEP", "list index 1"]
+    text = json.dumps(report)
+    for word in ("WarningMessage", "HookCaller", "_call_history", "ihook"):
+        assert word not in text
+
+
+def test_alive_via_never_passes_through_patchtrace(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # A handler left installed is compared at every boundary: patchtrace's snapshot of the
+    # signal table holds it (and so the mock its closure holds) -- that is no reason, and
+    # the C signal table itself is invisible to the garbage collector.
+    report_path = traced_env()
+    package_suite(pytester, SURVIVORS_PKG)
+    pytester.makepyfile(test_handlers="""
+        import gc, signal
+        from unittest import mock
+        import pkg.mod
+
+        def test_handler():
+            m = mock.MagicMock(name="handler")
+            signal.signal(signal.SIGUSR1, lambda *a: m(*a))
+
+        def test_handler_kept():
+            m = mock.MagicMock(name="handler_kept")
+            handler = lambda *a: m(*a)
+            signal.signal(signal.SIGUSR2, handler)
+            pkg.mod.HANDLERS.append(handler)
+
+        def test_later():
+            gc.collect()
+
+        def test_later_still():
+            gc.collect()
+    """)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=4)
+    report = load_report(report_path)
+    survived = _survivors(report)
+    assert set(survived) == {"test_handler_kept"}, report["leaks"]
+    chain = survived["test_handler_kept"]["alive_via"]
+    assert chain[:3] == ["module pkg.mod", "attribute HANDLERS", "list index 0"], chain
+    assert chain[3].startswith("closure cell 'm' of function test_handler_kept.<locals>.")
+    assert {leak["name"] for leak in leaks_by_kind(report)["resource-changed"]} == {
+        "SIGUSR1", "SIGUSR2"}
+    for leak in report["leaks"]:
+        for step in leak["alive_via"] or ():
+            for word in ("patchtrace", "_TRACER", "_snapshot", "Snapshot", "Detector",
+                         "Tracer"):
+                assert word not in step, leak

@@ -283,9 +283,34 @@ def _lru_edge(src: Any, dst: object, after: object) -> tuple[Step, int]:
     if type(dst) is dict and after is not None:
         keys = raw_keys_for(dst, after)
         if keys:
-            text = f"lru_cache storage of {name}, key {_key_text(keys[0])}"
+            text = f"lru_cache storage of {name}, key {_lru_key_text(keys[0])}"
             return Step("lru_cache storage", text), 2
     return Step("lru_cache storage", f"lru_cache storage of {name}"), 1
+
+
+def _lru_key_text(key: object) -> str:
+    """An lru_cache key as the call that made it: ``('k', value=<MagicMock ...>)``.
+
+    functools builds ``args + (kwd_mark, name, value, ...) [+ argument types if typed]``,
+    where ``kwd_mark`` is a bare ``object()`` (``<object object at 0x...>`` in a repr, which
+    means nothing to a reader): the keyword part is shown as ``name=value`` instead."""
+    cls = type(key)
+    if not (cls is tuple or issubclass(cls, list)):
+        return _key_text(key)
+    items: list[object] = (
+        list(tuple.__iter__(key)) if cls is tuple else list(list.__iter__(key))  # type: ignore[arg-type]
+    )
+    mark = next((i for i, item in enumerate(items) if type(item) is object), -1)
+    if mark < 0:
+        return _key_text(tuple(items))
+    parts = [safe_repr(item, 40) for item in items[:mark]]
+    rest = items[mark + 1:]
+    j = 0
+    while j + 1 < len(rest) and type(rest[j]) is str:
+        parts.append(f"{rest[j]}={safe_repr(rest[j + 1], 40)}")
+        j += 2
+    text = "(" + ", ".join(parts) + ")"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _generator_edge(src: Any, dst: object, after: object) -> tuple[Step, int]:

@@ -10,10 +10,10 @@ from typing import IO, Any
 from patchtrace.values import is_mock, safe_repr, type_name
 
 from ._edges import describe
-from ._graph import Roots, Search, ignored_ids, search
+from ._graph import Fetcher, Roots, Search, ignored_ids, search_all
 from ._model import Chain, Explanation
 
-__all__ = ["explain", "why"]
+__all__ = ["explain", "explain_all", "why"]
 
 
 def explain(
@@ -22,6 +22,7 @@ def explain(
     max_chains: int = 3,
     ignore: Iterable[object] = (),
     skip_tracebacks: bool = False,
+    skip_runner: bool = False,
     max_depth: int = 64,
 ) -> Explanation:
     """The shortest chains of references from roots (modules, classes, thread stacks, ...)
@@ -29,71 +30,141 @@ def explain(
 
     ``ignore``: objects (containers, frames) a chain must not pass through.
     ``skip_tracebacks``: chains through a traceback or ``sys.last_*`` do not count.
+    ``skip_runner``: chains through the test runner's records (a warning pytest recorded,
+    a captured exception or report, pluggy's hook call history, ``sys.last_*``) do not count.
+    patchtrace's own objects (its modules, tracer, ledger, detector, snapshots) never count.
     """
-    target_type = type_name(obj)
-    target_repr = safe_repr(obj)
+    return explain_all(
+        (obj,), max_chains=max_chains, ignore=ignore, skip_tracebacks=skip_tracebacks,
+        skip_runner=skip_runner, max_depth=max_depth,
+    )[0]
+
+
+def explain_all(
+    objects: Iterable[object],
+    *,
+    max_chains: int = 3,
+    ignore: Iterable[object] = (),
+    skip_tracebacks: bool = False,
+    skip_runner: bool = False,
+    max_depth: int = 64,
+) -> list[Explanation]:
+    """``explain()`` for many objects at once: one :class:`Explanation` per object, in order,
+    each the same as ``explain(obj)`` would give.
+
+    The searches run side by side and share their heap scans (one ``gc.get_referrers`` per
+    level for all of them, and a node reached by several is fetched once), so the cost is
+    bounded by the deepest chain rather than by the sum of them.  The list or tuple passed as
+    ``objects`` is not a reason for anything to be alive.
+    """
+    targets: list[object] = list(objects)
+    if not targets:
+        return []
+    infos = [(type_name(obj), safe_repr(obj)) for obj in targets]
     extra: list[object] = list(ignore)
     ignore_ids = ignored_ids()
     ignore_ids.update(id(o) for o in extra)
-    ignore_ids.add(id(extra))
+    ignore_ids.update((id(extra), id(targets)))
+    if type(objects) in (list, tuple):
+        ignore_ids.add(id(objects))
+    depth = max(1, max_depth)
+    wanted = max(1, max_chains)
     # No automatic collection while we hold big temporaries: allocating them would trigger
     # full collections of the very heap we are walking (hundreds of ms at 1M objects).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     roots = Roots.snapshot()
-    result: Search | None = None
+    fetcher: Fetcher | None = None
+    results: list[Search | None] = [None] * len(targets)
+    chains: list[tuple[Chain, ...]] = [()] * len(targets)
+    notes: list[str | None] = [None] * len(targets)
+    paths: list[list[list[object]]] = []
     try:
+        pending = list(range(len(targets)))
         # A mock kept alive only by one of its children (a return value cached in an
         # lru_cache or a registry) has no chain until the child's link up to its parent is
         # followed: a second search does, for mocks only.
-        chains: tuple[Chain, ...] = ()
-        for backlinks in (False, True) if is_mock(obj) else (False,):
-            if result is not None:
-                result.levels.clear()
-                result.hits.clear()
-            result = search(
-                obj,
-                roots,
-                ignore=ignore_ids,
-                max_depth=max(1, max_depth),
-                max_chains=max(1, max_chains),
-                skip_tracebacks=skip_tracebacks,
-                backlinks=backlinks,
-            )
-            chains = _chains(result, roots, max(1, max_chains))
-            if chains:
+        for backlinks in (False, True):
+            if backlinks:
+                pending = [i for i in pending if is_mock(targets[i])]
+            if not pending:
                 break
-        assert result is not None
-        note = _note(result, chains, skip_tracebacks, max_depth)
+            if fetcher is None:
+                fetcher = Fetcher(ignore_ids)
+            else:
+                # Naming the first pass's chains may have given instances a __dict__ of
+                # their own: what was cached about their referrers is stale.
+                fetcher.forget()
+                for i in pending:
+                    previous = results[i]
+                    if previous is not None:
+                        previous.clear()
+            batch = [targets[i] for i in pending]
+            found = search_all(
+                batch, roots, fetcher=fetcher, max_depth=depth, max_chains=wanted,
+                skip_tracebacks=skip_tracebacks, skip_runner=skip_runner, backlinks=backlinks,
+            )
+            del batch
+            paths = [_paths(result, wanted) for result in found]
+            for i, result, found_paths in zip(pending, found, paths, strict=True):
+                previous = results[i]
+                if previous is not None:
+                    previous.clear()
+                results[i] = result
+                chains[i] = _chains(found_paths, roots, wanted)
+                found_paths.clear()
+            del found
+            pending = [i for i in pending if not chains[i]]
+        for i, last in enumerate(results):
+            if last is not None:
+                notes[i] = _note(last, chains[i], skip_tracebacks, skip_runner, max_depth)
     finally:
         # Drop every strong reference we took (frames above all) before returning.
+        for last in results:
+            if last is not None:
+                last.clear()
+        for found_paths in paths:
+            found_paths.clear()
+        if fetcher is not None:
+            fetcher.clear()
         roots.keep.clear()
         roots.local_refs.clear()
         if gc_was_enabled:
             gc.enable()
-        if result is not None:
-            result.levels.clear()
-            result.hits.clear()
-        del extra, result
-    return Explanation(target_type, target_repr, chains, note)
+        del extra, results, targets
+    return [
+        Explanation(kind, text, found_chains, note)
+        for (kind, text), found_chains, note in zip(infos, chains, notes, strict=True)
+    ]
 
 
-def _chains(result: Search, roots: Roots, max_chains: int) -> tuple[Chain, ...]:
-    chains: list[Chain] = []
-    labels_seen: set[tuple[str, ...]] = set()
+def _paths(result: Search, max_chains: int) -> list[list[object]]:
+    """Live paths ``[root, ..., target]`` for the nearest hits.  All of them are taken before
+    any is named: naming reads ``__dict__``, which on 3.11+ materializes an instance's inline
+    attributes into a new dict, and a path walked after that would no longer connect."""
+    paths: list[list[object]] = []
+    cap = 8 * max_chains + 8  # room for hits whose chains read the same
     for depth, root, child in sorted(result.hits, key=lambda hit: hit[0]):
         if child is not None:
             rest = _path_down(child, depth - 1, result.levels)
             path = None if rest is None else [root, *rest]
         else:
             path = _path_down(root, depth, result.levels)
-        if path is None:
-            continue
+        if path is not None:
+            paths.append(path)
+            if len(paths) >= cap:
+                break
+    return paths
+
+
+def _chains(paths: list[list[object]], roots: Roots, max_chains: int) -> tuple[Chain, ...]:
+    chains: list[Chain] = []
+    labels_seen: set[tuple[str, ...]] = set()
+    for path in paths:
         try:
             chain = describe(path, roots)
         except Exception as exc:  # naming is best effort; never lose the chain over it
             chain = _fallback(path, exc)
-        del path
         key = tuple(chain.labels())
         if key in labels_seen:
             continue
@@ -128,13 +199,27 @@ def _path_down(root: object, depth: int, levels: list[dict[int, object]]) -> lis
     return path
 
 
-def _note(result: Search, chains: tuple[Chain, ...], skip_tb: bool, max_depth: int) -> str | None:
+def _note(
+    result: Search, chains: tuple[Chain, ...], skip_tb: bool, skip_runner: bool, max_depth: int
+) -> str | None:
     if chains:
         return None
     if skip_tb and result.blocked_traceback:
         return (
             "only reachable through a traceback (sys.last_traceback, sys.last_value or an "
             "exception's __traceback__); ignored because skip_tracebacks=True"
+        )
+    if skip_runner and result.blocked_runner:
+        return (
+            "only reachable through the test runner's own records (a warning pytest "
+            "recorded, a captured exception or report, pluggy's hook call history, "
+            "sys.last_*); ignored because skip_runner=True"
+        )
+    if result.blocked_own and result.exhausted:
+        return (
+            "only reachable through patchtrace's own bookkeeping (its tracer, ledger or "
+            "snapshots), which is never a reason; nothing else the garbage collector sees "
+            "holds it (C code may: a signal handler table, an extension's static)"
         )
     if result.referrer_count == 0 or len(result.levels) <= 1 or not result.levels[1]:
         return (

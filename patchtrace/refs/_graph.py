@@ -22,9 +22,9 @@ from typing import Any, Final, final
 
 from patchtrace.values import is_mock, mock_classes
 
-from ._safe import raw_dict, thread_name
+from ._safe import mro, raw_dict, thread_name
 
-__all__ = ["Roots", "Search", "ignore_container", "ignored_ids", "search"]
+__all__ = ["Fetcher", "Roots", "Search", "ignore_container", "ignored_ids", "search", "search_all"]
 
 _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 #: A mock's links *up* to its parent: never the reason the parent is alive.
@@ -63,6 +63,7 @@ class Roots:
         "last_ids",
         "local_refs",
         "own_frames",
+        "own_ids",
         "sys_dict",
     )
 
@@ -72,6 +73,8 @@ class Roots:
         #: id -> thread name, for every frame on a live thread stack (not ours).
         self.frames: dict[int, str] = {}
         self.own_frames: set[int] = set()
+        #: ids of patchtrace's own modules and their namespaces: never a root, never a node.
+        self.own_ids: set[int] = set()
         self.caller_frame = 0
         self.keep: list[object] = []
         self.sys_dict: dict[str, Any] | None = None
@@ -94,9 +97,13 @@ class Roots:
                 namespace = object.__getattribute__(module, "__dict__")
             except Exception:
                 continue
-            if id(namespace) in labels:
+            if id(namespace) in labels or id(namespace) in roots.own_ids:
                 continue
             keep.append(namespace)
+            if type(name) is str and (name == "patchtrace" or name.startswith("patchtrace.")):
+                roots.own_ids.update((id(namespace), id(module)))
+                keep.append(module)
+                continue
             kind = "builtins" if name == "builtins" else "module"
             labels[id(namespace)] = (kind, f"module {name}")
             labels[id(module)] = (kind, f"module {name}")
@@ -137,7 +144,7 @@ class Roots:
         for name, value in items:
             if type(name) is str:
                 local_refs.setdefault(id(value), []).append((frame, name))
-        self.keep.append(items)
+        self.keep.append([value for _name, value in items])  # values only: no (name, value) tuple
 
 
 def _get_ident() -> int:
@@ -148,9 +155,22 @@ def _get_ident() -> int:
 
 @final
 class Search:
-    """Result of one search; holds the visited objects until the caller drops it."""
+    """Result of one object's search; holds the visited objects until the caller drops it."""
 
-    __slots__ = ("blocked_traceback", "exhausted", "hits", "levels", "referrer_count")
+    __slots__ = (
+        "blocked_own",
+        "blocked_runner",
+        "blocked_traceback",
+        "exhausted",
+        "first_hit_depth",
+        "frontier",
+        "hits",
+        "ignore",
+        "levels",
+        "referrer_count",
+        "running",
+        "seen",
+    )
 
     def __init__(self) -> None:
         #: levels[d] maps id -> object for the nodes first seen at distance d from the target.
@@ -158,8 +178,141 @@ class Search:
         #: (distance, root, first node below the root if already known), nearest first.
         self.hits: list[tuple[int, object, object]] = []
         self.blocked_traceback = False
+        #: Something only the test runner's records hold (skip_runner) was on the way.
+        self.blocked_runner = False
+        #: patchtrace's own bookkeeping was on the way (never a reason).
+        self.blocked_own = False
         self.exhausted = False
         self.referrer_count = 0
+        # Working state, cleared when the search ends.
+        self.seen: set[int] = set()
+        self.ignore: set[int] = set()
+        self.frontier: list[object] = []
+        self.first_hit_depth = -1
+        self.running = True
+
+    def clear(self) -> None:
+        self.levels.clear()
+        self.hits.clear()
+        self.frontier.clear()
+        self.seen.clear()
+        self.ignore.clear()
+
+
+@final
+class Fetcher:
+    """Referrers of frontier nodes, one heap scan per round for every search that needs one.
+
+    ``gc.get_referrers(*nodes)`` costs one heap walk plus one pointer comparison per referent
+    and node (at 1M objects: ~1 scan for one node, ~8 for 100), so each node is fetched once:
+    its referrers are kept (in heap order, ranked within the round that fetched them) and a
+    later search reaching the same node is served without a scan.  A search whose frontier
+    was fetched in several rounds has it fetched again, together, so the order it sees is
+    the heap order a search of its own would have seen (same chains, ties broken alike).
+    """
+
+    __slots__ = ("cache", "ignore", "keepalive", "ranks", "rounds", "scans")
+
+    def __init__(self, ignore: set[int]) -> None:
+        #: id(node) -> (round, referrers of node in heap order)
+        self.cache: dict[int, tuple[int, list[object]]] = {}
+        #: round -> {id(referrer): position in that round's heap-ordered result}
+        self.ranks: dict[int, dict[int, int]] = {}
+        self.rounds = 0
+        self.scans = 0
+        #: Our own temporaries: every search ignores them.  Each one whose id() is here stays
+        #: alive until the fetcher is cleared, so no user object can take over its address.
+        self.ignore = ignore
+        self.keepalive: list[object] = []
+        ignore.update((id(self.cache), id(self.ranks), id(self.keepalive)))
+
+    def own(self, obj: object) -> None:
+        self.ignore.add(id(obj))
+        self.keepalive.append(obj)
+
+    def servable(self, frontier: list[object]) -> bool:
+        """All of ``frontier`` is cached from one round."""
+        cache = self.cache
+        first = -1
+        for node in frontier:
+            entry = cache.get(id(node))
+            if entry is None:
+                return False
+            if first < 0:
+                first = entry[0]
+            elif entry[0] != first:
+                return False
+        return True
+
+    def fetch(self, nodes: dict[int, object]) -> None:
+        """One heap scan for the referrers of every node in ``nodes`` (id -> node)."""
+        batch = list(nodes.values())
+        self.own(batch)
+        referrers: list[Any]
+        if len(batch) > BULK_THRESHOLD:
+            referrers = _referrers_bulk(batch)
+        else:
+            # Our own argument tuple: 3.13's argument clinic copies it, and only skips the copy.
+            batch_tuple = tuple(batch)
+            self.own(batch_tuple)
+            referrers = gc.get_referrers(*batch_tuple)
+            del batch_tuple
+        self.own(referrers)
+        self.scans += 1
+        ignore = self.ignore
+        rank: dict[int, int] = {}
+        self.own(rank)
+        lists: dict[int, list[object]] = {}
+        self.own(lists)
+        for nid in nodes:
+            found: list[object] = []
+            self.own(found)
+            lists[nid] = found
+        single = next(iter(lists.values())) if len(lists) == 1 else None
+        ref: Any = None
+        for position, ref in enumerate(referrers):
+            rid = id(ref)
+            if rid in ignore:
+                continue
+            rank[rid] = position
+            if single is not None:
+                single.append(ref)
+                continue
+            # Which of the nodes does it refer to (often one; a container may hold several).
+            for inner in gc.get_referents(ref):
+                found_list = lists.get(id(inner))
+                if found_list is not None and (not found_list or found_list[-1] is not ref):
+                    found_list.append(ref)
+        del referrers, ref
+        round_no = self.rounds
+        self.rounds += 1
+        self.ranks[round_no] = rank
+        for nid, found in lists.items():
+            self.cache[nid] = (round_no, found)
+
+    def referrers(self, frontier: list[object]) -> list[object]:
+        """Referrers of a servable frontier, in heap order (what get_referrers would give)."""
+        cache = self.cache
+        if len(frontier) == 1:
+            return cache[id(frontier[0])][1]
+        round_no = cache[id(frontier[0])][0]
+        merged: dict[int, object] = {}
+        for node in frontier:
+            for ref in cache[id(node)][1]:
+                merged[id(ref)] = ref
+        rank = self.ranks[round_no]
+        out = [merged[rid] for rid in sorted(merged, key=rank.__getitem__)]
+        merged.clear()
+        return out
+
+    def forget(self) -> None:
+        """Drop what is cached (keeping our temporaries ignored and alive)."""
+        self.cache.clear()
+        self.ranks.clear()
+
+    def clear(self) -> None:
+        self.forget()
+        self.keepalive.clear()
 
 
 def search(
@@ -170,138 +323,319 @@ def search(
     max_depth: int,
     max_chains: int,
     skip_tracebacks: bool,
+    skip_runner: bool = False,
     extra_levels: int = 1,
     backlinks: bool = False,
 ) -> Search:
-    """``backlinks``: also follow a child mock's link up to its parent (off by default: a
+    """One object's search (``search_all`` of one target)."""
+    fetcher = Fetcher(set(ignore))
+    try:
+        return search_all(
+            [target], roots, fetcher=fetcher, max_depth=max_depth, max_chains=max_chains,
+            skip_tracebacks=skip_tracebacks, skip_runner=skip_runner,
+            extra_levels=extra_levels, backlinks=backlinks,
+        )[0]
+    finally:
+        fetcher.clear()
+
+
+def search_all(
+    targets: list[object],
+    roots: Roots,
+    *,
+    fetcher: Fetcher,
+    max_depth: int,
+    max_chains: int,
+    skip_tracebacks: bool,
+    skip_runner: bool = False,
+    extra_levels: int = 1,
+    backlinks: bool = False,
+) -> list[Search]:
+    """One backward breadth-first search per target, run level by level side by side: each
+    level fetches the referrers of every search's new frontier nodes in one heap scan
+    (``Fetcher``), so the scans are bounded by the deepest search, not by their sum.
+
+    ``backlinks``: also follow a child mock's link up to its parent (off by default: a
     parent's children point back at it by the dozen, and are alive because of it)."""
-    result = Search()
-    levels = result.levels
+    fetcher.own(targets)
+    fetcher.own(roots.keep)
+    for kept in roots.keep:
+        if type(kept) is list:
+            fetcher.own(kept)  # the values of frame locals, kept alive while we search
+    judge = _Judge(roots, skip_tracebacks, skip_runner, backlinks)
+    searches: list[Search] = []
+    fetcher.own(searches)
+    for target in targets:
+        result = Search()
+        searches.append(result)
+        for part in (result, result.levels, result.hits, result.seen, result.ignore,
+                     result.frontier):
+            fetcher.own(part)
+        first: dict[int, object] = {id(target): target}
+        fetcher.own(first)
+        result.levels.append(first)
+        result.seen.update(first)
+        result.frontier.append(target)
+        judge.frame_hits(result, target, 0)
+
+    for depth in range(1, max_depth + 1):
+        running = [s for s in searches if s.running]
+        fetcher.own(running)
+        if not running:
+            break
+        wanted: dict[int, object] = {}
+        fetcher.own(wanted)
+        for result in running:
+            if not result.frontier:
+                result.exhausted = True
+                result.running = False
+            elif not fetcher.servable(result.frontier):
+                for node in result.frontier:
+                    wanted[id(node)] = node
+        if wanted:
+            fetcher.fetch(wanted)
+        for result in running:
+            if result.running:
+                _advance(result, depth, fetcher, judge, max_chains, extra_levels)
+    for result in searches:
+        if result.running:
+            result.exhausted = not result.frontier
+            result.running = False
+        result.frontier.clear()
+        result.seen.clear()
+        result.ignore.clear()
+    return searches
+
+
+def _advance(
+    result: Search, depth: int, fetcher: Fetcher, judge: _Judge, max_chains: int,
+    extra_levels: int,
+) -> None:
+    """One level of one search: judge the referrers of its frontier."""
+    frontier = result.frontier
+    referrers = fetcher.referrers(frontier)
+    fetcher.own(referrers)
+    seen = result.seen
+    ignore = result.ignore
     hits = result.hits
-    mock_mod = sys.modules.get("unittest.mock")
-    proxy_type = mock_mod.__dict__.get("MagicProxy") if mock_mod is not None else None
-    bases = mock_classes()
-    frame_type = types.FrameType
-    tb_type = types.TracebackType
-    labels = roots.labels
-    root_frames = roots.frames
-    own_frames = roots.own_frames
-    last_ids = roots.last_ids
+    if depth == 1:
+        result.referrer_count = len(referrers)
+    frontier_ids = {id(node) for node in frontier}
+    level: dict[int, object] = {}
+    fetcher.own(level)
+    next_frontier: list[object] = []
+    fetcher.own(next_frontier)
+    ref: Any = None
+    for ref in referrers:
+        rid = id(ref)
+        if rid in seen or rid in ignore or rid in fetcher.ignore:
+            continue
+        verdict = judge.verdict(ref, rid, frontier_ids, result)
+        if verdict >= _BLOCK:
+            ignore.add(rid)
+            continue
+        seen.add(rid)
+        level[rid] = ref
+        if verdict == _ROOT:
+            hits.append((depth, ref, None))
+        else:
+            next_frontier.append(ref)
+            judge.frame_hits(result, ref, depth)
+    del ref
+    result.levels.append(level)
+    frontier.clear()
+    if hits:
+        if result.first_hit_depth < 0:
+            result.first_hit_depth = depth
+        if len(hits) >= max_chains or depth >= result.first_hit_depth + extra_levels:
+            result.running = False
+            return
+    frontier.extend(next_frontier)
 
-    first: dict[int, object] = {id(target): target}
-    levels.append(first)
-    seen: set[int] = set(first)
-    frontier: list[object] = [target]
-    # Our own temporaries all point at frontier nodes: never report them.
-    ignore = set(ignore)
-    ignore.update(
-        (id(result), id(levels), id(hits), id(first), id(frontier), id(roots.keep), id(ignore))
+
+@final
+class _Judge:
+    """What a referrer is to a search: a node to go on from, a root, or a dead end."""
+
+    __slots__ = (
+        "backlinks",
+        "bases",
+        "kinds",
+        "labels",
+        "last_ids",
+        "local_refs",
+        "own_frames",
+        "own_ids",
+        "proxy_type",
+        "root_frames",
+        "roots",
+        "skip_runner",
+        "skip_tracebacks",
     )
-    ignore.update(own_frames)
-    # Every temporary whose id() went into ``ignore`` stays alive until the search ends, so
-    # that no user object can be allocated at a freed address and be wrongly ignored.
-    keepalive: list[object] = []
-    ignore.add(id(keepalive))
-    first_hit_depth = -1
-    local_refs = roots.local_refs
 
-    def frame_hits(node: object, depth: int) -> None:
-        for frame, _name in local_refs.get(id(node), ()):
+    def __init__(self, roots: Roots, skip_tracebacks: bool, skip_runner: bool,
+                 backlinks: bool) -> None:
+        mock_mod = sys.modules.get("unittest.mock")
+        self.proxy_type = mock_mod.__dict__.get("MagicProxy") if mock_mod is not None else None
+        self.bases = mock_classes()
+        self.roots = roots
+        self.labels = roots.labels
+        self.root_frames = roots.frames
+        self.own_frames = roots.own_frames
+        self.own_ids = roots.own_ids
+        self.last_ids = roots.last_ids
+        self.local_refs = roots.local_refs
+        self.skip_tracebacks = skip_tracebacks
+        self.skip_runner = skip_runner
+        self.backlinks = backlinks
+        #: id(class) -> _OWN, _RUNNER or _PLAIN (classes stay alive while we search)
+        self.kinds: dict[int, int] = {}
+
+    def frame_hits(self, result: Search, node: object, depth: int) -> None:
+        if not self.local_refs:
+            return
+        seen = result.seen
+        for frame, _name in self.local_refs.get(id(node), ()):
             fid = id(frame)
             if fid not in seen:
                 seen.add(fid)
-                hits.append((depth + 1, frame, node))
+                result.hits.append((depth + 1, frame, node))
 
-    frame_hits(target, 0)
+    def kind_of(self, cls: type) -> int:
+        key = id(cls)
+        kind = self.kinds.get(key)
+        if kind is None:
+            kind = _class_kind(cls)
+            self.kinds[key] = kind
+        return kind
 
-    for depth in range(1, max_depth + 1):
-        if not frontier:
-            result.exhausted = True
-            break
-        referrers: list[Any]
-        if len(frontier) > BULK_THRESHOLD:
-            referrers = _referrers_bulk(frontier)
-        else:
-            # Our own argument tuple: 3.13's argument clinic copies it, and only skips the copy.
-            frontier_tuple = tuple(frontier)
-            ignore.add(id(frontier_tuple))
-            keepalive.append(frontier_tuple)
-            referrers = gc.get_referrers(*frontier_tuple)
-            del frontier_tuple
-        ignore.add(id(referrers))
-        keepalive.append(referrers)
-        if depth == 1:
-            result.referrer_count = len(referrers)
-        frontier_ids = {id(node) for node in frontier}
-        level: dict[int, object] = {}
-        ignore.add(id(level))
-        next_frontier: list[object] = []
-        ignore.add(id(next_frontier))
-        ref: Any
-        for ref in referrers:
-            rid = id(ref)
-            if rid in seen or rid in ignore:
-                continue
-            cls = type(ref)
-            verdict = _NODE
-            if rid in labels:
-                verdict = _ROOT
-                sys_dict = roots.sys_dict
-                if (
-                    skip_tracebacks
-                    and sys_dict is not None
-                    and ref is sys_dict
-                    and _only_via_last(sys_dict, frontier_ids)
-                ):
-                    verdict = _BLOCK_TB
-            elif cls is frame_type:
-                if rid in own_frames or is_own_code(ref.f_code):
-                    verdict = _BLOCK
-                elif rid in root_frames:
-                    verdict = _ROOT
-                    if rid == roots.caller_frame and not _named_local(ref, frontier_ids):
-                        # The frame that called explain() holds the argument on its value stack.
-                        verdict = _BLOCK
-            elif cls is tb_type or rid in last_ids:
-                if skip_tracebacks:
-                    verdict = _BLOCK_TB
-            elif proxy_type is not None and cls is proxy_type:
-                verdict = _BLOCK
-            elif bases and issubclass(cls, bases):
-                if not backlinks and _only_backlinks(raw_dict(ref), frontier_ids):
-                    verdict = _BLOCK
-            elif cls is dict:
-                if not backlinks and _is_mock_plumbing_dict(ref, frontier_ids):
-                    verdict = _BLOCK
-            elif issubclass(cls, type) and not (bases and issubclass(ref, bases)):
-                verdict = _ROOT
-            if verdict in (_BLOCK, _BLOCK_TB):
-                if verdict == _BLOCK_TB:
-                    result.blocked_traceback = True
-                ignore.add(rid)
-                continue
-            seen.add(rid)
-            level[rid] = ref
-            if verdict == _ROOT:
-                hits.append((depth, ref, None))
-            else:
-                next_frontier.append(ref)
-                if local_refs:
-                    frame_hits(ref, depth)
-        del referrers
-        levels.append(level)
-        if hits:
-            if first_hit_depth < 0:
-                first_hit_depth = depth
-            if len(hits) >= max_chains or depth >= first_hit_depth + extra_levels:
-                break
-        keepalive.append(frontier)
-        frontier = next_frontier
-        ignore.add(id(frontier))
-    else:
-        result.exhausted = not frontier
-    keepalive.clear()
-    return result
+    def verdict(self, ref: Any, rid: int, frontier_ids: set[int], result: Search) -> int:
+        roots = self.roots
+        cls = type(ref)
+        if rid in self.own_ids:
+            result.blocked_own = True
+            return _BLOCK_OWN
+        if rid in self.labels:
+            sys_dict = roots.sys_dict
+            if (
+                (self.skip_tracebacks or self.skip_runner)
+                and sys_dict is not None
+                and ref is sys_dict
+                and _only_via_last(sys_dict, frontier_ids)
+            ):
+                return self._blocked_tb(result)
+            return _ROOT
+        if cls is _FRAME_TYPE:
+            if rid in self.own_frames or is_own_code(ref.f_code):
+                return _BLOCK
+            if rid in self.root_frames:
+                if rid == roots.caller_frame and not _named_local(ref, frontier_ids):
+                    # The frame that called explain() holds the argument on its value stack.
+                    return _BLOCK
+                return _ROOT
+            return _NODE
+        if cls is _TB_TYPE or rid in self.last_ids:
+            if self.skip_tracebacks:
+                return self._blocked_tb(result)
+            if self.skip_runner and rid in self.last_ids:
+                result.blocked_runner = True
+                return _BLOCK_RUNNER
+            return _NODE
+        if cls is _FUNCTION_TYPE:
+            if is_own_code(ref.__code__):
+                result.blocked_own = True
+                return _BLOCK_OWN
+            return _NODE
+        kind = self.kind_of(cls)
+        if kind == _OWN:
+            result.blocked_own = True
+            return _BLOCK_OWN
+        if kind == _RUNNER and self.skip_runner:
+            result.blocked_runner = True
+            return _BLOCK_RUNNER
+        if self.proxy_type is not None and cls is self.proxy_type:
+            return _BLOCK
+        bases = self.bases
+        if bases and issubclass(cls, bases):
+            if not self.backlinks and _only_backlinks(raw_dict(ref), frontier_ids):
+                return _BLOCK
+            return _NODE
+        if cls is dict:
+            if not self.backlinks and _is_mock_plumbing_dict(ref, frontier_ids):
+                return _BLOCK
+            return _NODE
+        if issubclass(cls, type) and not (bases and issubclass(ref, bases)):
+            if _module_of(ref) in _OWN_MODULES or _module_of(ref).startswith("patchtrace."):
+                result.blocked_own = True
+                return _BLOCK_OWN
+            return _ROOT
+        return _NODE
+
+    @staticmethod
+    def _blocked_tb(result: Search) -> int:
+        result.blocked_traceback = True
+        return _BLOCK_TB
+
+
+_FRAME_TYPE: Final = types.FrameType
+_TB_TYPE: Final = types.TracebackType
+_FUNCTION_TYPE: Final = types.FunctionType
+_OWN_MODULES: Final = frozenset({"patchtrace"})
+
+#: The test runner's records: what pytest and pluggy keep about a test (recorded warnings,
+#: captured exceptions and their reports, hook call history), by (module, class name); a
+#: class counts when any class of its MRO is listed.  Modules listed with "*": all classes.
+_RUNNER_CLASSES: Final = frozenset({
+    ("warnings", "WarningMessage"),
+    ("_pytest._code.code", "*"),
+})
+#: The same, by package and class name, whichever private module defines the class today.
+_RUNNER_NAMES: Final = {
+    "_pytest": frozenset({
+        "WarningsRecorder", "WarningsChecker", "CallInfo", "BaseReport", "TestReport",
+        "CollectReport", "LogCaptureHandler", "ExceptionInfo", "Traceback", "TracebackEntry",
+    }),
+    "pluggy": frozenset({"HookCaller", "_HookCaller", "_SubsetHookCaller", "Result", "_Result"}),
+}
+
+_PLAIN: Final = 0
+_OWN: Final = 1
+_RUNNER: Final = 2
+
+
+def _module_of(cls: type) -> str:
+    try:
+        module = _TYPE_MODULE.__get__(cls, type)
+    except Exception:
+        return ""
+    return module if type(module) is str else ""
+
+
+def _class_kind(cls: type) -> int:
+    """patchtrace's own class (_OWN), one of the runner's records (_RUNNER), or _PLAIN."""
+    module = _module_of(cls)
+    if module in _OWN_MODULES or module.startswith("patchtrace."):
+        return _OWN
+    for klass in mro(cls):
+        module = _module_of(klass)
+        if (module, "*") in _RUNNER_CLASSES:
+            return _RUNNER
+        try:
+            name = _TYPE_NAME.__get__(klass, type)
+        except Exception:
+            continue
+        if type(name) is not str:
+            continue
+        if (module, name) in _RUNNER_CLASSES:
+            return _RUNNER
+        names = _RUNNER_NAMES.get(module.partition(".")[0])
+        if names is not None and name in names:
+            return _RUNNER
+    return _PLAIN
+
+
+_TYPE_MODULE: Final[Any] = type.__dict__["__module__"]
+_TYPE_NAME: Final[Any] = type.__dict__["__qualname__"]
 
 
 #: Above this many frontier objects one hash-based pass over the heap beats get_referrers, whose
@@ -342,8 +676,11 @@ def _referrers_bulk(frontier: list[object]) -> list[object]:
 
 _NODE: Final = 0
 _ROOT: Final = 1
+# Dead ends (>= _BLOCK): never a node of a chain.
 _BLOCK: Final = 2
 _BLOCK_TB: Final = 3
+_BLOCK_RUNNER: Final = 4
+_BLOCK_OWN: Final = 5
 
 
 def _only_via_last(namespace: dict[str, Any], frontier_ids: set[int]) -> bool:
