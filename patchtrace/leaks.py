@@ -110,14 +110,18 @@ class Leak:
         "fixture",
         "id",
         "kind",
+        "known",
         "name",
         "phase",
         "polluter",
+        "reproduce",
         "source",
         "stack",
+        "suggested_patch",
         "target",
         "token",
         "value",
+        "verified",
         "victims",
         "where",
     )
@@ -156,6 +160,13 @@ class Leak:
         self.desc = desc
         self.source = source
         self.token = token
+        #: matches an entry of PATCHTRACE_BASELINE (see patchtrace.fix._baseline)
+        self.known = False
+        #: filled in when a report is written (patchtrace.fix): plain strings, or None
+        self.reproduce: str | None = None
+        self.suggested_patch: str | None = None
+        #: set by ``python -m patchtrace fix --verify``; None when not tried
+        self.verified: bool | None = None
         self._ref: weakref.ref[Any] | None = None
         # Immutable atoms cannot keep user objects alive: keep them to recognise the binding.
         self._atom: object = obj if type(obj) in _ATOMS else NOTHING
@@ -234,6 +245,10 @@ class Leak:
             "victims": list(self.victims),
             "message": self.message(),
             "fix": self.fix,
+            "known": self.known,
+            "reproduce": self.reproduce,
+            "suggested_patch": self.suggested_patch,
+            "verified": self.verified,
         }
 
     @classmethod
@@ -254,6 +269,12 @@ class Leak:
         leak.id = str(data.get("id", ""))
         leak.alive_via = data.get("alive_via")
         leak.victims = list(data.get("victims") or ())
+        leak.known = data.get("known") is True
+        reproduce, patch, verified = (data.get(k) for k in
+                                      ("reproduce", "suggested_patch", "verified"))
+        leak.reproduce = reproduce if isinstance(reproduce, str) else None
+        leak.suggested_patch = patch if isinstance(patch, str) else None
+        leak.verified = verified if isinstance(verified, bool) else None
         return leak
 
     def __repr__(self) -> str:
