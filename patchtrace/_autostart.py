@@ -130,6 +130,14 @@ def report(detector: object, *, tests: int) -> None:
 
         leaks = [mask_leak(leak) for leak in leaks]
     config = tracer.config
+    baseline_error = _mark_known(leaks, config.baseline)
+    if leaks and (config.json or config.html):
+        try:
+            from . import fix
+
+            fix.fill(leaks, os.getcwd())
+        except Exception as exc:  # a suggestion is never worth a lost report
+            sys.stderr.write(f"patchtrace: could not suggest patches ({exc!r})\n")
     if config.json:
         from .render import json as json_report
 
@@ -155,6 +163,27 @@ def report(detector: object, *, tests: int) -> None:
         sys.stderr.write(f"patchtrace: {len(leaks)} leak(s)\n")
         for line in render(leaks, verbosity=0, color=False, rootdir=os.getcwd()):
             sys.stderr.write(line + "\n")
+    if baseline_error:
+        sys.stderr.write(baseline_error + "\n")
+    if leaks:
+        from .render import github
+
+        if github.enabled():
+            for line in github.commands(leaks, strict=config.strict):
+                sys.stderr.write(line + "\n")
+
+
+def _mark_known(leaks: list[Any], path: str | None) -> str | None:
+    """Mark the leaks in the baseline as known; the line to say when it cannot be read."""
+    if not path:
+        return None
+    from .fix import _baseline
+
+    try:
+        _baseline.mark(leaks, _baseline.load(path))
+    except _baseline.BaselineError as exc:
+        return f"patchtrace: {exc}; every leak counts as new"
+    return None
 
 
 try:

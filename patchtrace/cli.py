@@ -156,7 +156,7 @@ def _fix(args: argparse.Namespace) -> int:
         rootdir = os.getcwd()
     items = [leak for leak in data.get("leaks") or () if isinstance(leak, dict)]
     sources: dict[str, str | None] = {}
-    for item, leak in zip(items, leaks):
+    for item, leak in zip(items, leaks, strict=False):
         if not isinstance(item.get("reproduce"), str):
             item["reproduce"] = reproduce(item)
         why = ""

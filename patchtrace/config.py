@@ -65,7 +65,7 @@ def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:
 class Config:
     """Everything patchtrace was asked to do. Immutable once built."""
 
-    __slots__ = ("graphs", "html", "ignore", "json", "mode", "pdb")
+    __slots__ = ("baseline", "graphs", "html", "ignore", "json", "mode", "pdb")
 
     def __init__(
         self,
@@ -76,6 +76,7 @@ class Config:
         graphs: str | None = None,
         pdb: bool = False,
         ignore: Sequence[str] = (),
+        baseline: str | None = None,
     ) -> None:
         if mode not in ("off", "report", "strict"):
             raise ConfigError("PATCHTRACE", mode, ("report", "strict", "off"))
@@ -85,6 +86,8 @@ class Config:
         self.graphs = graphs or None
         self.pdb = pdb
         self.ignore = tuple(ignore)
+        #: PATCHTRACE_BASELINE: leaks matching its entries are known, never fail strict mode
+        self.baseline = baseline or None
 
     @property
     def enabled(self) -> bool:
@@ -130,4 +133,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         graphs=env.get("PATCHTRACE_GRAPHS"),
         pdb=parse_bool(env.get("PATCHTRACE_PDB"), "PATCHTRACE_PDB"),
         ignore=parse_patterns(env.get("PATCHTRACE_IGNORE")),
+        baseline=env.get("PATCHTRACE_BASELINE"),
     )

@@ -87,6 +87,9 @@ class _State:
         self.finalized: list[_Finalized] = []
         #: strict mode: the exit status is 1 only because of leaks no test raised
         self.failed_run = False
+        #: PATCHTRACE_BASELINE entries, and the one line saying why it could not be read
+        self.baseline: frozenset[tuple[str, str, str | None, str | None]] = frozenset()
+        self.baseline_error: str | None = None
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -112,6 +115,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stop in the debugger when a leak is found (PATCHTRACE_PDB)")
     group.addoption("--patchtrace-ignore", action="append", default=None, metavar="PATTERN",
                     help="ignore leaks whose target/name matches PATTERN (PATCHTRACE_IGNORE)")
+    group.addoption("--patchtrace-baseline", default=None, metavar="PATH",
+                    help="leaks in this baseline are known and never fail strict mode "
+                    "(PATCHTRACE_BASELINE; write one with python -m patchtrace baseline)")
+    parser.addini("patchtrace_baseline", "path of a baseline of known leaks", default="")
     parser.addini("patchtrace", "report|strict|off: trace global mutations", default="")
     parser.addini("patchtrace_json", "path of the JSON report", default="")
     parser.addini("patchtrace_html", "path of the HTML report", default="")
@@ -164,6 +171,7 @@ def _resolve(config: pytest.Config) -> Config:
         graphs=pick("patchtrace_graphs", "PATCHTRACE_GRAPHS", "patchtrace_graphs")[0],
         pdb=parse_bool(pdb_value, pdb_from),
         ignore=ignore,
+        baseline=pick("patchtrace_baseline", "PATCHTRACE_BASELINE", "patchtrace_baseline")[0],
     )
 
 
@@ -268,7 +276,21 @@ def _start(config: pytest.Config) -> None:
         # pytest's warnings plugin wraps each test in catch_warnings(), which restores the
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
-    _set_state(config, _State(settings, tracer, detector))
+    state = _State(settings, tracer, detector)
+    _load_baseline(state)
+    _set_state(config, state)
+
+
+def _load_baseline(state: _State) -> None:
+    """A baseline that cannot be read is one line in the summary; tracing goes on."""
+    if not state.config.baseline:
+        return
+    from .fix import _baseline
+
+    try:
+        state.baseline = _baseline.load(state.config.baseline)
+    except _baseline.BaselineError as exc:
+        state.baseline_error = f"patchtrace: {exc}; every leak counts as new"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -392,6 +414,10 @@ def _strict_error(own: list[Leak], finalized: list[_Finalized]) -> PatchtraceLea
     """The error naming each leak, its line and its fix; None when there is nothing."""
     from .render.secrets import mask_leak
 
+    # Leaks in the baseline are known: reported, never an error (new ones still are).
+    own = [leak for leak in own if not leak.known]
+    finalized = [_Finalized(f.test, f.phase, f.fixture, f.scope,
+                            [leak for leak in f.leaks if not leak.known]) for f in finalized]
     groups: list[tuple[str, str | None, list[Leak]]] = []
     if own:
         groups.append(("this test", None, own))
@@ -515,6 +541,10 @@ def _names_in_traceback(tb: Any, packages: frozenset[str]) -> Reads:
 def _after_leaks(state: _State, leaks: list[Leak]) -> None:
     if not leaks:
         return
+    if state.baseline:
+        from .fix import _baseline
+
+        _baseline.mark(leaks, state.baseline)
     if state.config.pdb:
         from . import debugger
 
@@ -527,6 +557,10 @@ def _all_leaks(state: _State) -> list[Leak]:
     from .render.secrets import mask_leak
 
     leaks = list(state.detector.leaks) + list(state.worker_leaks)
+    if state.baseline:
+        from .fix import _baseline
+
+        _baseline.mark(leaks, state.baseline)
     for number, leak in enumerate(leaks, 1):
         leak.id = f"L{number}"
     return [mask_leak(leak) for leak in leaks]
@@ -558,6 +592,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["randomly_seed"] = seed
     if state.crashed:
         extra["crashed_workers"] = list(state.crashed)
+    extra["rootdir"] = str(config.rootpath)
+    if leaks and (state.config.json or state.config.html):
+        from . import fix
+
+        _guard(state, lambda: fix.fill(leaks, str(config.rootpath)))
     json_path = state.config.json
     if json_path:
         from .render import json as json_report
@@ -568,7 +607,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _guard(state, lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
         _guard(state, lambda: _write_graphs(state, leaks))
-    if state.config.strict and leaks and session.exitstatus == pytest.ExitCode.OK:
+    new = [leak for leak in leaks if not leak.known]
+    if state.config.strict and new and session.exitstatus == pytest.ExitCode.OK:
         # Leaks no test raised (found at collection, at the end, after their test: a
         # survivor, or a fixture finalized outside any test) still fail a strict run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -625,6 +665,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     leaks = _all_leaks(state)
     tr = terminalreporter
+    if state.baseline_error:
+        tr.write_line(state.baseline_error, yellow=True)
     verbosity = int(config.getoption("verbose"))  # Config.get_verbosity() needs pytest 8
     seed = getattr(config.option, "randomly_seed", None)
     randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
@@ -665,6 +707,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
                       "(exit status 1)", red=True, bold=True)
     _report_crashes(tr, state)
+    _github_annotations(tr, state, leaks)
+
+
+def _github_annotations(tr: Any, state: _State, leaks: list[Leak]) -> None:
+    """Under GitHub Actions, one workflow command per leak, shown at its line on the PR."""
+    from .render import github
+
+    if leaks and github.enabled():
+        for line in github.commands(leaks, strict=state.config.strict):
+            tr.write_line(line)
 
 
 def _report_crashes(tr: Any, state: _State) -> None:

@@ -31,7 +31,8 @@ def build(leaks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     entries = sorted({key(leak) for leak in leaks}, key=lambda k: tuple(str(p) for p in k))
     return {
         "schema": SCHEMA,
-        "entries": [dict(zip(("polluter", "kind", "target", "name"), k)) for k in entries],
+        "entries": [dict(zip(("polluter", "kind", "target", "name"), k, strict=True))
+                    for k in entries],
     }
 
 

@@ -354,15 +354,15 @@ def _mock_name(site: _Site, edit: _Edit) -> str:
                     not isinstance(small.names, cst.ImportStar):
                 source = _dotted(small.module)
                 for alias in small.names:
-                    bound = (alias.asname.name.value  # type: ignore[attr-defined]
+                    bound = (_dotted(alias.asname.name)
                              if alias.asname else _dotted(alias.name))
                     if source == "unittest" and _dotted(alias.name) == "mock":
                         return str(bound)
             elif isinstance(small, cst.Import):
                 for alias in small.names:
                     if _dotted(alias.name) == "unittest.mock":
-                        return (alias.asname.name.value  # type: ignore[attr-defined]
-                                if alias.asname else "unittest.mock")
+                        return str(_dotted(alias.asname.name)
+                                   if alias.asname else "unittest.mock")
                     if _dotted(alias.name) == "mock" and alias.asname is None:
                         return "mock"
     name = "mock"
@@ -447,10 +447,11 @@ def _patch_started(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) ->
         raise NoRewrite("the patch is started inside a nested block: use `with patch(...):` "
                         "around the code that needs it, or the mocker fixture")
     manager = site.code(made[0]) if made is not None else str(patcher)
-    index = [i for i, s in enumerate(block.body) if s is site.stmt][0]
+    index = next(i for i, s in enumerate(block.body) if s is site.stmt)
     rest = list(block.body[index + 1:]) or _statements("pass\n")
     header = _statements(f"with {manager}{as_target}:\n    pass\n")[0]
-    assert isinstance(header, cst.With) and isinstance(header.body, cst.IndentedBlock)
+    assert isinstance(header, cst.With)
+    assert isinstance(header.body, cst.IndentedBlock)
     new_with = header.with_changes(
         leading_lines=site.stmt.leading_lines,
         body=header.body.with_changes(body=rest, header=site.stmt.trailing_whitespace))
@@ -631,8 +632,8 @@ def _attribute_write(site: _Site, ctx: _Context, small: cst.BaseSmallStatement,
     if ctx.kind == "unittest":
         if delete:
             raise NoRewrite(f"del {obj}.{name} in a TestCase: take the original with "
-                            f"vars({obj})[{_str(name)}] and restore it with self.addCleanup(setattr, "
-                            "...)")
+                            f"vars({obj})[{_str(name)}] and restore it with "
+                            "self.addCleanup(setattr, ...)")
         create = ", create=True" if missing else ""
         _guard(site, edit, ctx, f"{_mock_name(site, edit)}.patch.object({obj}, {_str(name)}, "
                                 f"{site.code(value)}{create})")  # type: ignore[arg-type]
@@ -700,7 +701,7 @@ def _sys_path(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) -> str:
             and all(a.keyword is None and not a.star for a in call.args)):
         raise NoRewrite("the leaking line is not sys.path.insert/append: use "
                         "monkeypatch.syspath_prepend, or restore sys.path in teardown")
-    method = call.func.attr.value  # type: ignore[union-attr]
+    method = call.func.attr.value
     if ctx.kind == "unittest":
         assert site.stmt is not None
         original = site.module.code_for_node(site.stmt.with_changes(leading_lines=())).strip()

@@ -57,9 +57,11 @@ def render(
     )
     if header:
         console.print(Text(header))
+    known = [leak for leak in leaks if leak.known]  # in the baseline: one line, at the end
     groups: dict[str, list[Leak]] = {}
     for leak in leaks:
-        groups.setdefault(leak.polluter, []).append(leak)
+        if not leak.known:
+            groups.setdefault(leak.polluter, []).append(leak)
     for polluter, items in groups.items():
         tree = Tree(Text(f"{polluter}", style="label"), guide_style="dim")
         for leak in items:
@@ -95,6 +97,9 @@ def render(
                 node.add(Text.assemble(("victims: ", "victim"), ", ".join(leak.victims)))
             node.add(Text(f"fix: {leak.fix}", style="fix"))
         console.print(tree)
+    if known:
+        console.print(Text(f"{len(known)} known leak{'s' * (len(known) != 1)}, see the baseline",
+                           style="dim"))
     return buffer.getvalue().rstrip("\n").splitlines()
 
 
