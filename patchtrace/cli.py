@@ -184,10 +184,15 @@ def _fix(args: argparse.Namespace) -> int:
         print(f"patchtrace fix: report with `verified` written to {output}")
         items = [leak for leak in data.get("leaks") or () if isinstance(leak, dict)]
     if args.apply:
+        done: dict[str, str] = {}  # one statement can leak twice (update() of two keys)
         for item in items:
             diff = item.get("suggested_patch")
             if not isinstance(diff, str) or (args.verify and item.get("verified") is not True):
                 continue
+            if diff in done:
+                print(f"{item.get('id')}: the same patch as {done[diff]}")
+                continue
+            done[diff] = str(item.get("id"))
             for rel in _diff.files_of(diff):
                 path = os.path.join(rootdir, rel)
                 try:

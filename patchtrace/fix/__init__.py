@@ -26,6 +26,11 @@ def suggest(leak: Mapping[str, Any], rootdir: str,
     ``sources`` caches file texts across calls (one report, many leaks in one file).
     """
     where = leak.get("where")
+    if not isinstance(where, Mapping) and leak.get("target") == "sys.path":
+        # sys.path is compared at the boundary: look for the statement in the polluter
+        polluter = str(leak.get("polluter") or "")
+        if "::" in polluter:
+            where = {"file": polluter.split("::")[0], "line": None}
     if not isinstance(where, Mapping) or not isinstance(where.get("file"), str):
         return None, "the leaking line is not known"
     rel = str(where["file"])
@@ -49,9 +54,19 @@ def suggest(leak: Mapping[str, Any], rootdir: str,
     if text is None:
         return None, f"cannot read {rel}"
     try:
+        import libcst  # noqa: F401
+
         from ._rewrite import NoRewrite, rewrite
     except ImportError:  # libcst is missing: the rest of the report is unchanged
         return None, "install patchtrace[fix] (libcst) for suggested patches"
+    if not isinstance(where.get("line"), int):
+        from ._rewrite import locate
+
+        line = locate(text, leak)
+        if line is None:
+            return None, ("the change was found at the end of the test, not as it happened, "
+                          "and the test has no single statement that makes it")
+        leak = {**leak, "where": {**where, "line": line}}
     try:
         new = rewrite(text, leak)
     except NoRewrite as exc:

@@ -399,10 +399,13 @@ def _patch_started(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) ->
     edit = _Edit(site)
     assert site.stmt is not None
     target: cst.BaseAssignTargetExpression | None = None
+    returned = False
     if isinstance(small, cst.Assign) and len(small.targets) == 1:
         target, value = small.targets[0].target, small.value
     elif isinstance(small, cst.Expr):
         value = small.value
+    elif isinstance(small, cst.Return) and small.value is not None and ctx.kind == "fixture":
+        value, returned = small.value, True  # return patch(...).start()
     else:
         raise NoRewrite("the patch is not started by a plain `x = patch(...).start()` or "
                         "`patcher.start()`: stop it with patcher.stop() in teardown")
@@ -431,6 +434,11 @@ def _patch_started(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) ->
         if ctx.kind == "unittest":
             stmts.append(f"self.addCleanup({patcher}.stop)")
             edit.statement(_statements("\n".join(stmts) + "\n"))
+            return edit.result()
+        if returned:
+            _no_yield(ctx, f"{patcher}.stop()")
+            stmts[-1] = f"yield {patcher}.start()"
+            edit.statement(_statements("\n".join([*stmts, f"{patcher}.stop()"]) + "\n"))
             return edit.result()
         edit.statement(_statements("\n".join(stmts) + "\n"))
         _stop_after_yield(site, ctx, edit, f"{patcher}.stop()")
@@ -474,6 +482,20 @@ def _bound_to_patch(func: cst.FunctionDef, name: str) -> bool:
 
     func.visit(Binds())
     return seen
+
+
+def _no_yield(ctx: _Context, stop: str) -> None:
+    import libcst as cst
+
+    class Yields(cst.CSTVisitor):
+        found = False
+
+        def visit_Yield(self, node: cst.Yield) -> None:
+            Yields.found = True
+
+    ctx.func.visit(Yields())
+    if Yields.found:
+        raise NoRewrite(f"the fixture both yields and returns: stop the patch with {stop}")
 
 
 def _stop_after_yield(site: _Site, ctx: _Context, edit: _Edit, stop: str) -> None:
@@ -746,6 +768,54 @@ def _chdir(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) -> str:
     edit.add_param(ctx, "monkeypatch")
     edit.statement(_statements(f"monkeypatch.chdir({site.code(call.args[0].value)})\n"))
     return edit.result()
+
+
+def locate(source: str, leak: Mapping[str, Any]) -> int | None:
+    """The line of a ``sys.path`` change found only at the boundary (no ``where``): the one
+    ``sys.path.insert/append`` statement of the polluting test (or its fixture)."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    if leak.get("target") != "sys.path":
+        return None
+    parts = str(leak.get("polluter") or "").split("::")
+    if len(parts) < 2:
+        return None
+    fixture = leak.get("fixture")
+    func_name = fixture if isinstance(fixture, str) else parts[-1].split("[")[0]
+    classes = [] if isinstance(fixture, str) else parts[1:-1]
+    try:
+        wrapper = MetadataWrapper(cst.parse_module(source))
+    except cst.ParserSyntaxError:
+        return None
+    positions = wrapper.resolve(PositionProvider)
+    lines: list[int] = []
+    stack: list[str] = []
+
+    class Find(cst.CSTVisitor):
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            stack.append(node.name.value)
+
+        def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+            stack.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            if node.name.value != func_name or (classes and stack[-len(classes):] != classes):
+                return False
+
+            class Calls(cst.CSTVisitor):
+                def visit_SimpleStatementLine(self, stmt: cst.SimpleStatementLine) -> None:
+                    for small in stmt.body:
+                        call = small.value if isinstance(small, cst.Expr) else None
+                        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+                                and _dotted(call.func.value) in _PATH:
+                            lines.append(int(positions[stmt].start.line))
+
+            node.visit(Calls())
+            return False
+
+    wrapper.module.visit(Find())
+    return lines[0] if len(lines) == 1 else None
 
 
 def rewrite(source: str, leak: Mapping[str, Any]) -> str:
