@@ -339,3 +339,197 @@ def test_each_rewrite_applies_fixes_the_victim_and_removes_the_leak(
     second = _traced(pytester, monkeypatch, report_path)
     second.assert_outcomes(passed=outcomes.get("passed", 0) + outcomes.get("failed", 0))
     assert load_report(report_path)["leaks"] == [], (pytester.path / "test_case.py").read_text()
+
+
+# -- a refusal in a real report ------------------------------------------------------------------
+def test_a_leak_without_a_safe_rewrite_has_a_null_patch_and_the_fix_text(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent("""\
+        import os
+        from pkg import mod
+
+        os.environ["AT_IMPORT"] = "1"
+
+        def test_polluter():
+            mod.TIMEOUT = 1
+        """)})
+    report_path = pytester.path / "report.json"
+    _traced(pytester, monkeypatch, report_path).assert_outcomes(passed=1)
+    leaks = {leak["polluter"].split("::")[-1]: leak for leak in load_report(report_path)["leaks"]}
+    assert leaks["<collection>"]["suggested_patch"] is None
+    assert leaks["test_polluter"]["suggested_patch"] is not None  # the control twin
+    shown = _cli(pytester.path, "fix", str(report_path))
+    assert shown.returncode == 0, shown.stderr
+    assert "  no safe rewrite: the statement runs at module level (while the module is " \
+        "imported): move it into a fixture" in shown.stdout
+    assert "  fix: restore it in teardown, or set it with monkeypatch.setenv" in shown.stdout
+    assert '+    monkeypatch.setattr(mod, "TIMEOUT", 1)' in shown.stdout.splitlines()
+
+
+def test_apply_leaves_a_file_that_changed_since_the_report(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent("""\
+        from pkg import mod
+
+        def test_polluter():
+            mod.TIMEOUT = 1
+        """)})
+    report_path = pytester.path / "report.json"
+    _traced(pytester, monkeypatch, report_path)
+    changed = (pytester.path / "test_case.py").read_text().replace("= 1", "= 2")
+    (pytester.path / "test_case.py").write_text(changed)
+    result = _cli(pytester.path, "fix", str(report_path), "--apply")
+    assert "L1: not applied to test_case.py: the file no longer holds the lines the patch " \
+        "changes" in result.stdout
+    assert (pytester.path / "test_case.py").read_text() == changed
+
+
+# -- fix --verify on the bundled examples --------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_verify_on_the_examples_verifies_every_safe_rewrite(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(EXAMPLES, root / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    (root / "tox.ini").write_text("[pytest]\naddopts = -p no:randomly -p no:cacheprovider\n")
+    report_path = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHTRACE")}
+    env.update(PATCHTRACE="1", PATCHTRACE_JSON=str(report_path))
+    run = subprocess.run([sys.executable, "-m", "pytest", "examples/tests"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout
+    before = (root / "examples/tests/test_env.py").read_text()
+    result = _cli(root, "fix", str(report_path), "--verify")
+    assert result.returncode == 0, result.stderr
+    verified = load_report(tmp_path / "report.verified.json")
+    by_kind = {leak["id"]: leak for leak in verified["leaks"]}
+    with_patch = [leak for leak in by_kind.values() if leak["suggested_patch"]]
+    assert len(with_patch) == 6, result.stdout  # all but the mock in the lru_cache
+    assert all(leak["verified"] is True for leak in with_patch), result.stdout
+    assert [leak["verified"] for leak in by_kind.values() if not leak["suggested_patch"]] == \
+        [None]
+    assert "report with `verified` written to" in result.stdout
+    assert (root / "examples/tests/test_env.py").read_text() == before  # scratch copy only
+    assert load_report(report_path)["leaks"][0]["verified"] is None  # the original report
+
+
+def test_verify_says_false_when_the_victim_still_fails(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control of the verification: a patch after which the victim still fails (each
+    of the two leaks needs its own fix) is not verified."""
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent("""\
+        import os
+        from pkg import mod
+
+        def test_polluter():
+            os.environ["APP_MODE"] = "sandbox"
+            mod.TIMEOUT = 1
+
+        def test_victim():
+            assert (os.environ.get("APP_MODE", "live"), mod.TIMEOUT) == ("live", 30)
+        """)})
+    report_path = pytester.path / "report.json"
+    _traced(pytester, monkeypatch, report_path)
+    result = _cli(pytester.path, "fix", str(report_path), "--verify", "-o", "out.json")
+    verified = load_report(pytester.path / "out.json")
+    assert [leak["verified"] for leak in verified["leaks"] if leak["victims"]] == [False, False], \
+        result.stdout
+    assert "NOT verified: the victim or the polluter failed with the patch" in result.stdout
+
+
+# -- baselines and strict mode -------------------------------------------------------------------
+THREE_LEAKS = """\
+    import os
+    from unittest import mock
+    from pkg import mod
+
+    os.environ["AT_IMPORT"] = "1"
+
+    def test_env():
+        os.environ["APP_MODE"] = "sandbox"
+
+    def test_attr():
+        mod.TIMEOUT = 1
+    """
+
+
+def test_baseline_strict_fails_on_the_new_leak_only(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent(THREE_LEAKS)})
+    report_path = pytester.path / "report.json"
+    _traced(pytester, monkeypatch, report_path).assert_outcomes(passed=2)
+    assert len(load_report(report_path)["leaks"]) == 3
+    made = _cli(pytester.path, "baseline", str(report_path))
+    assert made.returncode == 0, made.stderr
+    (pytester.path / "baseline.json").write_text(made.stdout)
+    # lines move (two comment lines on top) and a new leak is added
+    (pytester.path / "test_case.py").write_text(
+        "# moved\n# down\n" + textwrap.dedent(THREE_LEAKS)
+        + "\ndef test_new():\n    mock.patch('pkg.mod.send').start()\n")
+    monkeypatch.setenv("PATCHTRACE", "strict")
+    monkeypatch.setenv("PATCHTRACE_JSON", str(report_path))
+    result = pytester.runpytest_subprocess("--patchtrace-baseline=baseline.json", timeout=120)
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_new*",
+                                 "*3 known leaks, see the baseline*",
+                                 "ERROR test_case.py::test_new - patchtrace (strict): *"])
+    report = load_report(report_path)
+    assert sorted((leak["polluter"].split("::")[-1], leak["known"])
+                  for leak in report["leaks"]) == [
+        ("<collection>", True), ("test_attr", True), ("test_env", True), ("test_new", False)]
+    # the control: without the new leak, the baseline lets the strict run pass
+    (pytester.path / "test_case.py").write_text(textwrap.dedent(THREE_LEAKS))
+    monkeypatch.setenv("PATCHTRACE_BASELINE", "baseline.json")
+    passed = pytester.runpytest_subprocess(timeout=120)
+    assert passed.ret == 0, passed.stdout.str()
+    passed.stdout.fnmatch_lines(["*3 known leaks, see the baseline*"])
+    # and without the baseline, the same run fails
+    monkeypatch.delenv("PATCHTRACE_BASELINE")
+    assert pytester.runpytest_subprocess(timeout=120).ret == 1
+
+
+def test_an_unreadable_baseline_is_one_line_and_tracing_goes_on(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent("""\
+        from pkg import mod
+
+        def test_attr():
+            mod.TIMEOUT = 1
+        """)})
+    monkeypatch.setenv("PATCHTRACE", "1")
+    monkeypatch.setenv("PATCHTRACE_BASELINE", "missing.json")
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=1)
+    lines = [line for line in result.outlines if "baseline" in line and "rootdir" not in line]
+    assert lines == ["patchtrace: cannot read the baseline missing.json (No such file or "
+                     "directory); every leak counts as new"]
+    result.stdout.fnmatch_lines(["*patchtrace: 1 leak from 1 polluter*"])
+
+
+# -- GitHub annotations --------------------------------------------------------------------------
+@pytest.mark.parametrize(("mode", "level"), [("1", "warning"), ("strict", "error")])
+def test_github_actions_gets_one_workflow_command_per_leak(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str,
+        level: str) -> None:
+    package_suite(pytester, {**PKG, "test_case.py": textwrap.dedent("""\
+        import os
+
+        def test_env():
+            os.environ["APP_MODE"] = "50%: on\\noff"
+        """)})
+    monkeypatch.setenv("PATCHTRACE", mode)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = pytester.runpytest_subprocess(timeout=120)
+    commands = [line for line in result.outlines if line.startswith("::")]
+    assert commands == [
+        f"::{level} file=test_case.py,line=4,title=patchtrace L1 binding-changed::"
+        "os.environ['APP_MODE'] changed at test_case.py:4: <missing> -> '50%25: on\\noff'; "
+        "restore it in teardown, or set it with monkeypatch.setenv / monkeypatch.delenv / "
+        "mock.patch.dict(os.environ, ...) so that it is undone"]
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")  # the control: not on GitHub, no command
+    assert not [line for line in pytester.runpytest_subprocess(timeout=120).outlines
+                if line.startswith("::")]

@@ -307,10 +307,14 @@ class _Edit:
             raise NoRewrite(f"{ctx.func.name.value}() has parameters with defaults: add the "
                             f"{name} fixture by hand and use it")
         new = list(params.params)
+        added = cst.Param(cst.Name(name))
         if new and new[-1].comma is cst.MaybeSentinel.DEFAULT:
-            new[-1] = new[-1].with_changes(comma=cst.Comma(
-                whitespace_after=cst.SimpleWhitespace(" ")))
-        new.append(cst.Param(cst.Name(name)))
+            # `def f( a )`: the space before `)` moves after the new parameter
+            added = added.with_changes(whitespace_after_param=new[-1].whitespace_after_param)
+            new[-1] = new[-1].with_changes(
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                whitespace_after_param=cst.SimpleWhitespace(""))
+        new.append(added)
         self.put(params, params.with_changes(params=new))
 
     def result(self) -> str:
