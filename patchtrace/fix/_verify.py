@@ -103,9 +103,9 @@ def _one(leak: dict[str, Any], root: str, report: str, run: Runner) -> tuple[boo
             return False, f"{who} failed with the patch (exit status {status}): {command}"
         if _still_leaks(leak, report):
             return False, "the tests pass, but patchtrace still sees the leak"
-        return True, (f"{command} passes with the patch, and the leak is gone"
-                      if isinstance(reproduce, str) else
-                      f"the polluter passes with the patch, and the leak is gone ({command})")
+        return True, ("with the patch the victim passes after the polluter, and the leak "
+                      "is gone" if isinstance(reproduce, str) else
+                      "with the patch the polluter passes, and the leak is gone")
     except (OSError, DiffError) as exc:
         return False, f"the patch does not apply ({exc})"
     finally:
