@@ -308,6 +308,7 @@ def _leaks_of(report: dict[str, Any], polluter: str) -> list[dict[str, Any]]:
     return [leak for leak in report["leaks"] if leak["polluter"].endswith("::" + polluter)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("test_text", "polluter", "added"),
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_each_rewrite_applies_fixes_the_victim_and_removes_the_leak(
@@ -388,6 +389,7 @@ def test_apply_leaves_a_file_that_changed_since_the_report(
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+@pytest.mark.slow
 def test_verify_on_the_examples_verifies_every_safe_rewrite(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil

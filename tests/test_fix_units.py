@@ -323,3 +323,31 @@ def test_leak_json_round_trips_the_new_fields() -> None:
     back = Leak.from_json(leak.to_json())
     assert (back.known, back.reproduce, back.suggested_patch, back.verified) == \
         (True, "cmd", "diff", False)
+
+
+# -- outside pytest: the .pth path writes the same fields and commands ----------------------------
+def test_a_traced_script_gets_workflow_commands_and_its_baseline(tmp_path: Path) -> None:
+    from .conftest import load_report, run_python
+
+    (tmp_path / "helper_mod.py").write_text("def func():\n    return 1\n")
+    code = "from unittest import mock\nmock.patch('helper_mod.func').start()\n"
+    report = tmp_path / "out.json"
+    env = {"PATCHTRACE": "1", "PATCHTRACE_JSON": str(report), "GITHUB_ACTIONS": "true"}
+    first = run_python(code, tmp_path, env)
+    commands = [line for line in first.stderr.splitlines() if line.startswith("::")]
+    assert commands == [
+        "::warning file=script.py,line=2,title=patchtrace L1 patch-not-stopped::"
+        "patch('helper_mod.func') started at script.py:2 was never stopped; stop it, or use it "
+        "as a context manager / the mocker fixture"], first.stderr
+    [leak] = load_report(report)["leaks"]
+    assert leak["known"] is False and leak["reproduce"] is None
+    assert leak["suggested_patch"] is None  # module level: no safe rewrite
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(_baseline.build([leak])))
+    again = run_python(code, tmp_path, {**env, "PATCHTRACE_BASELINE": str(baseline)})
+    assert load_report(report)["leaks"][0]["known"] is True, again.stderr
+    assert "(known: in the baseline)" in again.stderr
+    missing = run_python(code, tmp_path, {**env, "PATCHTRACE_BASELINE": "nope.json"})
+    assert "patchtrace: cannot read the baseline nope.json (No such file or directory); " \
+        "every leak counts as new" in missing.stderr.splitlines()
+    assert load_report(report)["leaks"][0]["known"] is False

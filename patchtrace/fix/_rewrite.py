@@ -19,6 +19,7 @@ Which rewrite depends on where the statement is:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,6 +43,18 @@ def _str(text: str) -> str:
 
 class NoRewrite(Exception):
     """No safe mechanical rewrite; the message says why and what to do instead."""
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(source: str) -> tuple[cst.Module, Mapping[cst.CSTNode, Any]]:
+    """The tree of a file and its nodes' positions, once per text (many leaks, one file).
+    libcst trees are immutable, and each rewrite builds a new tree from it."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    return module, wrapper.resolve(PositionProvider)
 
 
 # -- reading the tree --------------------------------------------------------------------------
@@ -86,12 +99,10 @@ def _start_call(node: cst.BaseExpression) -> cst.BaseExpression | None:
 class _Site:
     """The statement on the leak's line and what encloses it."""
 
-    def __init__(self, module: cst.Module, line: int) -> None:
+    def __init__(self, source: str, line: int) -> None:
         import libcst as cst
-        from libcst.metadata import MetadataWrapper, PositionProvider
 
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
+        module, positions = _parse(source)
         self.module = module
         self.stmt: cst.SimpleStatementLine | None = None
         self.parents: list[cst.CSTNode] = []
@@ -835,10 +846,9 @@ def rewrite(source: str, leak: Mapping[str, Any]) -> str:
         raise NoRewrite("a surviving mock has no statement to undo: find what keeps it "
                         "(alive via) and clear that in teardown")
     try:
-        module = cst.parse_module(source)
+        site = _Site(source, int(where["line"]))
     except cst.ParserSyntaxError as exc:
         raise NoRewrite(f"the file does not parse ({exc.message})") from None
-    site = _Site(module, int(where["line"]))
     small = _only(site)
     ctx = _Context(site)
     if kind == "patch-not-stopped":
