@@ -102,6 +102,11 @@ REFUSALS = [
         def test_a():
             signal.signal(signal.SIGUSR1, print)
         """, _leak("resource-changed", "signal", "SIGUSR1", 3), "no mechanical rewrite"),
+    ("secret-value", """\
+        import os
+        def test_a():
+            os.environ["API_TOKEN"] = "hunter2"
+        """, _leak("binding-changed", "os.environ", "API_TOKEN", 3), "looks secret"),
     ("no-line", "def test_a():\n    pass\n", _leak("binding-changed", "os.environ", "APP", None),
      "not known"),
 ]
@@ -133,6 +138,14 @@ def test_without_libcst_there_is_no_patch_and_nothing_breaks(
     patch, why = _suggest(tmp_path, "import os\ndef test_a():\n    os.environ['A'] = '1'\n",
                           _leak("binding-changed", "os.environ", "A", 3))
     assert patch is None and "patchtrace[fix]" in why
+
+
+def test_a_secret_line_is_suggested_only_when_secrets_are_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHTRACE_SHOW_SECRETS", "1")  # the control of the refusal above
+    patch, _ = _suggest(tmp_path, 'import os\ndef test_a():\n    os.environ["API_TOKEN"] = "x"\n',
+                        _leak("binding-changed", "os.environ", "API_TOKEN", 3))
+    assert patch is not None and '+    monkeypatch.setenv("API_TOKEN", "x")' in patch
 
 
 def test_a_missing_file_is_no_patch(tmp_path: Path) -> None:

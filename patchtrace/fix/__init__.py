@@ -25,6 +25,14 @@ def suggest(leak: Mapping[str, Any], rootdir: str,
 
     ``sources`` caches file texts across calls (one report, many leaks in one file).
     """
+    from ..render.secrets import is_secret_name, show_secrets
+
+    name = leak.get("name")
+    if leak.get("target") == "os.environ" and isinstance(name, str) and \
+            is_secret_name(name) and not show_secrets():
+        # The patch would copy the line, and the secret in it, into the report.
+        return None, (f"{name} looks secret, so its line is not copied into the report "
+                      "(PATCHTRACE_SHOW_SECRETS=1 shows it): set it with monkeypatch.setenv")
     where = leak.get("where")
     if not isinstance(where, Mapping) and leak.get("target") == "sys.path":
         # sys.path is compared at the boundary: look for the statement in the polluter

@@ -301,6 +301,16 @@ class _Edit:
 
         self.replace[id(node)] = insert
 
+    def before(self, stmts: Sequence[cst.BaseStatement]) -> None:
+        """Insert ``stmts`` before the statement, which stays as it is (with its comment);
+        the comments above it move above the first of them."""
+        import libcst as cst
+
+        stmt = self.site.stmt
+        assert stmt is not None
+        first = [stmts[0].with_changes(leading_lines=stmt.leading_lines), *stmts[1:]]
+        self.put(stmt, cst.FlattenSentinel([*first, stmt.with_changes(leading_lines=())]))
+
     def statement(self, stmts: Sequence[cst.BaseStatement]) -> None:
         import libcst as cst
 
@@ -392,10 +402,8 @@ def _guard(site: _Site, edit: _Edit, ctx: _Context, patcher_code: str) -> None:
     """unittest: start ``patcher_code`` before the statement and stop it as a cleanup."""
     assert site.stmt is not None
     name = _unique("patcher", site)
-    original = site.module.code_for_node(site.stmt.with_changes(leading_lines=())).strip()
-    edit.statement(_statements(
-        f"{name} = {patcher_code}\n{name}.start()\nself.addCleanup({name}.stop)\n"
-        f"{original}\n"))
+    edit.before(_statements(
+        f"{name} = {patcher_code}\n{name}.start()\nself.addCleanup({name}.stop)\n"))
 
 
 def _only(site: _Site) -> cst.BaseSmallStatement:
@@ -741,10 +749,8 @@ def _sys_path(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) -> str:
     method = call.func.attr.value
     if ctx.kind == "unittest":
         assert site.stmt is not None
-        original = site.module.code_for_node(site.stmt.with_changes(leading_lines=())).strip()
-        edit.statement(_statements(
-            "self.addCleanup(sys.path.__setitem__, slice(None), sys.path[:])\n"
-            f"{original}\n"))
+        edit.before(_statements(
+            "self.addCleanup(sys.path.__setitem__, slice(None), sys.path[:])\n"))
         return edit.result()
     first = call.args[0].value if call.args else None
     if method != "insert" or len(call.args) != 2 or not (
@@ -774,8 +780,7 @@ def _chdir(site: _Site, ctx: _Context, small: cst.BaseSmallStatement) -> str:
             raise NoRewrite("chdir is not called as os.chdir: add "
                             "self.addCleanup(os.chdir, os.getcwd()) before it")
         assert site.stmt is not None
-        original = site.module.code_for_node(site.stmt.with_changes(leading_lines=())).strip()
-        edit.statement(_statements(f"self.addCleanup(os.chdir, os.getcwd())\n{original}\n"))
+        edit.before(_statements("self.addCleanup(os.chdir, os.getcwd())\n"))
         return edit.result()
     if not ctx.takes_fixtures:
         raise NoRewrite(f"a {ctx.scope}-scoped fixture cannot take monkeypatch: change back "
