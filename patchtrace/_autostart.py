@@ -227,6 +227,14 @@ def report(detector: object, *, tests: int) -> None:
 
     hints = _unittest.hints()  # failing unittest tests' patches that never took effect
     config = tracer.config
+    baseline_error = _mark_known(leaks, config.baseline)
+    if leaks and (config.json or config.html):
+        try:
+            from . import fix
+
+            fix.fill(leaks, os.getcwd())
+        except Exception as exc:  # a suggestion is never worth a lost report
+            sys.stderr.write(f"patchtrace: could not suggest patches ({exc!r})\n")
     outputs: list[str] = []
 
     def output(what: str, path: str, write: Callable[[], object]) -> None:
@@ -296,6 +304,28 @@ def report(detector: object, *, tests: int) -> None:
             _captured.say(f"  {hint['test']}: {hint['message']}")
     for line in [*_session.summary(children), *outputs]:
         _captured.say(line)
+    if baseline_error:
+        _captured.say(baseline_error)
+    if leaks:
+        from .render import github
+
+        if github.enabled():
+            for line in github.commands(leaks, strict=config.strict):
+                _captured.say(line)
+
+
+def _mark_known(leaks: list[Any], path: str | None) -> str | None:
+    """Mark the leaks in the baseline as known; the line to say when it cannot be read."""
+    if not path:
+        return None
+    from .fix import _baseline
+
+    try:
+        _baseline.mark(leaks, _baseline.load(path))
+    except _baseline.BaselineError as exc:
+        return f"patchtrace: {exc}; every leak counts as new"
+    return None
+
 
 try:
     _main()

@@ -3,6 +3,8 @@
     python -m patchtrace report report.json        the terminal summary of a saved report
     python -m patchtrace run -- pytest tests/      run a command with PATCHTRACE=1
     python -m patchtrace graph report.json -o DIR  redraw the reference graphs of a report
+    python -m patchtrace fix report.json [--apply] [--verify]   the suggested patches
+    python -m patchtrace baseline report.json > baseline.json   the leaks to tolerate
 """
 
 from __future__ import annotations
@@ -57,7 +59,26 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("path", metavar="REPORT.json", help="a saved JSON report")
     graph.add_argument("-o", "--output", default="patchtrace-graphs", metavar="DIR",
                        help="the directory to write the graphs to (default: %(default)s)")
+    _fix_parsers(sub)
     return parser
+
+
+def _fix_parsers(sub: Any) -> None:
+    fix = sub.add_parser("fix", help="print, apply or verify the suggested patches of a report")
+    fix.add_argument("path", metavar="REPORT.json", help="a saved JSON report")
+    fix.add_argument("--apply", action="store_true",
+                     help="write the patches into the files (only where a file still matches)")
+    fix.add_argument("--verify", action="store_true",
+                     help="apply each patch in a scratch copy of rootdir and run its reproduce "
+                     "command; with --apply, only verified patches are written")
+    fix.add_argument("--rootdir", default=None,
+                     help="the directory node ids and paths are relative to (default: the "
+                     "report's rootdir, else the current directory)")
+    fix.add_argument("-o", "--output", default=None, metavar="PATH",
+                     help="where --verify writes the report with `verified` set "
+                     "(default: REPORT.verified.json next to REPORT)")
+    baseline = sub.add_parser("baseline", help="write a baseline of a report's leaks to stdout")
+    baseline.add_argument("path", metavar="REPORT.json", help="a saved JSON report")
 
 
 def _load(path: str) -> tuple[dict[str, Any], list[Leak]] | None:
@@ -148,7 +169,95 @@ def _main(argv: Sequence[str] | None) -> int:
         for path in written:
             print(path)
         return 0
+    if args.command == "fix":
+        return _fix(args)
+    if args.command == "baseline":
+        return _baseline(args)
     parser.print_usage(sys.stderr)
     print("python -m patchtrace: give a command (python -m patchtrace --help lists them)",
           file=sys.stderr)
     return 2
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    import json
+
+    from .fix import _baseline as baseline
+
+    loaded = _load(args.path)
+    if loaded is None:
+        return 2
+    data = loaded[0]
+    leaks = [leak for leak in data.get("leaks") or () if isinstance(leak, dict)]
+    print(json.dumps(baseline.build(leaks), indent=2))
+    return 0
+
+
+def _fix(args: argparse.Namespace) -> int:
+    from .fix import _diff, _verify, reproduce, suggest
+    from .render import json as json_report
+
+    loaded = _load(args.path)
+    if loaded is None:
+        return 2
+    data, leaks = loaded
+    rootdir = args.rootdir or data.get("rootdir")
+    if not isinstance(rootdir, str) or not os.path.isdir(rootdir):
+        rootdir = os.getcwd()
+    items = [leak for leak in data.get("leaks") or () if isinstance(leak, dict)]
+    sources: dict[str, str | None] = {}
+    for item, leak in zip(items, leaks, strict=False):
+        if not isinstance(item.get("reproduce"), str):
+            item["reproduce"] = reproduce(item)
+        why = ""
+        if not isinstance(item.get("suggested_patch"), str):
+            item["suggested_patch"], why = suggest(item, rootdir, sources)
+        print(f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}")
+        if item["reproduce"]:
+            print(f"  reproduce: {item['reproduce']}")
+        if item["suggested_patch"]:
+            print(item["suggested_patch"].rstrip("\n"))
+        else:
+            print(f"  no safe rewrite: {why or 'none suggested'}")
+            if leak.fix:
+                print(f"  fix: {leak.fix}")
+    if not items:
+        print("patchtrace fix: the report has no leaks")
+    if args.verify:
+        data = _verify.verify(data, rootdir)
+        output = args.output or _verified_path(args.path)
+        try:
+            json_report.write(output, data)
+        except OSError as exc:
+            print(f"patchtrace: cannot write {output}: {exc}", file=sys.stderr)
+            return 2
+        print(f"patchtrace fix: report with `verified` written to {output}")
+        items = [leak for leak in data.get("leaks") or () if isinstance(leak, dict)]
+    if args.apply:
+        done: dict[str, str] = {}  # one statement can leak twice (update() of two keys)
+        for item in items:
+            diff = item.get("suggested_patch")
+            if not isinstance(diff, str) or (args.verify and item.get("verified") is not True):
+                continue
+            if diff in done:
+                print(f"{item.get('id')}: the same patch as {done[diff]}")
+                continue
+            done[diff] = str(item.get("id"))
+            for rel in _diff.files_of(diff):
+                path = os.path.join(rootdir, rel)
+                try:
+                    with open(path, encoding="utf-8", newline="") as handle:
+                        text = handle.read()
+                    new = _diff.apply(diff, text)
+                except (OSError, _diff.DiffError) as exc:
+                    print(f"{item.get('id')}: not applied to {rel}: {exc}")
+                    continue
+                with open(path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(new)
+                print(f"{item.get('id')}: applied to {rel}")
+    return 0
+
+
+def _verified_path(path: str) -> str:
+    stem = path[:-5] if path.endswith(".json") else path
+    return f"{stem}.verified.json"

@@ -110,7 +110,8 @@ def parse_patterns(value: str | Sequence[str] | None) -> tuple[str, ...]:
 class Config:
     """Everything patchtrace was asked to do. Immutable once built."""
 
-    __slots__ = ("children", "graphs", "html", "ignore", "json", "mode", "pdb", "problems")
+    __slots__ = ("baseline", "children", "graphs", "html", "ignore", "json", "mode", "pdb",
+                 "problems")
 
     def __init__(
         self,
@@ -123,6 +124,7 @@ class Config:
         ignore: Sequence[str] = (),
         problems: Sequence[str] = (),
         children: bool = False,
+        baseline: str | None = None,
     ) -> None:
         if mode not in ("off", "report", "strict"):
             raise ConfigError("PATCHTRACE", mode, ("report", "strict", "off"))
@@ -136,6 +138,8 @@ class Config:
         self.problems = tuple(problems)
         #: PATCHTRACE_CHILDREN: trace a test session's child processes into its report
         self.children = children
+        #: PATCHTRACE_BASELINE: leaks matching its entries are known, never fail strict mode
+        self.baseline = baseline or None
 
     @property
     def enabled(self) -> bool:
@@ -193,4 +197,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         ignore=parse_patterns(env.get("PATCHTRACE_IGNORE")),
         problems=problems,
         children=companion_bool(env.get("PATCHTRACE_CHILDREN"), "PATCHTRACE_CHILDREN", problems),
+        baseline=env.get("PATCHTRACE_BASELINE"),
     )

@@ -137,16 +137,20 @@ class Leak:
         "fixture",
         "id",
         "kind",
+        "known",
         "name",
         "phase",
         "polluter",
         "repeat_tests",
         "repeats",
+        "reproduce",
         "source",
         "stack",
+        "suggested_patch",
         "target",
         "token",
         "value",
+        "verified",
         "victims",
         "where",
     )
@@ -188,6 +192,13 @@ class Leak:
         self.desc = desc
         self.source = source
         self.token = token
+        #: matches an entry of PATCHTRACE_BASELINE (see patchtrace.fix._baseline)
+        self.known = False
+        #: filled in when a report is written (patchtrace.fix): plain strings, or None
+        self.reproduce: str | None = None
+        self.suggested_patch: str | None = None
+        #: set by ``python -m patchtrace fix --verify``; None when not tried
+        self.verified: bool | None = None
         self._ref: weakref.ref[Any] | None = None
         # Immutable atoms cannot keep user objects alive: keep them to recognise the binding.
         self._atom: object = obj if type(obj) in _ATOMS else NOTHING
@@ -274,6 +285,10 @@ class Leak:
             "repeat_tests": list(self.repeat_tests),
             "message": self.message(),
             "fix": self.fix,
+            "known": self.known,
+            "reproduce": self.reproduce,
+            "suggested_patch": self.suggested_patch,
+            "verified": self.verified,
         }
 
     @classmethod
@@ -297,6 +312,12 @@ class Leak:
         repeats = data.get("repeats")
         leak.repeats = repeats if type(repeats) is int else 0
         leak.repeat_tests = [str(t) for t in data.get("repeat_tests") or ()]
+        leak.known = data.get("known") is True
+        reproduce, patch, verified = (data.get(k) for k in
+                                      ("reproduce", "suggested_patch", "verified"))
+        leak.reproduce = reproduce if isinstance(reproduce, str) else None
+        leak.suggested_patch = patch if isinstance(patch, str) else None
+        leak.verified = verified if isinstance(verified, bool) else None
         return leak
 
     def __repr__(self) -> str:

@@ -104,6 +104,9 @@ class _State:
         self.marker: _session.Marker | None = None
         #: what the traced children handed over, collected at the end of the session
         self.children: list[dict[str, Any]] = []
+        #: PATCHTRACE_BASELINE entries, and the one line saying why it could not be read
+        self.baseline: frozenset[tuple[str, str, str | None, str | None]] = frozenset()
+        self.baseline_error: str | None = None
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -132,6 +135,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--patchtrace-children", action="store_const", const="1", default=None,
                     help="trace the Python processes tests start, silently, into the "
                          "session's report (PATCHTRACE_CHILDREN)")
+    group.addoption("--patchtrace-baseline", default=None, metavar="PATH",
+                    help="leaks in this baseline are known and never fail strict mode "
+                    "(PATCHTRACE_BASELINE; write one with python -m patchtrace baseline)")
+    parser.addini("patchtrace_baseline", "path of a baseline of known leaks", default="")
     parser.addini("patchtrace", "report|strict|off: trace global mutations", default="")
     parser.addini("patchtrace_json", "path of the JSON report", default="")
     parser.addini("patchtrace_html", "path of the HTML report", default="")
@@ -192,6 +199,7 @@ def _resolve(config: pytest.Config) -> Config:
         ignore=ignore,
         problems=problems,
         children=companion_bool(children_value, children_from, problems),
+        baseline=pick("patchtrace_baseline", "PATCHTRACE_BASELINE", "patchtrace_baseline")[0],
     )
 
 
@@ -347,7 +355,20 @@ def _start(config: pytest.Config) -> None:
     state.parent = parent
     state.started_by = _session.started_by() if parent is not None else None
     state.marker = marker
+    _load_baseline(state)
     _set_state(config, state)
+
+
+def _load_baseline(state: _State) -> None:
+    """A baseline that cannot be read is one line in the summary; tracing goes on."""
+    if not state.config.baseline:
+        return
+    from .fix import _baseline
+
+    try:
+        state.baseline = _baseline.load(state.config.baseline)
+    except _baseline.BaselineError as exc:
+        state.baseline_error = f"patchtrace: {exc}; every leak counts as new"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -485,6 +506,10 @@ def _strict_error(own: list[Leak], finalized: list[_Finalized]) -> PatchtraceLea
     """The error naming each leak, its line and its fix; None when there is nothing."""
     from .render.secrets import mask_leak
 
+    # Leaks in the baseline are known: reported, never an error (new ones still are).
+    own = [leak for leak in own if not leak.known]
+    finalized = [_Finalized(f.test, f.phase, f.fixture, f.scope,
+                            [leak for leak in f.leaks if not leak.known]) for f in finalized]
     groups: list[tuple[str, str | None, list[Leak]]] = []
     if own:
         groups.append(("this test", None, own))
@@ -668,6 +693,10 @@ def _names_in_traceback(tb: Any, packages: frozenset[str]) -> Reads:
 def _after_leaks(state: _State, leaks: list[Leak]) -> None:
     if not leaks:
         return
+    if state.baseline:
+        from .fix import _baseline
+
+        _baseline.mark(leaks, state.baseline)
     if state.config.pdb:
         from . import debugger
 
@@ -705,6 +734,10 @@ def _all_leaks(state: _State) -> list[Leak]:
     from .render.secrets import mask_leak
 
     leaks = list(state.detector.leaks) + sorted(state.worker_leaks, key=_id_order)
+    if state.baseline:
+        from .fix import _baseline
+
+        _baseline.mark(leaks, state.baseline)
     return [mask_leak(leak) for leak in leaks]
 
 
@@ -743,6 +776,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.crashed:
         extra["crashed_workers"] = list(state.crashed)
     state.children = _guard(state, lambda: _session.collect(state.marker)) or []
+    extra["rootdir"] = str(config.rootpath)
+    if leaks and (state.config.json or state.config.html):
+        from . import fix
+
+        _guard(state, lambda: fix.fill(leaks, str(config.rootpath)))
     json_path = state.config.json
     if json_path:
         from .render import json as json_report
@@ -760,7 +798,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 lambda: _write_html(state, leaks, tests, mutations, extra))
     if state.config.graphs:
         _output(state, "graphs", state.config.graphs, lambda: _write_graphs(state, leaks))
-    if state.config.strict and leaks and session.exitstatus == pytest.ExitCode.OK:
+    new = [leak for leak in leaks if not leak.known]
+    if state.config.strict and new and session.exitstatus == pytest.ExitCode.OK:
         # Leaks no test raised (found at collection, at the end, after their test: a
         # survivor, or a fixture finalized outside any test) still fail a strict run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -835,6 +874,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     leaks = _all_leaks(state)
     tr = terminalreporter
+    if state.baseline_error:
+        tr.write_line(state.baseline_error, yellow=True)
     verbosity = int(config.getoption("verbose"))  # Config.get_verbosity() needs pytest 8
     seed = getattr(config.option, "randomly_seed", None)
     randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
@@ -874,6 +915,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                       "(exit status 1)", red=True, bold=True)
     _report_hints(tr, state)
     _report_crashes(tr, state)
+    _github_annotations(tr, state, leaks)
+
+
+def _github_annotations(tr: Any, state: _State, leaks: list[Leak]) -> None:
+    """Under GitHub Actions, one workflow command per leak, shown at its line on the PR."""
+    from .render import github
+
+    if leaks and github.enabled():
+        for line in github.commands(leaks, strict=state.config.strict):
+            tr.write_line(line)
 
 
 def _report_hints(tr: Any, state: _State) -> None:
@@ -888,6 +939,8 @@ def _report_hints(tr: Any, state: _State) -> None:
     tr.write_line(f"patchtrace: {len(hints)} hints:", yellow=True)
     for hint in hints:
         tr.write_line(f"  {hint.get('test')}: {hint.get('message')}")
+
+
 def _report_outputs(tr: Any, state: _State) -> None:
     """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
     for line in _session.summary(state.children):

@@ -81,9 +81,11 @@ def render(
     if header:
         console.print(Text(header))
     leaks = [mask_leak(leak) for leak in leaks]  # a saved report may come from anywhere
+    known = [leak for leak in leaks if leak.known]  # in the baseline: one line, at the end
     groups: dict[str, list[Leak]] = {}
     for leak in leaks:
-        groups.setdefault(leak.polluter, []).append(leak)
+        if not leak.known:
+            groups.setdefault(leak.polluter, []).append(leak)
     for polluter, items in groups.items():
         tree = Tree(Text(f"{polluter}", style="label"), guide_style="dim")
         for leak in items:
@@ -126,6 +128,9 @@ def render(
                               f"{'s' if leak.repeats != 1 else ''}", style="dim"))
             node.add(Text(f"fix: {leak.fix}", style="fix"))
         console.print(tree)
+    if known:
+        console.print(Text(f"{len(known)} known leak{'s' * (len(known) != 1)}, see the baseline",
+                           style="dim"))
     return buffer.getvalue().rstrip("\n").splitlines()
 
 
