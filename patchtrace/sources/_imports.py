@@ -1,8 +1,37 @@
 """Run a callback right after a module is imported, without importing it ourselves.
 
 Start-up must stay light: we do not import ``unittest.mock`` (which pulls in asyncio) or
-pytest to instrument them. A finder at the front of ``sys.meta_path`` wraps the loader of
-the few modules we care about and calls back once they have executed.
+pytest to instrument them, and project modules must be tracked as soon as they exist (the
+watch source swaps their class on 3.10/3.11, watches their classes' dicts on 3.12+).
+
+**No frame of ours runs between an import and the module's code.** Code that walks
+``sys._getframe()`` out of the import machinery to find its importer (python-dotenv's
+``find_dotenv()``: the first frame whose file exists) must find the user's frame, exactly as
+untraced. So we do not wrap the loader (a proxy's ``exec_module`` was such a frame, and the
+module saw the proxy as ``__spec__.loader`` while it ran). Instead, a finder at the front of
+``sys.meta_path`` asks the other finders for the spec and, for the modules we care about,
+gives that spec a subclass of ``ModuleSpec`` whose ``_initializing`` is a set-only
+descriptor: ``importlib._bootstrap._load_unlocked`` sets ``spec._initializing = True``
+before it executes the module and ``False`` in its ``finally`` after (3.10 to 3.13), so the
+callbacks run at that second store, when the module is complete and back in
+``sys.modules``; the spec gets its own class back first. Reads of ``_initializing`` go to
+the instance dict (a descriptor without ``__get__``): no frame of ours there either.
+
+What is left of ours on an import's stack is the finder, and only while finders run, never
+while the module executes. Considered and not taken:
+
+* the ``import`` audit event plus lazy tracking at the next event or boundary: the event
+  comes before the module exists and nothing marks its end, so a test that imports a
+  module and stores into it straight away (``import mod; mod.X = 1``) would be missed on
+  3.10/3.11, and ``mock.patch`` could run before ``unittest.mock`` is instrumented;
+* the 3.12+ dict watcher on ``sys.modules`` (``_load_unlocked`` pops and re-inserts the
+  module after executing it): version-specific, and the named callbacks would depend on
+  the watch source being installed. The spec hook serves all versions and both uses.
+
+Only imports run by the import system (``_find_and_load_unlocked``) get the spec hook;
+``importlib.util.find_spec`` callers that execute the module themselves never set
+``_initializing``, so their spec is left alone and the module is tracked at the next
+boundary.
 """
 
 from __future__ import annotations
@@ -11,37 +40,45 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any
+from typing import Final
 
 __all__ = ["cancel", "when_imported"]
 
 Callback = Callable[[ModuleType], None]
 
 
-class _LoaderProxy:
-    """Delegates to the real loader; runs the callbacks after ``exec_module``."""
+class _FireWhenDone:
+    """``spec._initializing = False`` (the end of ``_load_unlocked``) fires the callbacks.
 
-    def __init__(self, loader: Any, finder: _PostImportFinder, name: str) -> None:
-        self._loader = loader
-        self._finder = finder
-        self._name = name
+    No ``__get__``: reading ``spec._initializing`` finds the value in the instance dict.
+    """
 
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._loader, attr)
+    def __set__(self, spec: ModuleSpec, value: object) -> None:
+        spec.__dict__["_initializing"] = value
+        if value:
+            return
+        try:
+            spec.__class__ = ModuleSpec
+            name = spec.name
+            module = sys.modules.get(name)
+            finder = _finder
+            # A failed import removed the module: its callbacks wait for the next attempt.
+            # (type(), not isinstance: no user code runs for what sits in sys.modules)
+            if finder is not None and issubclass(type(module), ModuleType):
+                assert isinstance(module, ModuleType)
+                finder.fire(name, module)
+        except Exception as exc:  # never break an import
+            try:
+                sys.stderr.write(f"patchtrace: could not follow an import: {exc!r}\n")
+            except Exception:
+                pass
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        create = getattr(self._loader, "create_module", None)
-        return create(spec) if create is not None else None
 
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        # Put the real loader back so the module looks untouched.
-        spec = module.__spec__
-        if spec is not None and spec.loader is self:  # type: ignore[comparison-overlap]
-            spec.loader = self._loader  # type: ignore[unreachable]
-        if module.__dict__.get("__loader__") is self:
-            module.__loader__ = self._loader
-        self._finder.fire(self._name, module)
+class _WatchedSpec(ModuleSpec):
+    _initializing = _FireWhenDone()
+
+
+_IMPORTING: Final = "_find_and_load_unlocked"
 
 
 class _PostImportFinder:
@@ -56,6 +93,15 @@ class _PostImportFinder:
     ) -> ModuleSpec | None:
         if fullname in self._searching or not (self.general or fullname in self.callbacks):
             return None
+        if target is not None:
+            return None  # a reload: importlib.reload never sets _initializing
+        try:
+            # _find_and_load_unlocked -> _find_spec -> us: the import system will load
+            # the spec with _load_unlocked (see the module docstring).
+            if sys._getframe(2).f_code.co_name != _IMPORTING:
+                return None
+        except ValueError:
+            return None
         self._searching.add(fullname)
         try:
             for finder in sys.meta_path:
@@ -66,10 +112,8 @@ class _PostImportFinder:
                     continue
                 spec: ModuleSpec | None = find(fullname, path, target)
                 if spec is not None:
-                    if self._wanted(fullname, spec) and spec.loader is not None and hasattr(
-                        spec.loader, "exec_module"
-                    ):
-                        spec.loader = _LoaderProxy(spec.loader, self, fullname)  # type: ignore[assignment]
+                    if type(spec) is ModuleSpec and self._wanted(fullname, spec):
+                        spec.__class__ = _WatchedSpec
                     return spec
             return None
         finally:
