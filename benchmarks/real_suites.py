@@ -63,8 +63,9 @@ class Suite:
         return f"{self.name}=={self.version}"
 
 
-# With these pins every test passes offline on Python 3.11 and 3.12 (twine's own pytest.ini
-# disables sockets and ignores its integration tests), so no suite deselects anything yet.
+# With these pins every test passes offline on Python 3.11 (the first six on 3.12 too; twine's
+# own pytest.ini disables sockets and ignores its integration tests); one test of responses
+# is deselected, with its reason.
 # Transitive requirements are not pinned: each venv's ``pip freeze`` is kept in freeze.txt.
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("attrs", "23.2.0",
@@ -85,6 +86,48 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           # and pkginfo of early 2024.
           ("pretend==1.0.9", "pytest-socket==0.7.0", "build==1.1.1", "setuptools==69.2.0",
            "pkginfo==1.9.6", "readme-renderer==43.0", "docutils==0.20.1")),
+    # The third triage: suites chosen because they were never tuned to, and because they
+    # do what trips a tracer. freezegun patches time and datetime in every loaded module,
+    # and its unittest classes freeze time in setUpClass (maya, optional, is left out).
+    Suite("freezegun", "1.4.0", ()),
+    # pyfakefs replaces os, io, builtins.open, pathlib and shutil in every loaded module and
+    # adds a meta-path finder; its own suite is unittest-style (setUpClassPyfakefs).
+    Suite("pyfakefs", "5.3.5", (),
+          # pytest_tests/pytest_fixture_test.py imports a missing module on purpose and
+          # pytest_check_failed_plugin_test.py reads what a separate failing run left:
+          # pyfakefs's own tox does not run them in its main run either.
+          ("pyfakefs/tests", "pyfakefs/pytest_tests",
+           "--ignore=pyfakefs/pytest_tests/pytest_fixture_test.py",
+           "--ignore=pyfakefs/pytest_tests/pytest_check_failed_plugin_test.py")),
+    # testfixtures: unittest-style, Replacer/replace() of module attributes, LogCapture of
+    # logging, Popen mocks, sybil doctests. Twisted and Django parts left out.
+    Suite("testfixtures", "8.1.0", ("sybil==6.0.3",),
+          ("testfixtures/tests", "--ignore=testfixtures/tests/test_twisted.py",
+           "--ignore=testfixtures/tests/test_django")),
+    # loguru configures logging and its own global logger in every test; its
+    # exception-formatting tests start one Python subprocess per case (about a hundred) and
+    # its multiprocessing tests start fork and spawn workers (and so the resource tracker).
+    Suite("loguru", "0.7.2", ("freezegun==1.2.2", "colorama==0.4.6"),
+          ("tests", "--ignore=tests/typesafety", "--ignore=tests/test_type_hinting.py"),
+          pytest=PYTEST_7),
+    # python-dotenv writes os.environ and chdirs; its CLI tests run the dotenv command
+    # through sh, and a zip-import test runs a Python script (subprocesses).
+    Suite("python-dotenv", "1.0.1", ("sh==2.0.6", "click==8.1.7")),
+    # responses patches requests' HTTPAdapter.send with unittest.mock in every test.
+    Suite("responses", "0.25.0",
+          ("pytest-asyncio==0.23.5", "pytest-httpserver==1.0.10", "tomli-w==1.0.0"),
+          # Its async tests expect pytest-asyncio in auto mode (its CI's setting).
+          ("responses/tests", "-o", "asyncio_mode=auto"),
+          deselect=(("responses/tests/test_matchers.py::test_fail_matchers_error",
+                     "expects verify=True in its message; a CA bundle set in the environment "
+                     "(REQUESTS_CA_BUNDLE) makes requests pass the bundle's path instead"),)),
+    # mock (the unittest.mock backport): a unittest suite that patches everything,
+    # builtins and sys.modules included, with mock classes patchtrace does not know.
+    Suite("mock", "5.1.0", (), ("mock/tests", "-o", "python_files=test*.py")),
+    # schedule: a unittest suite that replaces datetime.datetime by hand and leaves the mock
+    # jobs of each test in the module-level default scheduler (cleared by the next setUp):
+    # surviving mocks in every test.
+    Suite("schedule", "1.2.1", ("mock==5.1.0",), ("test_schedule.py",)),
 )}
 
 
