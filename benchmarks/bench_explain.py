@@ -26,8 +26,8 @@ a: None)``), the objgraph time (">CAP s" when it was killed at the cap), the rat
 extra memory explain() needed (tracemalloc peak during the call, and the RSS growth), and
 the cost in heap scans: explain()'s CPU time divided by that of one ``gc.get_referrers``
 call over the same heap, timed in the same run (``scan`` is its wall time), with the number of
-``gc.get_referrers`` calls made beside it.  ``PT_BENCH_ROOT=DIR`` imports patchtrace from DIR (an older checkout,
-for a before/after).
+``gc.get_referrers`` calls made beside it.  ``PT_BENCH_ROOT=DIR`` imports patchtrace from
+DIR (an older checkout, for a before/after).
 objgraph runs only for the one-object variants.
 """
 

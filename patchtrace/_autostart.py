@@ -134,7 +134,10 @@ def _main() -> None:
         _bad_mode(exc)
         return
     for line in config.problems:  # bad companions: said once, ignored, tracing stays on
-        say_once(line)
+        if _looks_like_pytest():  # pytest's usage error says it (CONTRACT): at exit, if not
+            atexit.register(say_once, line)
+        else:
+            say_once(line)
     if not config.enabled:
         return
     from . import _tracer, _unittest

@@ -122,7 +122,10 @@ def _index(tree: ast.AST) -> _Index:
                 and isinstance(child.args[0], ast.Constant)
                 and _is_namespace(child.func.value)
             ):
-                add(child.args[0].value, False, child.lineno, function)  # mod.__dict__.pop("x")
+                namespace = child.func.value  # mod.__dict__.pop("x") / vars(mod).pop("x")
+                owner = namespace.value if isinstance(namespace, ast.Attribute) \
+                    else namespace.args[0]  # type: ignore[attr-defined]
+                add(child.args[0].value, False, child.lineno, function, owner, klass)
             elif (
                 isinstance(child, ast.Call)
                 and isinstance(child.func, ast.Name)

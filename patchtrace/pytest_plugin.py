@@ -27,7 +27,6 @@ from .config import (
     mark_said,
     parse_mode,
     parse_patterns,
-    say_once,
     validate_extras,
 )
 from .leaks import Detector, Leak
@@ -329,8 +328,13 @@ def _start(config: pytest.Config) -> None:
         if not settings.enabled:
             _autostart.release(stop=True)
             return
-        for line in settings.problems:
-            say_once(line)
+        if settings.problems:
+            # CONTRACT: under pytest a value that cannot be understood is a usage error
+            # naming it (said once: the .pth's deferred line stays silent).
+            for line in settings.problems:
+                mark_said(line)
+            raise pytest.UsageError("\n".join(
+                line.removesuffix("; ignored") for line in settings.problems))
     from . import stack
 
     stack.reset_hidden_cache()  # pytest and pluggy are imported now: hide their frames

@@ -178,14 +178,17 @@ EVERY_KIND = {
     "shop/calc.py": "class Calc:\n    @staticmethod\n    def scale(x):\n        return x * 2\n\n"
                     "REGISTRY = []\nTIMEOUT = 30\n",
     "shop/gateway.py": "def send(x):\n    return x\n",
-    "shop/reloaded.py": "FLAG = 1\n",
+    "shop/reloaded.py": "class Thing:\n    pass\n",
+    "shop/clock.py": "def now():\n    return 1\n",
+    "shop/other.py": "VALUE = 1\n",
     "shop/sub/__init__.py": "",
     "shop/sub/leaf.py": "VALUE = 1\n",
     "test_kinds.py": '''\
-import importlib, logging, os, sys
+import importlib, logging, os, sys, types
 from unittest import mock
-import shop.calc, shop.gateway, shop.reloaded, shop.sub
+import shop.calc, shop.clock, shop.gateway, shop.other, shop.reloaded, shop.sub.leaf
 from shop.calc import Calc
+from shop.reloaded import Thing  # the old class stays referenced here after a reload
 
 
 def test_patch_not_stopped_with_a_name_long_enough_to_wrap_the_title_of_its_reference_graph():
@@ -207,13 +210,21 @@ def test_mock_survived():
     shop.calc.REGISTRY.append(mock.MagicMock(name="registered"))
 
 
-def test_module_replaced():
+def test_module_reloaded():
     importlib.reload(shop.reloaded)
 
 
+def test_module_replaced():
+    sys.modules["shop.other"] = types.ModuleType("shop.other")
+
+
 def test_module_dropped():
-    with mock.patch.dict(sys.modules):
-        import shop.sub.leaf
+    del sys.modules["shop.sub.leaf"]
+
+
+def test_patch_dormant():
+    with mock.patch("shop.clock.now"):
+        mock.patch("shop.clock.now").start()
 
 
 def test_resource_changed():

@@ -123,7 +123,7 @@ def test_a_written_report_is_said_also_without_leaks(suite: pytest.Pytester) -> 
     suite.makepyfile(test_x="def test_clean():\n    pass\n")
     result = run(suite, "--patchtrace", f"--patchtrace-json={good}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*patchtrace: no leaks in 1 tests*",
+    result.stdout.fnmatch_lines(["*patchtrace: no leaks in 1 test*",
                                  f"patchtrace: JSON report written to {good}"])
     assert load_report(good)["leaks"] == []
     assert "could not write" not in result.stdout.str()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -299,14 +298,16 @@ def test_sys_path_copies(pytester: pytest.Pytester, traced_env: Enable) -> None:
              for leak in load_report(report_path)["leaks"]}
     root = repr(str(pytester.path / "lib"))
     fixture = line(PATH_CONFTEST, "fixture")
+    # One more copy by each later test is the same change (kind, target, entry, type):
+    # reported once, for the first test, with the later ones counted in repeats.
     assert found == {
         ("test_polluter", "sys.path", "conftest.py", fixture, repr(f"{root} x1"),
          repr(f"{root} x2")),
-        ("test_polluter_again", "sys.path", "conftest.py", fixture, repr(f"{root} x2"),
-         repr(f"{root} x3")),
-        ("test_own_append", "sys.path", "test_path.py", line(PATH_TESTS, "append"),
-         repr(f"{root} x3"), repr(f"{root} x4")),
     }
+    (leak,) = load_report(report_path)["leaks"]
+    assert [t.split("::")[-1] for t in leak["repeat_tests"]] == [
+        "test_polluter_again", "test_own_append"]
+    assert leak["repeats"] == 2
     alone = pytester.runpytest_subprocess("-k", "victim", timeout=120)
     alone.assert_outcomes(passed=1, deselected=4)
 
@@ -398,11 +399,9 @@ def test_a_new_logger_needs_a_line_and_a_quiet_one_is_nothing() -> None:
     assert quiet.handlers == []
 
 
-def test_logger_snapshot_cost_with_2000_loggers() -> None:
-    """With 2,000 loggers an unchanged process is compared without listing them again, and
-    the loggers part costs a bounded share of a snapshot."""
-    import timeit
-
+def test_logger_snapshot_reuses_unchanged_parts_with_2000_loggers() -> None:
+    """With 2,000 loggers an unchanged process is compared without listing them again (the
+    cost itself is measured by benchmarks/bench_resources.py, not asserted here)."""
     for i in range(2000):
         logging.getLogger(f"pt_cost.p{i % 40}.m{i}")
     resources.take()
@@ -411,13 +410,10 @@ def test_logger_snapshot_cost_with_2000_loggers() -> None:
     parts = zip(first.logging[:3], second.logging[:3], strict=True)  # type: ignore[index]
     assert all(a is b for a, b in parts)  # names, handlers, attributes: skipped by identity
     assert resources.diff(first, second) == []
-    module = sys.modules["logging"]
-    per_take = min(timeit.repeat(resources.take, number=20, repeat=5,
-                                 timer=time.process_time)) / 20
-    per_part = min(timeit.repeat(lambda: resources._loggers(module), number=20, repeat=5,
-                                 timer=time.process_time)) / 20
     assert resources._loggers.rebuilds == rebuilds, "loggerDict did not change"
-    assert per_part < 0.002, (per_part, per_take)  # ~0.12 ms measured; generous
+    logging.getLogger("pt_cost.one_more")
+    resources.take()
+    assert resources._loggers.rebuilds == rebuilds + 1  # control: a new logger is listed
 
 
 def test_reading_the_event_loop_creates_nothing_and_warns_nothing() -> None:

@@ -98,3 +98,14 @@ def fill(leaks: Iterable[Leak], rootdir: str) -> None:
                 leak.suggested_patch = suggest(data, rootdir, sources)[0]
             except Exception:  # a rewrite that fails is a missing suggestion, never a crash
                 leak.suggested_patch = None
+        patch = leak.suggested_patch
+        if patch is not None and _shows_a_secret(patch):
+            # A diff with a credential in it goes into every report; masked, it would not
+            # apply. No suggestion then: the fix text still says what to do.
+            leak.suggested_patch = None
+
+
+def _shows_a_secret(text: str) -> bool:
+    from ..render.secrets import mask_values, show_secrets
+
+    return not show_secrets() and mask_values(text) != text
