@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def types(session: nox.Session) -> None:
     """mypy --strict on the package (checked against the oldest supported Python)."""
-    session.install("mypy", "pytest", "rich", "objgraph")
+    session.install("mypy", "pytest", "rich", "objgraph", "libcst")
     session.install("--no-deps", ".")
     session.run("mypy", "--strict", "patchtrace")
 

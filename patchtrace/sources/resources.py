@@ -369,9 +369,13 @@ class _Loggers:
                 moved = [i for i in compress(range(len(tags)), map(ne, self.tags, tags))]
                 self.tags, self.total = tags, total
         else:
+            # No tag reader (3.13+, or dicts too far apart to read in one pass): read the
+            # attributes and the handler lists again; a rebound ``logger.handlers`` is a
+            # new list (compared by identity in _read_handlers).
             attrs = _all_attrs(self.dicts)
             if not all(map(_same_atoms, attrs, self.attrs)):
                 self.attrs = attrs
+            self.lists = [_handler_list(d) for d in self.dicts]
         if moved:
             attrs_list = list(self.attrs)
             for i in moved:
