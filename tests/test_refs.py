@@ -444,7 +444,12 @@ def test_explain_all_same_answers_as_explain_in_order(module: types.ModuleType) 
     del a, b
     together = explain_all(_fresh(refs))
     alone = [explain(ref()) for ref in refs]
-    assert together == alone
+    # The same chains for each object, in order of objects. The order of one object's
+    # chains can differ on 3.12+ (heap order of the shared fetches): compared as sets.
+    assert [(e.target_type, e.target_repr) for e in together] == \
+        [(e.target_type, e.target_repr) for e in alone]
+    assert [sorted(map(repr, e.chains)) for e in together] == \
+        [sorted(map(repr, e.chains)) for e in alone]
     assert [e.target_repr for e in together] == [safe for safe in (e.target_repr for e in alone)]
     assert labels(together[0])[0] == ["module pt_refs_fixture", "attribute shared", "list index 0"]
     assert any("child of" in step or "HttpClient" in step or "lru_cache" in step
