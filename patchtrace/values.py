@@ -184,7 +184,9 @@ def _value_class(cls: type) -> str | None:
         module_name = "decimal"
     if module_name == "_datetime":
         module_name = "datetime"
-    names = _VALUE_CLASSES.get(str(module_name))
+    # 3.13 moved the path classes into pathlib._local (and their bases into pathlib._abc)
+    family = "pathlib" if str(module_name).startswith("pathlib.") else str(module_name)
+    names = _VALUE_CLASSES.get(family)
     if names is None or name not in names:
         return None
     module = sys.modules.get(module_name)
