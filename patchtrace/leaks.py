@@ -151,6 +151,7 @@ class Leak:
         "token",
         "value",
         "verified",
+        "victim_evidence",
         "victims",
         "where",
     )
@@ -186,6 +187,8 @@ class Leak:
         self.value = value
         self.alive_via: list[str] | None = None
         self.victims: list[str] = []
+        #: victim node id -> what it used, in words (CONTRACT: never a link without one)
+        self.victim_evidence: dict[str, str] = {}
         #: later tests that left the same change (kind, target, name, type of value)
         self.repeats = 0
         self.repeat_tests: list[str] = []
@@ -281,6 +284,7 @@ class Leak:
             "value": self.value.to_json(),
             "alive_via": self.alive_via,
             "victims": list(self.victims),
+            "victim_evidence": {v: self.victim_evidence.get(v, "") for v in self.victims},
             "repeats": self.repeats,
             "repeat_tests": list(self.repeat_tests),
             "message": self.message(),
@@ -309,6 +313,9 @@ class Leak:
         leak.id = str(data.get("id", ""))
         leak.alive_via = data.get("alive_via")
         leak.victims = list(data.get("victims") or ())
+        evidence = data.get("victim_evidence")
+        if isinstance(evidence, dict):
+            leak.victim_evidence = {str(k): str(v) for k, v in evidence.items()}
         repeats = data.get("repeats")
         leak.repeats = repeats if type(repeats) is int else 0
         leak.repeat_tests = [str(t) for t in data.get("repeat_tests") or ()]
@@ -1241,19 +1248,23 @@ class Detector:
         hits = []
         for leak in self.live():
             obj = leak.obj()
-            used = False
+            evidence = ""
             if obj is not NOTHING and is_mock(obj):
                 before = self._mock_counts.get(identity_key(leak))
-                used = before is not None and _mock_activity(obj) > before
-            if not used and leak.name:
+                if before is not None and _mock_activity(obj) > before:
+                    evidence = "called or touched the leaked mock during this test"
+            if not evidence and leak.name:
                 if found is None:
                     found = reads(self._leaked_packages())
-                used = _read_by(found, leak)
-            if not used and type(obj) is str and len(obj) >= 3 and failure_text:
-                used = repr(obj) in failure_text
-            if used:
+                if _read_by(found, leak):
+                    evidence = f"read {leak.label}"
+            if not evidence and type(obj) is str and len(obj) >= 3 and failure_text and \
+                    repr(obj) in failure_text:
+                evidence = f"failed on the leaked value of {leak.label}"
+            if evidence:
                 if test not in leak.victims:
                     leak.victims.append(test)
+                    leak.victim_evidence[test] = evidence
                 hits.append(leak)
         return hits
 

@@ -91,6 +91,9 @@ def test_patch_not_stopped_names_test_line_and_victim(suite: pytest.Pytester,
     assert leak["value"]["is_mock"] and leak["value"]["type"] == "MagicMock"
     assert leak["alive_via"] == ["module pkg.mod", "attribute func"]
     assert leak["victims"] == ["test_a.py::test_victim"]
+    # the innocent test ran too but used nothing: only the victim has evidence
+    assert leak["victim_evidence"] == {
+        "test_a.py::test_victim": "called or touched the leaked mock during this test"}
     assert "was never stopped" in leak["message"]
 
 

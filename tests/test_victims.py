@@ -68,6 +68,13 @@ def test_victims_reading_a_leak_inside_project_code_are_linked(
         "MAX_RETRIES": ["test_b.py::test_backoff", "test_b.py::test_calculator"],
         "SHOP_MODE": ["test_b.py::test_live_checkout"],
     }
+    # every link says what the victim used (CONTRACT: victim_evidence); the unrelated
+    # failure, linked to nothing, has no entry anywhere
+    assert {name: leak["victim_evidence"] for name, leak in leaks.items()} == {
+        "MAX_RETRIES": {"test_b.py::test_backoff": "read shop.settings.MAX_RETRIES",
+                        "test_b.py::test_calculator": "read shop.settings.MAX_RETRIES"},
+        "SHOP_MODE": {"test_b.py::test_live_checkout": "read os.environ['SHOP_MODE']"},
+    }
     assert "monkeypatch.setenv" in leaks["SHOP_MODE"]["fix"]
     assert "monkeypatch.setattr" in leaks["MAX_RETRIES"]["fix"]
     # the unrelated failure still shows what was polluted when it ran, but is not a victim

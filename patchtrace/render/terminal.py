@@ -122,7 +122,9 @@ def render(
             if leak.alive_via:
                 node.add(Text.assemble(("alive via ", "dim"), " -> ".join(leak.alive_via)))
             if leak.victims:
-                node.add(Text.assemble(("victims: ", "victim"), ", ".join(leak.victims)))
+                node.add(Text.assemble(("victims: ", "victim"), ", ".join(
+                    f"{v} ({leak.victim_evidence[v]})" if leak.victim_evidence.get(v) else v
+                    for v in leak.victims)))
             if leak.repeats:
                 node.add(Text(f"also left by {leak.repeats} later test"
                               f"{'s' if leak.repeats != 1 else ''}", style="dim"))
