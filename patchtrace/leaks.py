@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Final, cast, final
 from . import _oracle
 from . import stack as _stack
 from ._reads import Reads
+from ._vocab import ATOMS as _ATOMS
+from ._vocab import KINDS, Kind
 from .ledger import NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
@@ -60,22 +62,6 @@ if TYPE_CHECKING:
     from .sources.watch import WatchSource
 
 __all__ = ["KINDS", "Detector", "Leak"]
-
-#: Immutable atoms (``None`` included: ``sys.modules[name] = None`` blocks an import) are
-#: kept strongly; ``NOTHING`` is the sentinel for "no atom".
-_ATOMS: Final = (int, float, str, bytes, bool, complex, type(None))
-
-KINDS: Final = (
-    "patch-not-stopped",
-    "binding-changed",
-    "restore-mismatch",
-    "mock-survived",
-    "module-replaced",
-    "module-reloaded",
-    "module-dropped",
-    "resource-changed",
-    "patch-dormant",
-)
 
 FIXES: Final = {
     "patch-not-stopped": "stop it, or use it as a context manager / the mocker fixture",
@@ -158,7 +144,7 @@ class Leak:
 
     def __init__(
         self,
-        kind: str,
+        kind: Kind,
         polluter: str,
         phase: str,
         target: str | None,
@@ -299,7 +285,7 @@ class Leak:
     def from_json(cls, data: dict[str, Any]) -> Leak:
         where = data.get("where")
         leak = cls(
-            str(data.get("kind")),
+            cast(Kind, str(data.get("kind"))),  # a report's kind, as written (not checked)
             str(data.get("polluter")),
             str(data.get("phase")),
             data.get("target"),
@@ -411,7 +397,7 @@ def _inherited(target: str, name: str) -> object:
     return NOTHING
 
 
-def _binding_kind(target: str, original: object, now: object) -> str:
+def _binding_kind(target: str, original: object, now: object) -> Kind:
     """The kind says what happened: in ``sys.modules`` a module removed is
     ``module-dropped`` and another module object in its place ``module-replaced``, seen as
     it happened (3.12+ watchers) or at the boundary alike."""
@@ -859,7 +845,7 @@ class Detector:
                 # adding one to the standard library (time.clock = None), still is.
                 continue
             handled.add(key)
-            kind = "restore-mismatch" if _looks_restored(original, now, group) \
+            kind: Kind = "restore-mismatch" if _looks_restored(original, now, group) \
                 else _binding_kind(target, original, now)
             if kind != "restore-mismatch":
                 # The line that made the state that leaked: the first store of the value
@@ -1127,7 +1113,7 @@ class Detector:
         where = stack.where()
         return (where.relative_to(self.rootdir) if where else None), frames
 
-    def _leak_from(self, mutation: Mutation, kind: str, obj: object) -> Leak:
+    def _leak_from(self, mutation: Mutation, kind: Kind, obj: object) -> Leak:
         stack = mutation.stack
         if mutation.op == "unpatch" and mutation.token is not None and stack.where() is None:
             # An undo run by pytest's finalizer (monkeypatch) that put back a stale value:

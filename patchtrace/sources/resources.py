@@ -27,6 +27,7 @@ from operator import ne
 from types import ModuleType
 from typing import Any, Final, final
 
+from .._vocab import Kind
 from ..ledger import NOTHING
 from ..values import identity_key, is_mock
 from ._imports import is_ours
@@ -41,7 +42,7 @@ class Change:
 
     __slots__ = ("after", "before", "kind", "name", "needs_line", "target")
 
-    def __init__(self, kind: str, target: str, name: str | None, before: object, after: object,
+    def __init__(self, kind: Kind, target: str, name: str | None, before: object, after: object,
                  *, needs_line: bool = False):
         self.kind = kind
         self.target = target
