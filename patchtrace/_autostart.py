@@ -299,6 +299,10 @@ def report(detector: object, *, tests: int) -> None:
         from .render.terminal import headline
 
         _captured.say(headline(leaks, tests))
+    for test_id, lines in _unittest.pollution():  # as pytest's failure reports show them
+        _captured.say(f"patchtrace: pollution present when {test_id} failed:")
+        for line in lines:
+            _captured.say(f"  {line}")
     if len(hints) == 1:  # as pytest's terminal summary says them
         _captured.say(f"patchtrace: 1 hint: {hints[0]['test']}: {hints[0]['message']}")
     elif hints:
