@@ -1333,7 +1333,7 @@ class Detector:
             leak = self._leak_from_creation(obj, record)
             leak.alive_via = chains
             found.append((leak, evidence))
-        del obj
+        obj = None  # no strong reference beyond this check
         out = []
         for leak in self._accept([leak for leak, _ in found]):
             for candidate, evidence in found:

@@ -10,7 +10,8 @@ leaks the detector says are live:
   ``os.environ.get``, ``os.getenv`` and ``in`` all go through);
 * ``os.getcwd()`` calls, and relative paths opened or listed (the ``open``,
   ``os.listdir`` and ``os.scandir`` audit events, forwarded by the audit source), while
-  the working directory is leaked;
+  the working directory is leaked (the ``os.getcwd`` recorder is bound only then, and
+  only over the built-in: elsewhere reports and holders see the built-in itself);
 * ``signal.getsignal(n)`` of a leaked handler;
 * every call of a mock (``CallableMixin._increment_mock_call``): the top-level mock it
   belongs to, and the call's name (``send()``, ``client().get()``), read from raw
@@ -18,7 +19,7 @@ leaks the detector says are live:
 
 A read counts only when a user frame made it (the innermost frame outside the standard
 library is the project's or a library's, not pytest's or patchtrace's): the detector's
-own reads, and pytest's, are not the test's. The wrappers are installed once, when
+own reads, and pytest's, are not the test's. The other wrappers are installed once, when
 tracing starts (before any baseline, so no boundary sees them appear), and cost one
 global read and a branch while nothing is watched; :data:`LOG` is read by the detector
 (``patchtrace._victims``), never the other way round.
@@ -53,8 +54,8 @@ _SAVERS: Final = (os.sep + os.path.join("_pytest", "monkeypatch.py"),)
 class ReadLog:
     """What the running test read, of what is watched. One per process (:data:`LOG`)."""
 
-    __slots__ = ("cwd", "cwd_calls", "env", "env_keys", "mock_calls", "mocks", "paths",
-                 "recording", "signal_numbers", "signals")
+    __slots__ = ("cwd", "cwd_calls", "env", "env_keys", "mock_calls", "mocks", "on_cwd",
+                 "paths", "recording", "signal_numbers", "signals")
 
     def __init__(self) -> None:
         #: false between tests, and once a failure is being judged (frozen)
@@ -71,6 +72,9 @@ class ReadLog:
         self.signals: dict[int, int] = {}
         #: identity of a top-level mock -> [call count, names of the first calls]
         self.mock_calls: dict[int, list[Any]] = {}
+        #: binds (True) or unbinds the ``os.getcwd`` recorder: bound only while a leaked
+        #: cwd is watched, so that everywhere else ``os.getcwd`` is the built-in itself
+        self.on_cwd: Callable[[bool], None] | None = None
 
     def arm(self, *, env_keys: frozenset[str] = frozenset(), cwd: bool = False,
             signal_numbers: frozenset[int] = frozenset(), mocks: bool = True) -> None:
@@ -83,10 +87,14 @@ class ReadLog:
         self.signals = {}
         self.mock_calls = {}
         self.recording = True
+        if cwd and self.on_cwd is not None:
+            self.on_cwd(True)
 
     def freeze(self) -> None:
         """Stop recording (what was read so far stays, to be judged)."""
         self.recording = False
+        if self.cwd and self.on_cwd is not None:
+            self.on_cwd(False)
 
     # -- notes (each called only for a watched read) -------------------------------------
     def note_env(self, key: str) -> None:
@@ -233,6 +241,17 @@ def _increment(original: Callable[..., Any]) -> Callable[..., Any]:
     return _increment_mock_call
 
 
+def _named(wrapper: Any, original: Any) -> Any:
+    for name in ("__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(wrapper, name, getattr(original, name))
+        except (AttributeError, TypeError):
+            pass
+    wrapper.__wrapped__ = original
+    wrapper.__patchtrace__ = True
+    return wrapper
+
+
 class ReadsSource:
     """Installs the read recorders; records nothing in the ledger."""
 
@@ -241,6 +260,8 @@ class ReadsSource:
     def __init__(self) -> None:
         self._tracer: Tracer | None = None
         self._originals: list[tuple[Any, str, Any]] = []
+        #: (the built-in os.getcwd, its recorder), bound only while a cwd leak is watched
+        self._getcwd: tuple[Any, Any] | None = None
         self._hooks: list[tuple[str, Callable[[ModuleType], None]]] = [
             ("signal", self._instrument_signal),
             ("unittest.mock", self._instrument_mock),
@@ -251,18 +272,44 @@ class ReadsSource:
         environ_cls = type(os.environ)
         if "__getitem__" in environ_cls.__dict__:
             self._wrap(environ_cls, "__getitem__", _env_getitem)
-        self._wrap(os, "getcwd", _getcwd)
+        original = os.__dict__.get("getcwd")
+        if original is not None and not getattr(original, "__patchtrace__", False):
+            self._getcwd = (original, _named(_getcwd(original), original))
+            LOG.on_cwd = self._bind_getcwd
         from . import audit
 
         audit.set_path_reader(LOG.note_path)
         for module, hook in self._hooks:
             when_imported(module, hook)
 
+    def _bind_getcwd(self, on: bool) -> None:
+        """Put the ``os.getcwd`` recorder in place (or the built-in back), only over what
+        we put there ourselves: a test's patch of ``os.getcwd`` is never overwritten."""
+        if self._getcwd is None:
+            return
+        original, wrapper = self._getcwd
+        now = os.__dict__.get("getcwd")
+        old, new = (original, wrapper) if on else (wrapper, original)
+        if now is not old:
+            return
+        tracer = self._tracer
+        try:
+            if tracer is not None:
+                with tracer.quiet():
+                    os.getcwd = new
+            else:
+                os.getcwd = new
+        except Exception as exc:
+            if tracer is not None:
+                tracer.internal_error("reads source (getcwd)", exc)
+
     def uninstall(self) -> None:
         from . import audit
 
         audit.set_path_reader(None)
         LOG.freeze()
+        LOG.on_cwd = None
+        self._getcwd = None
         for module, hook in self._hooks:
             cancel(module, hook)
         for owner, attr, original in reversed(self._originals):
@@ -286,14 +333,7 @@ class ReadsSource:
             original = owner.__dict__.get(attr)
             if original is None or getattr(original, "__patchtrace__", False):
                 return
-            wrapper = factory(original)
-            for name in ("__name__", "__qualname__", "__doc__"):
-                try:
-                    setattr(wrapper, name, getattr(original, name))
-                except (AttributeError, TypeError):
-                    pass
-            wrapper.__wrapped__ = original
-            wrapper.__patchtrace__ = True
+            wrapper = _named(factory(original), original)
             tracer = self._tracer
             if tracer is not None:
                 with tracer.quiet():
