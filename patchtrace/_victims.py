@@ -28,6 +28,7 @@ calls instead).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -241,6 +242,7 @@ def mock_evidence(obj: object, failure: Failure, what: str, prefix: str,
 
 
 # -- resources --------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
 def _signal_number(name: str) -> int | None:
     import signal
 

@@ -497,3 +497,80 @@ def test_a_leaked_signal_handler_links_the_tests_that_read_it(
     assert leak["victim_evidence"] == {
         "test_b.py::test_default_usr1": "read signal.getsignal(SIGUSR1)"}
     _alone_passes(pytester, monkeypatch, "test_b.py::test_default_usr1")
+
+
+# -- the pieces, on hand-built leaks ------------------------------------------------------------
+def _failure(tb: Any = None, text: str = "", exc: object = None) -> Any:
+    from patchtrace import _victims
+
+    return _victims.Failure("t::victim", lambda packages: set(), text, tb, exc,
+                            frozenset, [])
+
+
+def _traceback(func: Callable[[], object]) -> Any:
+    try:
+        func()
+    except Exception as exc:
+        return exc.__traceback__
+    raise AssertionError("expected a failure")
+
+
+def test_a_mock_shown_in_the_failure_message_is_evidence_and_another_is_not() -> None:
+    from unittest import mock
+
+    from patchtrace import _victims
+
+    leaked, other = mock.MagicMock(name="Fake"), mock.MagicMock(name="Other")
+    child = leaked.client()  # a return value of a child: one of the family
+    text = f"AssertionError: assert {child!r} == 'x'"
+    assert _victims.mock_evidence(leaked, _failure(text=text), "surviving mock", "Fake") == \
+        "its failure message shows the surviving mock"
+    assert _victims.mock_evidence(other, _failure(text=text), "surviving mock", "Other") == ""
+
+
+def test_a_failure_inside_the_leaked_handler_is_evidence_and_another_handler_is_not() -> None:
+    from patchtrace import _victims
+    from patchtrace.leaks import Leak
+
+    def on_usr1() -> None:
+        raise RuntimeError("reloading")
+
+    def on_usr2() -> None:
+        pass
+
+    tb = _traceback(on_usr1)
+    inside = Leak("resource-changed", "t::p", "call", "signal", "SIGUSR1", obj=on_usr1)
+    elsewhere = Leak("resource-changed", "t::p", "call", "signal", "SIGUSR1", obj=on_usr2)
+    assert _victims.resource_evidence(inside, _failure(tb)) == \
+        "failed inside the leaked SIGUSR1 handler"
+    assert _victims.resource_evidence(elsewhere, _failure(tb)) == ""
+
+
+def test_a_removed_environment_key_is_in_place_until_it_is_set_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchtrace import _victims
+    from patchtrace.leaks import Leak
+
+    monkeypatch.delenv("PT_VICTIMS_REMOVED", raising=False)
+    leak = Leak("binding-changed", "t::p", "call", "os.environ", "PT_VICTIMS_REMOVED")
+    assert _victims.in_place(leak)
+    monkeypatch.setenv("PT_VICTIMS_REMOVED", "back")
+    assert not _victims.in_place(leak)
+
+
+def test_a_sys_path_entry_is_in_place_while_added_and_a_count_of_copies_is_not_judged(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from patchtrace import _victims
+    from patchtrace.leaks import Leak
+
+    entry = str(tmp_path)
+    added = Leak("resource-changed", "t::p", "call", "sys.path", repr(entry), obj=entry)
+    copies = Leak("resource-changed", "t::p", "call", "sys.path", repr(entry),
+                  obj=f"{entry!r} x2")
+    monkeypatch.setattr(sys, "path", [entry, *sys.path])
+    assert _victims.in_place(added)
+    assert not _victims.in_place(copies)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != entry])
+    assert not _victims.in_place(added)
