@@ -290,6 +290,27 @@ def _logger_state(logger: object, name: str) -> str | None:
     return summarize(resources.LoggerState(name, state)).repr
 
 
+#: id(leak) -> (the logger's state as identities and atoms, whether that is the leaked
+#: state): live() runs at every test's start, and a repr costs ~10 µs
+_logger_seen: dict[int, tuple[tuple[object, ...], bool]] = {}
+
+
+def _logger_in_place(leak: Leak, logger: object, name: str) -> bool:
+    namespace = _raw(logger)
+    handlers = namespace.get("handlers")
+    key = (id(logger), tuple(map(id, handlers)) if type(handlers) is list else id(handlers),
+           *(namespace.get(k) if type(namespace.get(k)) in (int, bool) else id(namespace.get(k))
+             for k in ("level", "propagate", "disabled")))
+    seen = _logger_seen.get(id(leak))
+    if seen is not None and seen[0] == key:
+        return seen[1]
+    result = _logger_state(logger, name) == leak.value.repr
+    if len(_logger_seen) > 10_000:
+        _logger_seen.clear()
+    _logger_seen[id(leak)] = (key, result)
+    return result
+
+
 def _getsignal(number: int) -> object:
     try:
         from .sources.resources import _getsignal
@@ -339,7 +360,7 @@ def in_place(leak: Leak) -> bool:
                 return False
             if leak.value.type == "str" and "loggers disabled" in leak.value.repr:
                 return _raw(logger).get("disabled") is True
-            return _logger_state(logger, name) == leak.value.repr
+            return _logger_in_place(leak, logger, name)
     except Exception:
         return False
     return False
