@@ -574,3 +574,21 @@ def test_a_sys_path_entry_is_in_place_while_added_and_a_count_of_copies_is_not_j
     assert not _victims.in_place(copies)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != entry])
     assert not _victims.in_place(added)
+
+
+def test_the_read_recorders_add_no_frame_to_a_users_traceback(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # os.environ["X"] goes through the recorder: the KeyError a user sees is as untraced
+    _suite(pytester, {"test_a.py": """
+        import os
+
+        def test_missing_key():
+            assert os.environ["PT_NOT_SET_ANYWHERE"]
+    """})
+    traced_env()
+    result = pytester.runpytest_subprocess("--tb=long", timeout=120)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*KeyError: 'PT_NOT_SET_ANYWHERE'"])
+    assert "patchtrace" + "/sources" not in result.stdout.str()
+    out = result.stdout.str()
+    assert "self = environ(" in out  # os's own frame is shown, as untraced, and not ours

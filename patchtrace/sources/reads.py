@@ -188,6 +188,7 @@ def _env_getitem(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], An
     log = LOG
 
     def __getitem__(self: Any, key: Any) -> Any:
+        __tracebackhide__ = True  # a KeyError from os.environ[...] shows no frame of ours
         if log.recording and log.env_keys and type(key) is str and key in log.env_keys:
             try:
                 log.note_env(key)
@@ -202,6 +203,7 @@ def _getcwd(original: Callable[[], Any]) -> Callable[[], Any]:
     log = LOG
 
     def getcwd() -> Any:
+        __tracebackhide__ = True
         if log.recording and log.cwd:
             try:
                 log.note_cwd()
@@ -216,6 +218,7 @@ def _getsignal(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     log = LOG
 
     def getsignal(signalnum: Any) -> Any:
+        __tracebackhide__ = True
         if log.recording and log.signal_numbers and issubclass(type(signalnum), int):
             try:
                 if int(signalnum) in log.signal_numbers:
@@ -231,6 +234,7 @@ def _increment(original: Callable[..., Any]) -> Callable[..., Any]:
     log = LOG
 
     def _increment_mock_call(self: Any, /, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         if log.recording and log.mocks:
             try:
                 log.note_mock_call(self)
