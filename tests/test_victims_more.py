@@ -249,6 +249,7 @@ def test_a_leaked_cwd_links_the_tests_that_read_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     _suite(pytester, {
         "config.txt": "real\n",
+        "VERSION": "1.0\n",
         "app/__init__.py": "",
         "app/files.py": """
             import os
@@ -261,6 +262,11 @@ def test_a_leaked_cwd_links_the_tests_that_read_it(
 
             def data_dir():
                 return os.path.join(os.getcwd(), "app")
+
+            def version():
+                import pathlib
+
+                return pathlib.Path("VERSION").read_text().strip()
 
             def missing_text():
                 with open(os.path.join(HERE, "missing.txt")) as handle:
@@ -278,21 +284,28 @@ def test_a_leaked_cwd_links_the_tests_that_read_it(
             def test_data_dir():
                 assert os.path.isdir(files.data_dir())
 
+            def test_version():
+                assert files.version() == "1.0"
+
             def test_missing():  # the twin: fails opening a file by its absolute path
                 assert files.missing_text() == ""
         """,
     })
     report_path = traced_env()
-    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=1, failed=3)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=1, failed=4)
     leak = _leak(load_report(report_path), "resource-changed", "cwd", None)
     assert leak["where"]["line"] == _line(POLLUTER_CWD, "os.chdir(")
     assert leak["victim_evidence"] == {
         "test_b.py::test_config":
             "opened the relative path 'config.txt' in the leaked working directory",
         "test_b.py::test_data_dir": "called os.getcwd() in the leaked working directory",
+        "test_b.py::test_version":
+            "opened the relative path 'VERSION' in the leaked working directory",
     }
-    assert leak["victims"] == ["test_b.py::test_config", "test_b.py::test_data_dir"]
-    _alone_passes(pytester, monkeypatch, "test_b.py::test_config", "test_b.py::test_data_dir")
+    assert leak["victims"] == ["test_b.py::test_config", "test_b.py::test_data_dir",
+                               "test_b.py::test_version"]
+    _alone_passes(pytester, monkeypatch, "test_b.py::test_config", "test_b.py::test_data_dir",
+                  "test_b.py::test_version")
 
 
 # -- sys.path -----------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ _MAX_NAMES: Final = 20
 #: Mocks whose calls are kept per test.
 _MAX_MOCKS: Final = 2_000
 _OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: where the standard library's path classes live (3.13 moved them)
+_PATHLIB: Final = frozenset({"pathlib", "pathlib._local"})
 #: pytest's MonkeyPatch reads a key to save it before setting it: not a use of its value
 _SAVERS: Final = (os.sep + os.path.join("_pytest", "monkeypatch.py"),)
 
@@ -117,14 +119,18 @@ class ReadLog:
             path = "."  # os.listdir() / os.scandir(): the working directory
         if isinstance(path, bytes):
             path = path.decode(sys.getfilesystemencoding(), "surrogateescape")
+        elif type(path).__module__ in _PATHLIB:  # Path("x").read_text(): the stdlib's str()
+            path = str(path)
         if type(path) is not str or os.path.isabs(path) or len(self.paths) >= 20:
             return
         if _by_user(sys._getframe(2)):  # note_path <- the audit hook <- the opener
             self.paths.append(path)
 
     def note_mock_call(self, mock: object) -> None:
-        top, name = _top_and_name(mock)
-        if name.endswith("__()") and not _by_user(sys._getframe(2)):
+        parts: list[object] = []
+        top = _top(mock, parts)
+        leaf = parts[0] if parts else ""
+        if type(leaf) is str and leaf.endswith("__") and not _by_user(sys._getframe(2)):
             return  # pytest's assertion message comparing or iterating a mock
         key = identity_key(top)
         entry = self.mock_calls.get(key)
@@ -133,8 +139,8 @@ class ReadLog:
                 return
             entry = self.mock_calls[key] = [0, []]
         entry[0] += 1
-        if len(entry[1]) < _MAX_NAMES:
-            entry[1].append(name)
+        if len(entry[1]) < _MAX_NAMES:  # names only for the first calls: the rest counts
+            entry[1].append(_call_name(parts))
 
 
 LOG: Final = ReadLog()
@@ -164,23 +170,35 @@ def _raw(obj: object) -> dict[str, Any]:
     return state if type(state) is dict else {}
 
 
-def _top_and_name(mock: object) -> tuple[object, str]:
-    """The top-level mock a (child) mock belongs to, and the call's name as mock prints
-    it (``send()``, ``client().get()``, ``()`` for the top itself), from raw entries."""
-    parts: list[str] = []
+_get: Final = object.__getattribute__
+
+
+def _top(mock: object, parts: list[object]) -> object:
+    """The top-level mock a (child) mock belongs to, from raw ``__dict__`` entries;
+    ``parts`` gets the names on the way up (innermost first)."""
     node = mock
     for _ in range(20):
-        state = _raw(node)
-        parent = state.get("_mock_new_parent")
+        try:
+            state = _get(node, "__dict__")
+        except (AttributeError, TypeError):
+            break
+        parent = state.get("_mock_new_parent") if type(state) is dict else None
         if parent is None:
             break
-        name = state.get("_mock_new_name")
-        parts.append(name if type(name) is str else "?")
+        parts.append(state.get("_mock_new_name"))
         node = parent
+    return node
+
+
+def _call_name(parts: list[object]) -> str:
+    """The call's name as mock prints it: ``send()``, ``client().get()``, ``()`` for the
+    top-level mock itself."""
     text = ""
     for part in reversed(parts):
+        if type(part) is not str:
+            part = "?"
         text += part if part == "()" else (f".{part}" if text else part)
-    return node, f"{text}()"
+    return f"{text}()"
 
 
 # -- the wrappers -------------------------------------------------------------------------------
