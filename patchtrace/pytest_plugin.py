@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _session, _tracer
+from . import _autostart, _session, _tracer, _victims
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -610,6 +610,7 @@ def pytest_runtest_makereport(
             not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
         # before the report is rendered: rendering may call what a mocker patch replaced
         calls = _guard(state, lambda: _hint_calls(state, item))
+        _victims.freeze()  # what the test read is judged as of its failure
     report = yield
     if state is None or not report.failed or call.excinfo is None:
         return report
@@ -622,14 +623,12 @@ def pytest_runtest_makereport(
         return _names_in_traceback(excinfo.tb, packages)
 
     text = str(report.longrepr)[:20_000]
-    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
+    hits = _guard(state, lambda: state.detector.victim_of(
+        item.nodeid, names, text, tb=excinfo.tb, exc=excinfo.value)) or []
     live = _guard(state, state.detector.live) or []
     if live:
-        lines = []
-        for leak in live:
-            used = " (used by this test)" if leak in hits else ""
-            lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
-        report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
+        report.sections.append(("patchtrace: pollution present",
+                                "\n".join(_victims.pollution_lines(live, hits, item.nodeid))))
     if calls is not None:  # not in teardown: by then the records no longer hold originals
         _guard(state, lambda: _add_hints(state, item, report, excinfo.tb, calls))
     return report

@@ -792,15 +792,17 @@ def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) 
             mine, theirs = counts[key], others.get(key, 0)
             if mine <= theirs:
                 continue
+            # a str entry is named whole: two long paths cut at the same 80 characters
+            # would be one binding (and the second leak taken for a repair of the first)
+            name = repr(item) if type(item) is str else _entry(item)
             if theirs == 0:
                 before, after = (NOTHING, item) if added else (item, NOTHING)
-                changes.append(Change("resource-changed", "sys.path", _entry(item), before,
-                                      after))
+                changes.append(Change("resource-changed", "sys.path", name, before, after))
             else:
                 old_n, new_n = (theirs, mine) if added else (mine, theirs)
                 changes.append(Change(
-                    "resource-changed", "sys.path", _entry(item),
-                    f"{_entry(item)} x{old_n}", f"{_entry(item)} x{new_n}", needs_line=True))
+                    "resource-changed", "sys.path", name,
+                    f"{name} x{old_n}", f"{name} x{new_n}", needs_line=True))
     return changes
 
 
