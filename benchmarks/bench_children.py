@@ -1,16 +1,20 @@
 """Start-up of a child Python started by a test of a traced session, side by side.
 
-    python benchmarks/bench_children.py [--runs 40] [--python PYTHON]
+    python benchmarks/bench_children.py [--runs 200] [--python PYTHON]
 
 Runs one traced pytest session (``PATCHTRACE=1``) whose only test starts ``python -c
-pass`` ``--runs`` times in each of three environments, interleaved so that the machine's
-load falls on all three alike, and prints the medians:
+pass`` ``--runs`` times in each of five arms, interleaved so that the machine's load falls
+on all of them alike, and prints the medians with their spread (10th to 90th percentile),
+the marked-minus-untraced difference paired round by round, and whether the marked child
+ends with the same modules as an untraced one:
 
 - untraced: the test's environment without any ``PATCHTRACE*`` variable;
 - marked child: the test's environment as it is (what ``subprocess.run`` passes on): the
   session's mark makes the ``.pth`` line return at once (target: within 1 ms of untraced);
 - traced child, for reference: ``PATCHTRACE=1`` without the mark (what every child paid
-  before children were marked).
+  before children were marked);
+- untraced and marked with ``-S`` (no ``site``, so no ``.pth`` file at all): what
+  ``site`` costs a child, ``.pth`` files included.
 
 On a loaded machine the medians are noisy; the last line times the ``.pth`` line itself
 (what a marked child runs of ours), which no load hides.
@@ -32,30 +36,57 @@ import os, statistics, subprocess, sys, time
 
 RUNS = {runs}
 
-def once(env):
+def once(env, flags=()):
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+    subprocess.run([sys.executable, *flags, "-c", "pass"], env=env, check=True)
     return time.perf_counter() - start
+
+MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
+
+def modules(env):
+    return subprocess.run([sys.executable, "-c", MODULES], env=env, check=True,
+                          capture_output=True, text=True).stdout.split()
+
+def quantile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 def test_startup():
     assert os.environ.get("PATCHTRACE_SESSION") == str(os.getpid()), "session not marked"
     marked = dict(os.environ)
     untraced = {{k: v for k, v in marked.items() if not k.startswith("PATCHTRACE")}}
     traced = {{k: v for k, v in marked.items() if k != "PATCHTRACE_SESSION"}}
-    envs = {{"untraced": untraced, "marked child": marked, "traced child (unmarked)": traced}}
-    times = {{name: [] for name in envs}}
-    for name, env in envs.items():
-        once(env)  # warm the file cache
+    arms = {{
+        "untraced": (untraced, ()),
+        "marked child": (marked, ()),
+        "traced child (unmarked)": (traced, ()),
+        "untraced, no site (-S)": (untraced, ("-S",)),
+        "marked child, no site (-S)": (marked, ("-S",)),
+    }}
+    times = {{name: [] for name in arms}}
+    for env, flags in arms.values():
+        once(env, flags)  # warm the file cache
     for _ in range(RUNS):
-        for name, env in envs.items():
-            times[name].append(once(env))
+        for name, (env, flags) in arms.items():
+            times[name].append(once(env, flags))
     base = statistics.median(times["untraced"])
     lines = []
     for name, values in times.items():
         median = statistics.median(values)
-        lines.append(f"{{name:<26}} median {{median * 1e3:7.2f}} ms   "
-                     f"{{(median - base) * 1e3:+7.2f}} ms vs untraced   "
-                     f"(min {{min(values) * 1e3:6.2f}} ms)")
+        low, high = quantile(values, 0.1) * 1e3, quantile(values, 0.9) * 1e3
+        lines.append(f"{{name:<28}} median {{median * 1e3:7.2f}} ms  "
+                     f"{{(median - base) * 1e3:+7.2f}} ms vs untraced  "
+                     f"p10..p90 {{low:6.2f}}..{{high:6.2f}} ms  min {{min(values) * 1e3:6.2f}} ms")
+    # Paired: each round's marked run minus the untraced run just before it.
+    pairs = [m - u for m, u in zip(times["marked child"], times["untraced"])]
+    middle = statistics.median(pairs) * 1e3
+    low, high = quantile(pairs, 0.1) * 1e3, quantile(pairs, 0.9) * 1e3
+    lines.append(f"marked - untraced, paired by round: median {{middle:+.2f}} ms, "
+                 f"p10..p90 {{low:+.2f}}..{{high:+.2f}} ms")
+    plain, seen = modules(untraced), modules(marked)
+    ours = [m for m in seen if m.startswith("patchtrace")]
+    lines.append(f"modules at exit: untraced {{len(plain)}}, marked {{len(seen)}}, "
+                 f"identical: {{plain == seen}}, patchtrace modules in the marked child: {{ours}}")
     with open(os.environ["BENCH_OUT"], "w") as handle:
         handle.write("\\n".join(lines) + "\\n")
 '''
@@ -63,7 +94,7 @@ def test_startup():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,21 +115,29 @@ def main() -> None:
         print(f"python {version}: `python -c pass` started by a test of a traced pytest "
               f"session, {args.runs} runs each, interleaved")
         print(out.read_text(), end="")
-    print(f"the .pth line itself, in a marked child: {_pth_line_cost() * 1e6:.2f} µs "
-          "(best of 7; load-independent)")
+    line, whole = _pth_line_cost()
+    print(f"the .pth line itself, in a marked child: {line * 1e6:.2f} µs; site reading and "
+          f"running the whole patchtrace.pth file: {whole * 1e6:.2f} µs (best of 7; "
+          "load-independent)")
 
 
-def _pth_line_cost() -> float:
-    """Time the installed .pth line as site.py runs it, with the mark set."""
+def _pth_line_cost() -> tuple[float, float]:
+    """Time the .pth line, then the whole file as site.py reads it (``site.addpackage``:
+    open, read, compile, exec), with the mark set."""
     import os
+    import site
     import timeit
 
-    line = (Path(__file__).resolve().parent.parent / "src-pth" / "patchtrace.pth").read_text()
+    pth = Path(__file__).resolve().parent.parent / "src-pth" / "patchtrace.pth"
+    line = pth.read_text()
     saved = os.environ.get("PATCHTRACE_SESSION")
     os.environ["PATCHTRACE_SESSION"] = "1"
     try:
         code = compile(line, "patchtrace.pth", "exec")
-        return min(timeit.repeat(lambda: exec(code, {}), number=10_000, repeat=7)) / 10_000
+        alone = min(timeit.repeat(lambda: exec(code, {}), number=10_000, repeat=7)) / 10_000
+        whole = min(timeit.repeat(lambda: site.addpackage(str(pth.parent), pth.name, set()),
+                                  number=2_000, repeat=7)) / 2_000
+        return alone, whole
     finally:
         if saved is None:
             del os.environ["PATCHTRACE_SESSION"]

@@ -161,9 +161,9 @@ def _drop_own() -> None:
 def test_levels_and_index_give_the_same_chains(module: types.ModuleType,
                                                counted: list[int]) -> None:
     max_chains = 3
-    refs = _mixed_heap(module)
-    gc.disable()  # the cycle is garbage: no collection may free it between the searches
+    gc.disable()  # the cycle is garbage: no collection may free it before the last search
     try:
+        refs = _mixed_heap(module)
         explain_all(_fresh(refs), max_chains=max_chains)  # the heap state all compare on
         found = {strategy: explain_all(_fresh(refs), max_chains=max_chains, strategy=strategy)
                  for strategy in STRATEGIES}

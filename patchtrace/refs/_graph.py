@@ -220,7 +220,7 @@ class Fetcher:
 
     __slots__ = (
         "cache", "ignore", "index", "index_built", "index_round", "keepalive", "ranks",
-        "rounds", "scans", "spent", "strategy",
+        "rounds", "scans", "strategy",
     )
 
     def __init__(self, ignore: set[int], strategy: Strategy = "auto") -> None:
@@ -242,8 +242,6 @@ class Fetcher:
         #: The index was tried (built, or found too big for MAX_BYTES): never again.
         self.index_built = False
         self.index_round = -1
-        #: Heap scans' worth of work spent so far (the cost model's own estimate).
-        self.spent = 0.0
 
     def own(self, obj: object) -> None:
         self.ignore.add(id(obj))
@@ -263,20 +261,25 @@ class Fetcher:
                 return False
         return True
 
-    def plan(self, nodes: int, depth: int, max_depth: int) -> None:
-        """Before a level's fetch of ``nodes`` objects: build the index if it is cheaper.
+    def plan(self, nodes: int, searches: int, depth: int, max_depth: int) -> None:
+        """Before a level's fetch of ``nodes`` objects for ``searches`` running searches:
+        build the index instead if it is expected to cost less than going on level by level.
 
-        The cost model, in heap scans: a level costs ``level_cost(nodes)``; the search is
-        expected to need as many more levels as it has done already, at least
-        ``MIN_LEVELS`` (a search that has gone d levels without ending is as likely as not
-        to need d more), never more than ``max_depth`` allows.  The index costs
-        ``INDEX_SCANS`` once.  A wide level early on (100 survivors, disjoint chains)
-        therefore switches at once; one narrow chain never does, however deep."""
+        The cost model, in heap scans: a level's fetch costs ``level_cost(nodes)``.  The
+        searches are expected to need as many more levels as they have done already, at
+        least ``MIN_LEVELS`` (a search that has gone d levels without ending is as likely as
+        not to need d more), never more than ``max_depth`` allows, and each running search
+        to keep at least one node in every later level: a width that comes from many
+        survivors lasts, a width that comes from one object with many referrers (a burst)
+        is counted once.  The index costs ``INDEX_SCANS`` once.  So 100 survivors on
+        disjoint chains switch at the first level, one chain never does however deep, and
+        one burst of 1,000 referrers only when the levels after it would add up too."""
         if self.index_built or self.strategy == "levels":
             return
         if self.strategy == "auto":
             remaining = min(max_depth - depth + 1, max(depth, MIN_LEVELS))
-            if level_cost(nodes) * remaining <= INDEX_SCANS:
+            lasting = level_cost(min(nodes, searches))
+            if level_cost(nodes) + (remaining - 1) * lasting <= INDEX_SCANS:
                 return
         self.index_built = True
         index = HeapIndex.build(self.own)
@@ -285,7 +288,6 @@ class Fetcher:
             self.index_round = self.rounds
             self.rounds += 1
             self.ranks[self.index_round] = index.rank
-            self.spent += INDEX_SCANS
 
     def fetch(self, nodes: dict[int, object]) -> None:
         """One heap scan for the referrers of every node in ``nodes`` (id -> node), or
@@ -296,7 +298,6 @@ class Fetcher:
         if index is not None and all(map(gc.is_tracked, batch)):
             self._fetch_indexed(index, nodes)
             return
-        self.spent += level_cost(len(batch))
         referrers: list[Any]
         if len(batch) > BULK_THRESHOLD:
             referrers = _referrers_bulk(batch)
@@ -470,7 +471,7 @@ def search_all(
                 for node in result.frontier:
                     wanted[id(node)] = node
         if wanted:
-            fetcher.plan(len(wanted), depth, max_depth)
+            fetcher.plan(len(wanted), len(running), depth, max_depth)
             fetcher.fetch(wanted)
         for result in running:
             if result.running:
@@ -756,7 +757,7 @@ def _referrers_bulk(frontier: list[object]) -> list[object]:
 #: docs/performance.md): one gc.get_referrers over k objects, the bulk pass, the index.
 PER_NODE: Final = 0.07
 BULK_SCANS: Final = 53.0
-INDEX_SCANS: Final = 60.0
+INDEX_SCANS: Final = 65.0
 MIN_LEVELS: Final = 10
 
 
