@@ -139,7 +139,10 @@ class Roots:
                         roots.caller_frame = id(frame)
                         caller_pending = False
                 frame = frame.f_back
-        del current, frame
+        # ``top`` is this very frame for the calling thread: left bound, it would make the
+        # frame a cycle of its own once it returns, and keep every frame below it (the
+        # caller's, with the objects being explained) alive until the next collection.
+        current = top = frame = None
         return roots
 
     def read_locals(self, frame: types.FrameType) -> None:
