@@ -16,8 +16,10 @@ ends with the same modules as an untraced one:
 - untraced and marked with ``-S`` (no ``site``, so no ``.pth`` file at all): what
   ``site`` costs a child, ``.pth`` files included.
 
-On a loaded machine the medians are noisy; the last line times the ``.pth`` line itself
-(what a marked child runs of ours), which no load hides.
+On a loaded machine the wall medians are noisy: the children's CPU time (``getrusage``) is
+printed beside them, and the ``-S`` pair (the same code in both arms) shows the noise floor
+of a paired difference.  The last line times the ``.pth`` line itself and the whole file as
+``site`` reads it (what a marked child runs of ours), in CPU time.
 
 ``--python`` must have patchtrace installed (its ``.pth`` is what is measured).
 """
@@ -32,14 +34,21 @@ import textwrap
 from pathlib import Path
 
 TEST = '''
-import os, statistics, subprocess, sys, time
+import os, resource, statistics, subprocess, sys, time
 
 RUNS = {runs}
 
+CPU = {{}}
+
 def once(env, flags=()):
+    """Wall seconds of one child; its CPU seconds (user + system) go to CPU[name]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, *flags, "-c", "pass"], env=env, check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    once.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 MODULES = "import sys; print(' '.join(sorted(sys.modules)))"
 
@@ -64,25 +73,32 @@ def test_startup():
         "marked child, no site (-S)": (marked, ("-S",)),
     }}
     times = {{name: [] for name in arms}}
+    cpus = {{name: [] for name in arms}}
     for env, flags in arms.values():
         once(env, flags)  # warm the file cache
     for _ in range(RUNS):
         for name, (env, flags) in arms.items():
             times[name].append(once(env, flags))
-    base = statistics.median(times["untraced"])
+            cpus[name].append(once.cpu)
     lines = []
-    for name, values in times.items():
-        median = statistics.median(values)
-        low, high = quantile(values, 0.1) * 1e3, quantile(values, 0.9) * 1e3
-        lines.append(f"{{name:<28}} median {{median * 1e3:7.2f}} ms  "
-                     f"{{(median - base) * 1e3:+7.2f}} ms vs untraced  "
-                     f"p10..p90 {{low:6.2f}}..{{high:6.2f}} ms  min {{min(values) * 1e3:6.2f}} ms")
-    # Paired: each round's marked run minus the untraced run just before it.
-    pairs = [m - u for m, u in zip(times["marked child"], times["untraced"])]
-    middle = statistics.median(pairs) * 1e3
-    low, high = quantile(pairs, 0.1) * 1e3, quantile(pairs, 0.9) * 1e3
-    lines.append(f"marked - untraced, paired by round: median {{middle:+.2f}} ms, "
-                 f"p10..p90 {{low:+.2f}}..{{high:+.2f}} ms")
+    for label, table in (("wall", times), ("CPU (user + system of the child)", cpus)):
+        lines.append(f"{{label}}:")
+        base = statistics.median(table["untraced"])
+        for name, values in table.items():
+            median = statistics.median(values)
+            low, high = quantile(values, 0.1) * 1e3, quantile(values, 0.9) * 1e3
+            lines.append(f"  {{name:<28}} median {{median * 1e3:7.2f}} ms  "
+                         f"{{(median - base) * 1e3:+7.2f}} ms vs untraced  "
+                         f"p10..p90 {{low:6.2f}}..{{high:6.2f}} ms")
+        # Paired: each round's marked run minus the untraced run just before it; the -S
+        # pair runs the very same code in both arms, so its spread is the noise floor.
+        for marked_arm, plain_arm in (("marked child", "untraced"),
+                                      ("marked child, no site (-S)", "untraced, no site (-S)")):
+            pairs = [m - u for m, u in zip(table[marked_arm], table[plain_arm])]
+            middle = statistics.median(pairs) * 1e3
+            low, high = quantile(pairs, 0.1) * 1e3, quantile(pairs, 0.9) * 1e3
+            lines.append(f"  {{marked_arm}} - {{plain_arm}}, paired by round: median "
+                         f"{{middle:+.2f}} ms, p10..p90 {{low:+.2f}}..{{high:+.2f}} ms")
     plain, seen = modules(untraced), modules(marked)
     ours = [m for m in seen if m.startswith("patchtrace")]
     lines.append(f"modules at exit: untraced {{len(plain)}}, marked {{len(seen)}}, "
@@ -117,8 +133,8 @@ def main() -> None:
         print(out.read_text(), end="")
     line, whole = _pth_line_cost()
     print(f"the .pth line itself, in a marked child: {line * 1e6:.2f} µs; site reading and "
-          f"running the whole patchtrace.pth file: {whole * 1e6:.2f} µs (best of 7; "
-          "load-independent)")
+          f"running the whole patchtrace.pth file: {whole * 1e6:.2f} µs (CPU time, best of 7: "
+          "what load does not inflate)")
 
 
 def _pth_line_cost() -> tuple[float, float]:
@@ -126,6 +142,7 @@ def _pth_line_cost() -> tuple[float, float]:
     open, read, compile, exec), with the mark set."""
     import os
     import site
+    import time
     import timeit
 
     pth = Path(__file__).resolve().parent.parent / "src-pth" / "patchtrace.pth"
@@ -134,9 +151,10 @@ def _pth_line_cost() -> tuple[float, float]:
     os.environ["PATCHTRACE_SESSION"] = "1"
     try:
         code = compile(line, "patchtrace.pth", "exec")
-        alone = min(timeit.repeat(lambda: exec(code, {}), number=10_000, repeat=7)) / 10_000
-        whole = min(timeit.repeat(lambda: site.addpackage(str(pth.parent), pth.name, set()),
-                                  number=2_000, repeat=7)) / 2_000
+        cpu = time.process_time
+        alone = min(timeit.Timer(lambda: exec(code, {}), timer=cpu).repeat(7, 10_000)) / 10_000
+        read = timeit.Timer(lambda: site.addpackage(str(pth.parent), pth.name, set()), timer=cpu)
+        whole = min(read.repeat(7, 2_000)) / 2_000
         return alone, whole
     finally:
         if saved is None:
