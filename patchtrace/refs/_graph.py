@@ -124,6 +124,7 @@ class Roots:
                 keep.append(value)
                 roots.last_ids.add(id(value))
         current = sys._current_frames()
+        top: types.FrameType | None = None
         for ident, top in current.items():
             tname = thread_name(ident)
             frame: types.FrameType | None = top
@@ -142,7 +143,9 @@ class Roots:
         # ``top`` is this very frame for the calling thread: left bound, it would make the
         # frame a cycle of its own once it returns, and keep every frame below it (the
         # caller's, with the objects being explained) alive until the next collection.
-        current = top = frame = None
+        current.clear()
+        del current
+        top = frame = None
         return roots
 
     def read_locals(self, frame: types.FrameType) -> None:
