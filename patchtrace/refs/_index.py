@@ -96,6 +96,9 @@ class HeapIndex:
         count = len(objects)
         # A first estimate from the number of objects alone, before the expensive steps.
         if estimate_bytes(count, count * _EDGES_PER_OBJECT_GUESS) > limit:
+            # Emptied, not just dropped: the caller keeps what it owns alive, and a list of
+            # the whole heap would be a referrer of every node of every later level.
+            objects.clear()
             return None
         # A fresh marker, created after the snapshot so no object in it refers to the
         # marker; only the holder is bound to a local (a 3.10 frame in the snapshot would
@@ -118,6 +121,7 @@ class HeapIndex:
         edges = ends[-1] if ends else 0
         if estimate_bytes(count, edges) > limit:
             flat.clear()
+            objects.clear()
             return None
         keys = array("q", map(object.__hash__, itertools.compress(flat, tracked)))
         del tracked
