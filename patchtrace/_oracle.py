@@ -10,6 +10,7 @@ and we look inside the test function first, then the whole file.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from .stack import Frame
@@ -17,7 +18,7 @@ from .stack import Frame
 if TYPE_CHECKING:
     import ast  # at run time only when a file is parsed: start-up stays light
 
-__all__ = ["find_store"]
+__all__ = ["find_module_store", "find_path_edit", "find_store"]
 
 #: (attribute or constant key, is a subscript) -> [(line, enclosing function, the stored-to
 #: object as dotted source text, or None when it is not a plain name or attribute chain)]
@@ -214,6 +215,28 @@ def find_store(
         return None
     line, where, _ = inside[-1] if last else inside[0]
     return Frame(relpath, line, where)
+
+
+def find_module_store(
+    files: Sequence[str], rootdir: str | None, name: str, *, subscript: bool = False,
+    target: str | None = None,
+) -> Frame | None:
+    """The first top-level store of attribute (or key) ``name`` in ``files``: the
+    conftests and test modules pytest imported while collecting, in that order. Only a
+    statement at module scope runs at import time; with ``target``, only a store to that
+    object counts. None when no line is certain."""
+    for path in files:
+        loaded = _load(path)
+        if not loaded or not loaded[0]:
+            continue
+        index, aliases = loaded
+        stores = [s for s in index.get((name, subscript), []) if s[1] == "<module>"]
+        if target is not None:
+            stores = [s for s in stores if _stores_to(s[2], target, aliases)]
+        if stores:
+            relpath = os.path.relpath(path, rootdir) if rootdir else path
+            return Frame(relpath, stores[0][0], "<module>")
+    return None
 
 
 #: list methods and statements that edit ``sys.path`` in place

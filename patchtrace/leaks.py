@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, cast, final
 from . import _oracle
 from . import stack as _stack
 from ._reads import Reads
-from .ledger import NOTHING, UNKNOWN, Mutation, Scope
+from .ledger import COLLECTION, NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
 from .stack import Frame
@@ -117,6 +117,11 @@ FIXES: Final = {
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
     "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+    "collection": (
+        "never mutate sys.modules or builtins at module scope in conftest.py; use a fixture "
+        "(monkeypatch.setitem / setattr / setenv, or patch.dict in a yield fixture) so that "
+        "it is undone"
+    ),
     "resource-changed:logging": (
         "pass disable_existing_loggers=False to dictConfig/fileConfig, remove the handlers "
         "and restore the levels you set in teardown, or use the caplog fixture"
@@ -230,6 +235,8 @@ class Leak:
 
     @property
     def fix(self) -> str:
+        if self.polluter == COLLECTION.test and self.target is not None:
+            return FIXES["collection"]  # a conftest's or test module's import-time store
         if self.kind == "patch-not-stopped" and self.source == "monkeypatch":
             return FIXES["patch-not-stopped:monkeypatch"]
         if self.kind == "binding-changed" and self.target == "os.environ":
@@ -505,6 +512,10 @@ class Detector:
         self._pending: dict[int, tuple[object, object]] = {}
         #: (kind, target, name, type of value) -> the first leak of that change
         self._first_of: dict[tuple[str, str | None, str | None, str], Leak] = {}
+        #: the conftests and test modules pytest imported while collecting (absolute paths,
+        #: in import order), set by the pytest plugin: where to look for the line of a
+        #: change found at the collection boundary (``_oracle.find_module_store``)
+        self.collected_files: list[str] = []
         #: (node id, fixture names) of the test running now, set by the pytest plugin: where
         #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
         self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
@@ -539,8 +550,20 @@ class Detector:
 
     def _stored_by_test(self, name: str) -> bool:
         test = self.tracer.scope.test
+        if test == COLLECTION.test:
+            return self._find_store(test, name) is not None
         return not test.startswith("<") and \
             _oracle.find_store(test, self.rootdir, name) is not None
+
+    def _find_store(self, test: str, name: str, *, last: bool = False, subscript: bool = False,
+                    target: str | None = None) -> Frame | None:
+        """The line of ``test``'s source that stores ``name``; for ``<collection>``, a
+        top-level store in a conftest or test module pytest imported."""
+        if test == COLLECTION.test:
+            return _oracle.find_module_store(self.collected_files, self.rootdir, name,
+                                             subscript=subscript, target=target)
+        return _oracle.find_store(test, self.rootdir, name, last=last, subscript=subscript,
+                                  target=target)
 
     # -- scope start -------------------------------------------------------------------------
     def begin(self) -> None:
@@ -870,8 +893,8 @@ class Detector:
             leak.before = _summary(original) if original is not UNKNOWN else group[0].before
             self._pending[id(leak)] = (original, now)
             if leak.where is None and name is not None:
-                found = _oracle.find_store(setter.scope.test, self.rootdir, name,
-                                           last=kind == "restore-mismatch", target=target)
+                found = self._find_store(setter.scope.test, name,
+                                         last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             if leak.where is None and (setter.source == "scan" or not leak.stack) and \
@@ -1057,9 +1080,9 @@ class Detector:
                         value=_summary(change.after), obj=change.after)
             if change.name is not None and change.target in (
                     "sys.modules", "builtins", "module:sys", "module:warnings"):
-                found = _oracle.find_store(scope.test, self.rootdir, change.name,
-                                           subscript=change.target == "sys.modules",
-                                           target=change.target)
+                found = self._find_store(scope.test, change.name,
+                                         subscript=change.target == "sys.modules",
+                                         target=change.target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             elif change.target == "logging":

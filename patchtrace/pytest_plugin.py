@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Generator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
@@ -418,10 +419,31 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
     try:
         return (yield)
     finally:
-        _guard(state, lambda: _end_collection(state))
+        _guard(state, lambda: _end_collection(state, session.config))
 
 
-def _end_collection(state: _State) -> None:
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """A test module about to be imported: where a change found at the collection boundary
+    may have been made (its line is looked up there on 3.10/3.11: no dict watcher saw it)."""
+    if isinstance(collector, pytest.Module):
+        state = _state(collector.config)
+        if state is not None:
+            state.detector.collected_files.append(str(collector.path))
+
+
+def _conftest_files(config: pytest.Config) -> list[str]:
+    """The conftests loaded so far, the rootdir's first (they are loaded outside in)."""
+    paths = []
+    for plugin in config.pluginmanager.get_plugins():
+        if issubclass(type(plugin), ModuleType):  # 3.10/3.11: a _TracedModule
+            path = vars(plugin).get("__file__")
+            if type(path) is str and os.path.basename(path) == "conftest.py":
+                paths.append(path)
+    return sorted(paths, key=lambda p: (p.count(os.sep), p))
+
+
+def _end_collection(state: _State, config: pytest.Config) -> None:
+    state.detector.collected_files[:0] = _conftest_files(config)
     leaks = state.detector.end(COLLECTION, collection=True)
     state.tracer.scope = BETWEEN
     _after_leaks(state, leaks)

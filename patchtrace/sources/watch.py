@@ -233,7 +233,30 @@ def importing(frame: types.FrameType, depth: int = 8) -> bool:
         spec = caller.f_globals.get("__spec__")
         if getattr(spec, "_initializing", False) is True and \
                 caller.f_code.co_name == "<module>":
+            # A conftest or test module that pytest itself imports while collecting is
+            # the user's code at import time, not a library building itself: what it
+            # stores (sys.modules["dep"] = MagicMock() at module scope) is recorded.
+            return not (_collected(caller) and _is_project_file(_stack.frame_file(frame)))
+        caller = caller.f_back
+        depth -= 1
+    return False
+
+
+def _collected(module_frame: types.FrameType, depth: int = 16) -> bool:
+    """``module_frame`` runs the top level of a project file that pytest imports (a
+    conftest, a test module, a ``pytest_plugins`` module): through the import system's
+    frames (and pytest's assertion rewriter), the first frame that imported it is
+    pytest's own. A module imported by another module (the project's package, imported by
+    a conftest) is not: its top level is how that package builds itself."""
+    if not _is_project_file(_stack.frame_file(module_frame)):
+        return False
+    caller = module_frame.f_back
+    while caller is not None and depth:
+        filename = _stack.frame_file(caller)
+        if _stack.is_driver(filename):
             return True
+        if not _stack.is_hidden(filename):
+            return False  # imported by the project's (or a library's) own code
         caller = caller.f_back
         depth -= 1
     return False
