@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
-from . import _oracle
+from . import _copies, _oracle
 from . import stack as _stack
 from ._reads import Reads
 from .ledger import COLLECTION, NOTHING, UNKNOWN, Mutation, Scope
@@ -263,6 +263,8 @@ class Leak:
                     f"not the original {self.before.repr}")
         elif self.kind == "module-dropped":
             text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
+            if self.desc:
+                text += f": {self.desc}"
         elif self.kind == "module-reloaded":
             text = (f"importlib.reload({self.name}){at} left the module other than it "
                     f"was before the test: {self.desc or 'its namespace changed'}")
@@ -272,6 +274,8 @@ class Leak:
                     f"a later patch.stopall() would set it to {self.before.repr} again")
         elif self.kind == "module-replaced":
             text = f"sys.modules[{self.name!r}] now holds another module object{at}"
+            if self.desc:
+                text += f": {self.desc}"
         else:
             text = f"{self.label} changed{at}: {self.before.repr} -> {self.value.repr}"
         return f"{text}; {self.fix}" if self.fix else text
@@ -516,6 +520,15 @@ class Detector:
         #: in import order), set by the pytest plugin: where to look for the line of a
         #: change found at the collection boundary (``_oracle.find_module_store``)
         self.collected_files: list[str] = []
+        #: project modules imported since the last boundary (weakly): one that left
+        #: sys.modules in the scope while its objects are still held is two copies
+        self._fresh_imports = _copies.FreshImports()
+        self._fresh_imports.install()
+        #: leaks of a module that left sys.modules (or was replaced), with the classes of
+        #: the copy that left (weakly): a later failing test that met both copies is a victim
+        self._copy_leaks: list[_copies.CopyLeak] = []
+        #: id(leak) -> (module name, the old copy), for the length of one boundary
+        self._pending_copies: dict[int, tuple[str, object]] = {}
         #: (node id, fixture names) of the test running now, set by the pytest plugin: where
         #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
         self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
@@ -570,6 +583,7 @@ class Detector:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
         self._imported()  # forget imports made between tests
+        self._fresh_imports.take()
         self._reloaded()  # and reloads
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
@@ -663,6 +677,7 @@ class Detector:
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        found.extend(self._dropped_in_use(self._fresh_imports.take(), mine, handled, scope))
         if watch is not None:
             watch.new_scope()  # its baselines hold user objects: drop them now
         ledger.seal()  # drop our strong references before asking what keeps mocks alive
@@ -677,7 +692,7 @@ class Detector:
         # Reusable by the next begin() only between tests: both sit at the same nesting of
         # pytest's capture and logging wrappers (collection and the process do not).
         self._fresh = not collection and not scope.test.startswith("<")
-        return self._accept(found)
+        return self._note_copies(self._accept(found))
 
     def wide_finalized(self, key: int) -> list[Leak]:
         """A wider fixture's finalizer ran: does anything its setup did remain?"""
@@ -726,6 +741,7 @@ class Detector:
         return self._accept([*self._survivors([]), *self._settle_threads(final=True)])
 
     def close(self) -> None:
+        self._fresh_imports.uninstall()
         try:
             gc.callbacks.remove(self._on_gc)
         except ValueError:
@@ -1023,6 +1039,9 @@ class Detector:
                 # as resources (resource-changed) are always reported.
                 continue
             handled.add(key)
+            if change.target == "sys.modules" and change.name is not None and \
+                    change.kind in ("module-dropped", "module-replaced"):
+                self._pending_copies[id(leak)] = (change.name, change.before)
             if change.target == "module:threading" and change.kind == "resource-changed":
                 try:
                     self._pending_threads.append(
@@ -1032,6 +1051,85 @@ class Detector:
                     pass
             out.append(leak)
         return out
+
+    def _dropped_in_use(
+        self, fresh: dict[str, weakref.ref[ModuleType]], records: list[Mutation],
+        handled: set[tuple[str, str | None]], scope: Scope,
+    ) -> list[Leak]:
+        """Modules imported in the scope that left ``sys.modules`` before it ended
+        (``patch.dict(sys.modules)`` or a snapshot restore undoing the import) while a
+        class or function of theirs is still held from outside them: the next import
+        makes a second copy (``module-dropped``; ``module-replaced`` when the scope already
+        imported it again). A module absent before and after whose objects nobody holds
+        is nothing (rule 1). Present before the scope: the snapshot comparison reports it."""
+        if not fresh:
+            return []
+        before = self._snapshot.modules
+        gone: list[tuple[str, ModuleType, object]] = []
+        for name, ref in fresh.items():
+            module = ref()
+            if module is None or name in before or ("sys.modules", name) in handled:
+                continue
+            now: object = sys.modules.get(name, NOTHING)
+            if now is not module:
+                gone.append((name, module, now))
+        if not gone:
+            return []
+        out = []
+        for name, module, now in gone:
+            defined = _copies.defined_in(module, name)
+            holders = _Holders(name, defined.values())
+            held = sorted((q, h) for q, obj in defined.items()
+                          if (h := holders.of(obj)) is not None)
+            if not held:
+                continue
+            handled.add(("sys.modules", name))
+            kind = "module-dropped" if now is NOTHING else "module-replaced"
+            setter = next((m for m in reversed(records) if m.op == "patch"
+                           and m.target == "sys.modules" and m.name in (None, name)), None)
+            if setter is not None:
+                leak = self._leak_from(setter, kind, now)
+                leak.target, leak.name = "sys.modules", name
+            else:
+                leak = Leak(kind, scope.test, scope.phase if scope.phase != "teardown"
+                            else "call", "sys.modules", name, fixture=scope.fixture,
+                            value=_summary(now), obj=now)
+                found = _oracle.find_modules_edit(scope.test, self.rootdir, name,
+                                                  self._fixtures_of(scope.test))
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
+            qualname, holder = held[0]
+            leak.desc = f"{name}.{qualname} of the dropped copy is still held by {holder}" + (
+                f" (and {len(held) - 1} more)" if len(held) > 1 else "")
+            leak.before = summarize(module)
+            self._pending_copies[id(leak)] = (name, module)
+            out.append(leak)
+        return out
+
+    def _note_copies(self, accepted: list[Leak]) -> list[Leak]:
+        """Keep, weakly, the classes of the copy that left ``sys.modules`` for each accepted
+        leak, and which bindings of other modules still hold its objects (one walk for
+        all of a boundary's modules); a repeat adds its copy to the first leak."""
+        pending, self._pending_copies = self._pending_copies, {}
+        if not pending:
+            return accepted
+        mine = [(leak, pending[id(leak)]) for leak in accepted if id(leak) in pending]
+        defined = {id(leak): _copies.defined_in(module, name) for leak, (name, module) in mine}
+        # The old copies are out of sys.modules: the walk (which skips its name) meets
+        # only other modules' bindings.
+        holders = _Holders("", (obj for objs in defined.values() for obj in objs.values()))
+        for leak, (name, _) in mine:
+            objs = defined[id(leak)]
+            held = [(q, text) for q, obj in objs.items() if (text := holders.of(obj))]
+            entry = next((known for known in self._copy_leaks if known.leak.id == leak.id),
+                         None)
+            if entry is None:
+                if leak not in self.leaks:
+                    continue
+                entry = _copies.CopyLeak(leak, name)
+                self._copy_leaks.append(entry)
+            entry.add(objs, held)
+        return accepted
 
     def _settle_threads(self, *, final: bool = False) -> list[Leak]:
         """Threads a scope left running are leaks only if they are still running a while
@@ -1083,6 +1181,10 @@ class Detector:
                 found = self._find_store(scope.test, change.name,
                                          subscript=change.target == "sys.modules",
                                          target=change.target)
+                if found is None and change.kind in ("module-dropped", "module-replaced"):
+                    # a prefix wipe (del sys.modules[k] in a loop), a snapshot restore
+                    found = _oracle.find_modules_edit(scope.test, self.rootdir, change.name,
+                                                      self._fixtures_of(scope.test))
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             elif change.target == "logging":
@@ -1262,7 +1364,7 @@ class Detector:
 
     def victim_of(
         self, test: str, reads: Callable[[frozenset[str]], Reads | set[str]],
-        failure_text: str = "",
+        failure_text: str = "", error: BaseException | None = None,
     ) -> list[Leak]:
         """Live leaks a failing ``test`` used: touched a leaked mock, could have read a
         leaked binding (its code or the project code it calls names it, through its
@@ -1288,6 +1390,21 @@ class Detector:
                 if test not in leak.victims:
                     leak.victims.append(test)
                     leak.victim_evidence[test] = evidence
+                hits.append(leak)
+        for entry in self._copy_leaks:
+            # Not "live": the binding is gone or another copy is there; what is still in
+            # place is the old copy's objects, and the test met them.
+            leak = entry.leak
+            if test in leak.victims or leak.polluter == test:
+                continue
+            evidence = entry.met_in(error)
+            if not evidence and entry.holders:
+                if found is None:
+                    found = reads(self._leaked_packages())
+                evidence = entry.read_by(found)
+            if evidence:
+                leak.victims.append(test)
+                leak.victim_evidence[test] = evidence
                 hits.append(leak)
         return hits
 

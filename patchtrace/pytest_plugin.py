@@ -655,7 +655,8 @@ def pytest_runtest_makereport(
         return _names_in_traceback(excinfo.tb, packages)
 
     text = str(report.longrepr)[:20_000]
-    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
+    hits = _guard(state, lambda: state.detector.victim_of(
+        item.nodeid, names, text, excinfo.value)) or []
     live = _guard(state, state.detector.live) or []
     if live:
         lines = []
