@@ -357,6 +357,7 @@ def _start(config: pytest.Config) -> None:
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
     state = _State(settings, tracer, detector)
+    _track_imports(state, True)  # what conftests import and patch at once is seen
     state.parent = parent
     state.started_by = _session.started_by() if parent is not None else None
     state.marker = marker
@@ -442,7 +443,14 @@ def _conftest_files(config: pytest.Config) -> list[str]:
     return sorted(paths, key=lambda p: (p.count(os.sep), p))
 
 
+def _track_imports(state: _State, on: bool) -> None:
+    watch = state.tracer.source("watch")
+    if watch is not None:
+        watch.track_imports(on)  # type: ignore[attr-defined]
+
+
 def _end_collection(state: _State, config: pytest.Config) -> None:
+    _track_imports(state, False)
     state.detector.collected_files[:0] = _conftest_files(config)
     leaks = state.detector.end(COLLECTION, collection=True)
     state.tracer.scope = BETWEEN

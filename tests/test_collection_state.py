@@ -53,11 +53,13 @@ ROOT_CONFTEST = dedent("""
     os.environ["PT_COLLECT_MODE"] = "fake"  # LINE:environ
 """)
 NESTED_CONFTEST = dedent("""
+    import colorsys
     from unittest.mock import MagicMock
 
     import pkg.core
 
     pkg.core.VALUE = MagicMock()  # LINE:attr
+    colorsys.rgb_to_hsv = MagicMock()  # LINE:library
 """)
 MODULE_HEADER = dedent("""
     import sys
@@ -84,6 +86,7 @@ CLEAN_ROOT_CONFTEST = dedent("""
         monkeypatch.setenv("PT_COLLECT_MODE", "fake")
 """)
 CLEAN_NESTED_CONFTEST = dedent("""
+    import colorsys
     from unittest.mock import MagicMock
 
     import pytest
@@ -94,6 +97,7 @@ CLEAN_NESTED_CONFTEST = dedent("""
     @pytest.fixture
     def fake_value(monkeypatch):
         monkeypatch.setattr(pkg.core, "VALUE", MagicMock())
+        monkeypatch.setattr(colorsys, "rgb_to_hsv", MagicMock())
 """)
 CLEAN_MODULE_HEADER = dedent("""
     import sys
@@ -130,6 +134,11 @@ TESTS = dedent("""
 
     def test_d_value_victim():
         assert pkg.core.VALUE == 1
+
+
+    def test_d_library_victim():
+        import colorsys
+        assert colorsys.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
 """)
 LATER_TESTS = dedent("""
     def test_e_blocked_victim():
@@ -167,7 +176,7 @@ def test_import_time_stores_are_collection_leaks(pytester: pytest.Pytester,
                                                  traced_env: Enable) -> None:
     report_path = traced_env()
     result = suite(pytester, clean=False).runpytest_subprocess(timeout=120)
-    result.assert_outcomes(failed=5)
+    result.assert_outcomes(failed=6)
     found = by_name(load_report(report_path))
     header_line = line(MODULE_HEADER, "blocker")
     assert {name: (leak["kind"], leak["target"], leak["where"] and (
@@ -180,6 +189,9 @@ def test_import_time_stores_are_collection_leaks(pytester: pytest.Pytester,
                             ("conftest.py", line(ROOT_CONFTEST, "environ"))),
         "VALUE": ("binding-changed", "module:pkg.core",
                   ("tests/conftest.py", line(NESTED_CONFTEST, "attr"))),
+        # a library module: on 3.10/3.11 the version-tag scan finds it at the boundary
+        "rgb_to_hsv": ("binding-changed", "module:colorsys",
+                       ("tests/conftest.py", line(NESTED_CONFTEST, "library"))),
         "pt_blocked": ("binding-changed", "sys.modules", ("tests/test_state.py", header_line)),
     }
     victims = {name: leak["victims"] for name, leak in found.items()}
@@ -188,6 +200,7 @@ def test_import_time_stores_are_collection_leaks(pytester: pytest.Pytester,
         "pt_helper": ["tests/test_state.py::test_b_builtins_victim"],
         "PT_COLLECT_MODE": ["tests/test_state.py::test_c_environ_victim"],
         "VALUE": ["tests/test_state.py::test_d_value_victim"],
+        "rgb_to_hsv": ["tests/test_state.py::test_d_library_victim"],
         "pt_blocked": ["tests/test_z_later.py::test_e_blocked_victim"],
     }
     for leak in found.values():
@@ -205,7 +218,7 @@ def test_clean_twin_conftest_reports_nothing(pytester: pytest.Pytester,
                                             traced_env: Enable) -> None:
     report_path = traced_env()
     result = suite(pytester, clean=True).runpytest_subprocess(timeout=120)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
     assert load_report(report_path)["leaks"] == []
 
 
