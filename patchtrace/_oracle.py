@@ -10,6 +10,7 @@ and we look inside the test function first, then the whole file.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from .stack import Frame
@@ -17,7 +18,7 @@ from .stack import Frame
 if TYPE_CHECKING:
     import ast  # at run time only when a file is parsed: start-up stays light
 
-__all__ = ["find_store"]
+__all__ = ["find_module_store", "find_modules_edit", "find_path_edit", "find_store"]
 
 #: (attribute or constant key, is a subscript) -> [(line, enclosing function, the stored-to
 #: object as dotted source text, or None when it is not a plain name or attribute chain)]
@@ -216,6 +217,28 @@ def find_store(
     return Frame(relpath, line, where)
 
 
+def find_module_store(
+    files: Sequence[str], rootdir: str | None, name: str, *, subscript: bool = False,
+    target: str | None = None,
+) -> Frame | None:
+    """The first top-level store of attribute (or key) ``name`` in ``files``: the
+    conftests and test modules pytest imported while collecting, in that order. Only a
+    statement at module scope runs at import time; with ``target``, only a store to that
+    object counts. None when no line is certain."""
+    for path in files:
+        loaded = _load(path)
+        if not loaded or not loaded[0]:
+            continue
+        index, aliases = loaded
+        stores = [s for s in index.get((name, subscript), []) if s[1] == "<module>"]
+        if target is not None:
+            stores = [s for s in stores if _stores_to(s[2], target, aliases)]
+        if stores:
+            relpath = os.path.relpath(path, rootdir) if rootdir else path
+            return Frame(relpath, stores[0][0], "<module>")
+    return None
+
+
 #: list methods and statements that edit ``sys.path`` in place
 _PATH_METHODS: Final = frozenset({"insert", "append", "extend", "remove", "pop", "clear"})
 _path_cache: dict[str, tuple[float, list[tuple[int, str]]]] = {}
@@ -300,4 +323,98 @@ def find_path_edit(test: str, rootdir: str | None,
     if edits:
         line, where = edits[0]
         return Frame(rel, line, where)
+    return None
+
+
+#: dict methods that edit ``sys.modules`` wholesale or by a computed key
+_MODULES_METHODS: Final = frozenset({"clear", "update", "pop", "popitem", "setdefault"})
+_modules_cache: dict[str, tuple[float, list[tuple[int, str, str | None]]]] = {}
+
+
+def _is_sys_modules(node: ast.AST) -> bool:
+    import ast
+
+    return (isinstance(node, ast.Attribute) and node.attr == "modules"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+
+
+def _modules_edits(path: str) -> list[tuple[int, str, str | None]]:
+    """(line, enclosing function, constant key or None) of every statement of the file
+    that edits ``sys.modules``: an item stored or deleted (``del sys.modules[k]`` in a
+    prefix-wiping loop), a method (``sys.modules.clear()``, ``.update(saved)``,
+    ``.pop(name)``), or ``patch.dict(sys.modules, ...)`` / ``patch.dict("sys.modules", ...)``."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return []
+    cached = _modules_cache.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    import ast
+
+    edits: list[tuple[int, str, str | None]] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree: ast.AST | None = ast.parse(handle.read(), path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+        tree = None
+
+    def is_modules(node: ast.AST) -> bool:
+        return _is_sys_modules(node) or (
+            isinstance(node, ast.Constant) and node.value == "sys.modules")
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = function
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name
+            key: object = None  # the constant key of a pop() or item, if there is one
+            method = patch = item = False
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                method = child.func.attr in _MODULES_METHODS and \
+                    _is_sys_modules(child.func.value)
+                if method and child.func.attr in ("pop", "setdefault") and child.args and \
+                        isinstance(child.args[0], ast.Constant):
+                    key = child.args[0].value
+                patch = child.func.attr == "dict" and bool(child.args) and \
+                    is_modules(child.args[0])
+            elif isinstance(child, ast.Subscript) and \
+                    isinstance(child.ctx, (ast.Store, ast.Del)):
+                item = _is_sys_modules(child.value)
+                if item and isinstance(child.slice, ast.Constant):
+                    key = child.slice.value
+            if method or item or patch:
+                edits.append((getattr(child, "lineno", 0), function,
+                              key if type(key) is str else None))
+            visit(child, inner)
+
+    if tree is not None:
+        visit(tree, "<module>")
+    edits.sort()
+    if len(_modules_cache) > _MAX_FILES:
+        _modules_cache.clear()
+    _modules_cache[path] = (mtime, edits)
+    return edits
+
+
+def find_modules_edit(test: str, rootdir: str | None, name: str | None = None,
+                      fixtures: tuple[str, ...] = ()) -> Frame | None:
+    """The line in ``test``'s function (then a fixture it names, in its file) that took
+    module ``name`` out of ``sys.modules``: an edit by that constant key
+    (``sys.modules.pop("pkg.core")``), else one by a computed key or wholesale (a
+    prefix-wiping loop's ``del sys.modules[k]``, a snapshot's ``clear()``/``update()``,
+    ``patch.dict(sys.modules)``). An edit by another constant key is never it; None when
+    the test's source holds no such statement."""
+    if "::" not in test:
+        return None
+    relpath, _, rest = test.partition("::")
+    function = rest.split("::")[-1].split("[")[0]
+    path = os.path.join(rootdir, relpath) if rootdir and not os.path.isabs(relpath) else relpath
+    edits = _modules_edits(path)
+    for wanted in (function, *fixtures):
+        mine = [(line, where, key) for line, where, key in edits if where == wanted]
+        for exact in (True, False):
+            for line, where, key in mine:
+                if (key == name) if exact else key is None:
+                    return Frame(relpath, line, where)
     return None

@@ -139,8 +139,8 @@ def _held_by(tb: Any) -> dict[int, str]:
         except Exception:
             continue
         for name, value in local_items:
-            if type(name) is not str:
-                continue
+            if type(name) is not str or not name.isidentifier():
+                continue  # pytest's assertion temporaries (``@py_assert2``) are not the test's
             out.setdefault(identity_key(value), f"local {name!r} of {function}")
             if name == "self":
                 for attr, inner in _raw(value).items():

@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
-from . import _oracle, _victims
+from . import _copies, _oracle, _victims
 from . import stack as _stack
 from ._reads import Reads
 from ._vocab import ATOMS as _ATOMS
 from ._vocab import KINDS, Kind
-from .ledger import NOTHING, UNKNOWN, Mutation, Scope
+from .ledger import COLLECTION, NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
 from .stack import Frame
@@ -103,6 +103,11 @@ FIXES: Final = {
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
     "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+    "collection": (
+        "never mutate sys.modules or builtins at module scope in conftest.py; use a fixture "
+        "(monkeypatch.setitem / setattr / setenv, or patch.dict in a yield fixture) so that "
+        "it is undone"
+    ),
     "resource-changed:logging": (
         "pass disable_existing_loggers=False to dictConfig/fileConfig, remove the handlers "
         "and restore the levels you set in teardown, or use the caplog fixture"
@@ -216,6 +221,8 @@ class Leak:
 
     @property
     def fix(self) -> str:
+        if self.polluter == COLLECTION.test and self.target is not None:
+            return FIXES["collection"]  # a conftest's or test module's import-time store
         if self.kind == "patch-not-stopped" and self.source == "monkeypatch":
             return FIXES["patch-not-stopped:monkeypatch"]
         if self.kind == "binding-changed" and self.target == "os.environ":
@@ -242,6 +249,8 @@ class Leak:
                     f"not the original {self.before.repr}")
         elif self.kind == "module-dropped":
             text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
+            if self.desc:
+                text += f": {self.desc}"
         elif self.kind == "module-reloaded":
             text = (f"importlib.reload({self.name}){at} left the module other than it "
                     f"was before the test: {self.desc or 'its namespace changed'}")
@@ -251,6 +260,8 @@ class Leak:
                     f"a later patch.stopall() would set it to {self.before.repr} again")
         elif self.kind == "module-replaced":
             text = f"sys.modules[{self.name!r}] now holds another module object{at}"
+            if self.desc:
+                text += f": {self.desc}"
         else:
             text = f"{self.label} changed{at}: {self.before.repr} -> {self.value.repr}"
         return f"{text}; {self.fix}" if self.fix else text
@@ -491,6 +502,19 @@ class Detector:
         self._pending: dict[int, tuple[object, object]] = {}
         #: (kind, target, name, type of value) -> the first leak of that change
         self._first_of: dict[tuple[str, str | None, str | None, str], Leak] = {}
+        #: the conftests and test modules pytest imported while collecting (absolute paths,
+        #: in import order), set by the pytest plugin: where to look for the line of a
+        #: change found at the collection boundary (``_oracle.find_module_store``)
+        self.collected_files: list[str] = []
+        #: project modules imported since the last boundary (weakly): one that left
+        #: sys.modules in the scope while its objects are still held is two copies
+        self._fresh_imports = _copies.FreshImports()
+        self._fresh_imports.install()
+        #: leaks of a module that left sys.modules (or was replaced), with the classes of
+        #: the copy that left (weakly): a later failing test that met both copies is a victim
+        self._copy_leaks: list[_copies.CopyLeak] = []
+        #: id(leak) -> (module name, the old copy), for the length of one boundary
+        self._pending_copies: dict[int, tuple[str, object]] = {}
         #: (node id, fixture names) of the test running now, set by the pytest plugin: where
         #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
         self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
@@ -525,14 +549,27 @@ class Detector:
 
     def _stored_by_test(self, name: str) -> bool:
         test = self.tracer.scope.test
+        if test == COLLECTION.test:
+            return self._find_store(test, name) is not None
         return not test.startswith("<") and \
             _oracle.find_store(test, self.rootdir, name) is not None
+
+    def _find_store(self, test: str, name: str, *, last: bool = False, subscript: bool = False,
+                    target: str | None = None) -> Frame | None:
+        """The line of ``test``'s source that stores ``name``; for ``<collection>``, a
+        top-level store in a conftest or test module pytest imported."""
+        if test == COLLECTION.test:
+            return _oracle.find_module_store(self.collected_files, self.rootdir, name,
+                                             subscript=subscript, target=target)
+        return _oracle.find_store(test, self.rootdir, name, last=last, subscript=subscript,
+                                  target=target)
 
     # -- scope start -------------------------------------------------------------------------
     def begin(self) -> None:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
         self._imported()  # forget imports made between tests
+        self._fresh_imports.take()
         self._reloaded()  # and reloads
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
@@ -629,6 +666,7 @@ class Detector:
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        found.extend(self._dropped_in_use(self._fresh_imports.take(), mine, handled, scope))
         if watch is not None:
             watch.new_scope()  # its baselines hold user objects: drop them now
         ledger.seal()  # drop our strong references before asking what keeps mocks alive
@@ -643,7 +681,7 @@ class Detector:
         # Reusable by the next begin() only between tests: both sit at the same nesting of
         # pytest's capture and logging wrappers (collection and the process do not).
         self._fresh = not collection and not scope.test.startswith("<")
-        return self._accept(found)
+        return self._note_copies(self._accept(found))
 
     def wide_finalized(self, key: int) -> list[Leak]:
         """A wider fixture's finalizer ran: does anything its setup did remain?"""
@@ -692,6 +730,7 @@ class Detector:
         return self._accept([*self._survivors([]), *self._settle_threads(final=True)])
 
     def close(self) -> None:
+        self._fresh_imports.uninstall()
         try:
             gc.callbacks.remove(self._on_gc)
         except ValueError:
@@ -859,8 +898,8 @@ class Detector:
             leak.before = _summary(original) if original is not UNKNOWN else group[0].before
             self._pending[id(leak)] = (original, now)
             if leak.where is None and name is not None:
-                found = _oracle.find_store(setter.scope.test, self.rootdir, name,
-                                           last=kind == "restore-mismatch", target=target)
+                found = self._find_store(setter.scope.test, name,
+                                         last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             if leak.where is None and (setter.source == "scan" or not leak.stack) and \
@@ -989,6 +1028,9 @@ class Detector:
                 # as resources (resource-changed) are always reported.
                 continue
             handled.add(key)
+            if change.target == "sys.modules" and change.name is not None and \
+                    change.kind in ("module-dropped", "module-replaced"):
+                self._pending_copies[id(leak)] = (change.name, change.before)
             if change.target == "module:threading" and change.kind == "resource-changed":
                 try:
                     self._pending_threads.append(
@@ -998,6 +1040,95 @@ class Detector:
                     pass
             out.append(leak)
         return out
+
+    def _dropped_in_use(
+        self, fresh: dict[str, weakref.ref[ModuleType]], records: list[Mutation],
+        handled: set[tuple[str, str | None]], scope: Scope,
+    ) -> list[Leak]:
+        """Modules imported in the scope that left ``sys.modules`` before it ended
+        (``patch.dict(sys.modules)`` or a snapshot restore undoing the import) while a
+        class or function of theirs is still held from outside them: the next import
+        makes a second copy (``module-dropped``; ``module-replaced`` when the scope already
+        imported it again). A module absent before and after whose objects nobody holds
+        is nothing (rule 1). Present before the scope: the snapshot comparison reports it."""
+        if not fresh:
+            return []
+        before = self._snapshot.modules
+        gone: list[tuple[str, ModuleType, object]] = []
+        for name, ref in fresh.items():
+            module = ref()
+            if module is None or name in before or ("sys.modules", name) in handled:
+                continue
+            now: object = sys.modules.get(name, NOTHING)
+            if now is not module:
+                gone.append((name, module, now))
+        if not gone:
+            return []
+        defined_by = {name: _copies.defined_in(module, name) for name, module, _ in gone}
+        # One walk for all of them (~2 ms on a pytest-sized process): the dropped copies
+        # are out of sys.modules, and a copy imported again holds its own new objects.
+        holders = _Holders("", (obj for objs in defined_by.values() for obj in objs.values()))
+        out = []
+        for name, module, now in gone:
+            defined = defined_by[name]
+            held = sorted((q, h) for q, obj in defined.items()
+                          if (h := holders.of(obj)) is not None)
+            if not held:
+                continue
+            handled.add(("sys.modules", name))
+            kind: Kind = "module-dropped" if now is NOTHING else "module-replaced"
+            setter = next((m for m in reversed(records) if m.op == "patch"
+                           and m.target == "sys.modules" and m.name in (None, name)), None)
+            if setter is not None:
+                leak = self._leak_from(setter, kind, now)
+                leak.target, leak.name = "sys.modules", name
+            else:
+                leak = Leak(kind, scope.test, scope.phase if scope.phase != "teardown"
+                            else "call", "sys.modules", name, fixture=scope.fixture,
+                            value=_summary(now), obj=now)
+                found = _oracle.find_modules_edit(scope.test, self.rootdir, name,
+                                                  self._fixtures_of(scope.test))
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
+            qualname, holder = held[0]
+            leak.desc = f"{name}.{qualname} of the dropped copy is still held by {holder}" + (
+                f" (and {len(held) - 1} more)" if len(held) > 1 else "")
+            leak.before = summarize(module)
+            self._pending_copies[id(leak)] = (name, module)
+            out.append(leak)
+        return out
+
+    def _note_copies(self, accepted: list[Leak]) -> list[Leak]:
+        """Keep, weakly, the classes of the copy that left ``sys.modules`` for each accepted
+        leak, and which bindings of other modules still hold its objects (one walk for
+        all of a boundary's modules); a repeat adds its copy to the first leak."""
+        pending, self._pending_copies = self._pending_copies, {}
+        if not pending:
+            return accepted
+        mine = []
+        for leak in accepted:
+            if id(leak) not in pending:
+                continue
+            name, module = pending[id(leak)]
+            entry = next((known for known in self._copy_leaks if known.leak.id == leak.id),
+                         None)
+            if entry is None:
+                if leak not in self.leaks:
+                    continue
+                entry = _copies.CopyLeak(leak, name)
+                self._copy_leaks.append(entry)
+            # A repeat (a fixture re-importing the module for every test) adds its old
+            # classes; the bindings that hold old copies were found the first time.
+            mine.append((entry, _copies.defined_in(module, name), not entry.holders))
+        walk = [obj for _, objs, needed in mine if needed for obj in objs.values()]
+        # The old copies are out of sys.modules: the walk (which skips its name) meets
+        # only other modules' bindings.
+        holders = _Holders("", walk) if walk else None
+        for entry, objs, needed in mine:
+            held = [(q, text) for q, obj in objs.items()
+                    if (text := holders.of(obj))] if needed and holders is not None else []
+            entry.add(objs, held)
+        return accepted
 
     def _settle_threads(self, *, final: bool = False) -> list[Leak]:
         """Threads a scope left running are leaks only if they are still running a while
@@ -1046,9 +1177,13 @@ class Detector:
                         value=_summary(change.after), obj=change.after)
             if change.name is not None and change.target in (
                     "sys.modules", "builtins", "module:sys", "module:warnings"):
-                found = _oracle.find_store(scope.test, self.rootdir, change.name,
-                                           subscript=change.target == "sys.modules",
-                                           target=change.target)
+                found = self._find_store(scope.test, change.name,
+                                         subscript=change.target == "sys.modules",
+                                         target=change.target)
+                if found is None and change.kind in ("module-dropped", "module-replaced"):
+                    # a prefix wipe (del sys.modules[k] in a loop), a snapshot restore
+                    found = _oracle.find_modules_edit(scope.test, self.rootdir, change.name,
+                                                      self._fixtures_of(scope.test))
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             elif change.target == "logging":
@@ -1238,8 +1373,23 @@ class Detector:
         _victims.freeze()  # our own reads below are not the test's
         failure = _victims.Failure(test, reads, failure_text, tb, exc, self._leaked_packages,
                                    self._imported_now())
-        hits = []
+        hits: list[Leak] = []
+        for entry in self._copy_leaks:
+            # Not "live": the binding is gone or another copy is there; what is still in
+            # place is the old copy's objects, and the test met them.
+            leak = entry.leak
+            if test in leak.victims or leak.polluter == test:
+                continue
+            evidence = entry.met_in(exc if isinstance(exc, BaseException) else None)
+            if not evidence and entry.holders:
+                evidence = entry.read_by(failure.reads())
+            if evidence:
+                leak.victims.append(test)
+                leak.victim_evidence[test] = evidence
+                hits.append(leak)
         for leak in self.live():
+            if leak in hits:
+                continue  # its old copy's evidence says more than "held the new one"
             evidence = self._evidence(leak, failure)
             if evidence:
                 self._link(leak, test, evidence)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Generator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
@@ -349,6 +350,7 @@ def _start(config: pytest.Config) -> None:
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
     state = _State(settings, tracer, detector)
+    _track_imports(state, True)  # what conftests import and patch at once is seen
     state.parent = parent
     state.started_by = _session.started_by() if parent is not None else None
     state.marker = marker
@@ -407,10 +409,38 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
     try:
         return (yield)
     finally:
-        _guard(state, lambda: _end_collection(state))
+        _guard(state, lambda: _end_collection(state, session.config))
 
 
-def _end_collection(state: _State) -> None:
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """A test module about to be imported: where a change found at the collection boundary
+    may have been made (its line is looked up there on 3.10/3.11: no dict watcher saw it)."""
+    if isinstance(collector, pytest.Module):
+        state = _state(collector.config)
+        if state is not None:
+            state.detector.collected_files.append(str(collector.path))
+
+
+def _conftest_files(config: pytest.Config) -> list[str]:
+    """The conftests loaded so far, the rootdir's first (they are loaded outside in)."""
+    paths = []
+    for plugin in config.pluginmanager.get_plugins():
+        if issubclass(type(plugin), ModuleType):  # 3.10/3.11: a _TracedModule
+            path = vars(plugin).get("__file__")
+            if type(path) is str and os.path.basename(path) == "conftest.py":
+                paths.append(path)
+    return sorted(paths, key=lambda p: (p.count(os.sep), p))
+
+
+def _track_imports(state: _State, on: bool) -> None:
+    watch = state.tracer.source("watch")
+    if watch is not None:
+        watch.track_imports(on)  # type: ignore[attr-defined]
+
+
+def _end_collection(state: _State, config: pytest.Config) -> None:
+    _track_imports(state, False)
+    state.detector.collected_files[:0] = _conftest_files(config)
     leaks = state.detector.end(COLLECTION, collection=True)
     state.tracer.scope = BETWEEN
     _after_leaks(state, leaks)
@@ -626,6 +656,8 @@ def pytest_runtest_makereport(
     hits = _guard(state, lambda: state.detector.victim_of(
         item.nodeid, names, text, tb=excinfo.tb, exc=excinfo.value)) or []
     live = _guard(state, state.detector.live) or []
+    # a module's old copy that this test met: no binding is "live", its objects are
+    live += [leak for leak in hits if leak not in live]
     if live:
         report.sections.append(("patchtrace: pollution present",
                                 "\n".join(_victims.pollution_lines(live, hits, item.nodeid))))
