@@ -411,16 +411,27 @@ def _seal_value(obj: object) -> object:
 def seal_raw(raw: Raw) -> Raw:
     """The sealed form of an unsealed raw record: the target named, the values dropped."""
     target = raw[3]
-    holder = raw[4]  # a string target's holder (or None)
-    if type(target) is not str:
+    if type(target) is str:
+        holder = raw[4]  # a string target's holder (or None)
+    else:
         obj = target
         target = _target_name(obj, raw[4])
-        if target.startswith("object:"):
-            holder = _weak(obj)
+        holder = _weak(obj) if target.startswith("object:") else None
     # A (function, argument) desc stays as it is: its argument is a string, never a user
     # object, and one such tuple is shared by all the records of a call site.
     return (raw[0], raw[1], raw[2], target, holder, raw[5], _seal_value(raw[6]),
             _seal_value(raw[7]), raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], True)
+
+
+def named(raw: Raw) -> Raw:
+    """An unsealed raw record whose target object is replaced by its name (and the weak
+    reference an ``object:`` target keeps as its holder)."""
+    obj = raw[3]
+    if type(obj) is str:
+        return raw
+    target = _target_name(obj, raw[4])
+    holder = _weak(obj) if target.startswith("object:") else None
+    return (*raw[:3], target, holder, *raw[5:])
 
 
 def _open_value(held: object) -> tuple[object, ValueSummary | None, weakref.ref[Any] | None,
@@ -691,10 +702,11 @@ class Ledger:
             if type(record) is tuple:
                 target = record[3]
                 if type(target) is not str:
-                    record = self._at(index)
-                    target = record.target
-                key = (target, record[5] if type(record) is tuple else record.name)  # type: ignore[union-attr]
-                seq = record[0] if type(record) is tuple else record.seq  # type: ignore[union-attr]
+                    # named, still a tuple: the index reads no more than it must
+                    records[index] = record = named(record)
+                    target = record[3]
+                key = (target, record[5])
+                seq = record[0]
             else:
                 key = (record.target, record.name)  # type: ignore[union-attr]
                 seq = record.seq  # type: ignore[union-attr]
