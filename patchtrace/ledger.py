@@ -21,7 +21,7 @@ import bisect
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, final
 
 from .stack import Frame, Stack
@@ -374,20 +374,28 @@ _SEALED: Final = 14
 Raw = tuple[Any, ...]
 
 #: (id of a target object, hint) -> (weak reference to it, its name): a test suite patches
-#: the same few modules and classes over and over; naming them once is enough
+#: the same few modules, classes and mappings over and over; naming each once is enough
+#: (a name depends on the object and the hint only, but for a plain dict, which is named
+#: by the module whose namespace it is and cannot be weakly referenced)
 _names: dict[tuple[int, str | None], tuple[weakref.ref[Any], str]] = {}
 
 
-def _target_name(obj: object, hint: str | None) -> str:
-    from .naming import target_of
+_target_of: Callable[[object, str | None], str] | None = None
 
+
+def _target_name(obj: object, hint: str | None) -> str:
+    global _target_of
     key = (id(obj), hint)
     cached = _names.get(key)
     if cached is not None and cached[0]() is obj:
         return cached[1]
-    name = target_of(obj, hint)
-    ref = _weak(obj)
-    if ref is not None and name.startswith(("module:", "class:")):
+    if _target_of is None:  # naming imports this module: looked up once, not per call
+        from .naming import target_of
+
+        _target_of = target_of
+    name = _target_of(obj, hint)
+    ref = _weak(obj)  # a dict (named by a scan of sys.modules) has none: never cached
+    if ref is not None:
         if len(_names) > 10_000:
             _names.clear()
         _names[key] = (ref, name)

@@ -456,10 +456,16 @@ def _raw_dict(obj: object) -> dict[str, Any] | None:
     if type(namespace) is dict:
         return namespace
     if type(obj) is type or isinstance(obj, type):  # a class: the dict behind its mappingproxy
-        from .watch import _class_dict
+        global _class_dict
+        if _class_dict is None:  # watch imports this module: looked up once, not per call
+            from .watch import _class_dict as found
 
+            _class_dict = found
         return _class_dict(obj)
     return None
+
+
+_class_dict: Callable[[type], dict[str, Any] | None] | None = None
 
 
 #: handler class -> made by pytest's logging plugin (it adds a new one around every phase)
