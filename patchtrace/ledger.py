@@ -416,8 +416,12 @@ def _seal_value(obj: object) -> object:
     return (ref, _intern(name) if type(name) is str else name, is_mock(obj))
 
 
-def seal_raw(raw: Raw) -> Raw:
-    """The sealed form of an unsealed raw record: the target named, the values dropped."""
+def seal_raw(raw: Raw, seen: dict[int, object] | None = None) -> Raw:
+    """The sealed form of an unsealed raw record: the target named, the values dropped.
+
+    ``seen`` (id -> sealed form) serves a value met before in the same seal: a patch's
+    replacement is its undo's "before", its original the undo's "after" (the objects are
+    alive while the seal runs, so no id is reused meanwhile)."""
     target = raw[3]
     if type(target) is str:
         holder = raw[4]  # a string target's holder (or None)
@@ -425,10 +429,29 @@ def seal_raw(raw: Raw) -> Raw:
         obj = target
         target = _target_name(obj, raw[4])
         holder = _weak(obj) if target.startswith("object:") else None
+    before, after = raw[6], raw[7]
+    if before is not NOTHING and type(before) not in _ATOMS:
+        if seen is None:
+            before = _seal_value(before)
+        else:
+            key = id(before)
+            sealed = seen.get(key)
+            if sealed is None:
+                sealed = seen[key] = _seal_value(before)
+            before = sealed
+    if after is not NOTHING and type(after) not in _ATOMS:
+        if seen is None:
+            after = _seal_value(after)
+        else:
+            key = id(after)
+            sealed = seen.get(key)
+            if sealed is None:
+                sealed = seen[key] = _seal_value(after)
+            after = sealed
     # A (function, argument) desc stays as it is: its argument is a string, never a user
     # object, and one such tuple is shared by all the records of a call site.
-    return (raw[0], raw[1], raw[2], target, holder, raw[5], _seal_value(raw[6]),
-            _seal_value(raw[7]), raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], True)
+    return (raw[0], raw[1], raw[2], target, holder, raw[5], before, after, raw[8], raw[9],
+            raw[10], raw[11], raw[12], raw[13], True)
 
 
 def named(raw: Raw) -> Raw:
@@ -592,13 +615,15 @@ class Ledger:
             records = self._records
             start, end = self._sealed_upto, len(records)
             self._sealed_upto = end
+        seen: dict[int, object] = {}
         for index in range(start, end):
             record = records[index]
             if type(record) is tuple:
                 if not record[14]:
-                    records[index] = seal_raw(record)
+                    records[index] = seal_raw(record, seen)
             else:
                 record.seal()  # type: ignore[union-attr]
+        seen.clear()
         if len(records) > MAX_RECORDS:
             self._prune(MAX_RECORDS // 2)
 
