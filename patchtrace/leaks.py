@@ -446,8 +446,9 @@ class _Wide:
     __slots__ = ("before", "changes", "key", "mark_end", "mark_start", "name", "polluter",
                  "scope")
 
-    def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int) -> None:
-        self.before = resources.take()
+    def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int,
+                 calls: int | None = None) -> None:
+        self.before = resources.take(calls)
         self.key = key
         self.name = name
         self.scope = scope
@@ -467,7 +468,7 @@ class Detector:
         self.leaks: list[Leak] = []
         self.tests = 0
         self._mark = len(tracer.ledger)
-        self._snapshot = resources.take()
+        self._snapshot = resources.take(self.tracer.calls)
         self._wide: dict[int, _Wide] = {}
         self._fresh = False  # end() just ran: its snapshot is the next begin()'s baseline
         #: survivor bookkeeping: tests (or (test, fixture)) ended, at which epoch
@@ -580,7 +581,7 @@ class Detector:
             if watch is not None:
                 watch.refresh()
                 watch.scan()
-            self._snapshot = resources.take()
+            self._snapshot = resources.take(self.tracer.calls)
         # else: the previous end() just took both, at the same nesting of pytest's wrappers
         self._fresh = False
         watch = self._watch
@@ -604,17 +605,18 @@ class Detector:
             watch.scan()
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
-        self._snapshot = resources.take()
+        self._snapshot = resources.take(self.tracer.calls)
 
     def wide_setup_start(self, key: int, name: str, scope: str, polluter: str) -> None:
-        self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger))
+        self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger),
+                                self.tracer.calls)
 
     def wide_setup_end(self, key: int) -> None:
         wide = self._wide.get(key)
         if wide is None:
             return
         wide.mark_end = len(self.tracer.ledger)
-        wide.changes = resources.diff(wide.before, resources.take())
+        wide.changes = resources.diff(wide.before, resources.take(self.tracer.calls))
 
     # -- scope end ---------------------------------------------------------------------------
     def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
@@ -631,18 +633,10 @@ class Detector:
             finally:
                 self.tracer.scope = saved
             watch.refresh()  # track what the test imported, from its state now
-        records = ledger.since(self._mark)
         test = scope.test
-        if self._wide:
-            owned = self._owned_marks()
-            mine = [m for m in records if m.scope.test == test and not m.scope.wide
-                    and not _in_marks(m.seq, owned)]
-        else:
-            mine = [m for m in records if m.scope.test == test and not m.scope.wide]
-        if test == "<process>":
-            # A script is the program: its own environment is its business. What it patched
-            # in other modules and never put back is still reported.
-            mine = [m for m in mine if m.target != "os.environ"]
+        # Patches the test applied and undid itself are left out, never materialised
+        # (lazy records, see ledger): they cannot have leaked.
+        mine = self._mine(ledger.since(self._mark, drop_undone=test), test)
         found: list[Leak] = []
         # What open wider fixtures set up, or finalized fixtures undid, is theirs to answer for.
         handled: set[tuple[str, str | None]] = {
@@ -663,8 +657,10 @@ class Detector:
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
         self._imported()
-        after = resources.take()
+        after = resources.take(self.tracer.calls)
         changes = resources.diff(self._snapshot, after)
+        if changes:  # a resource changed: its line may be any record's, undone or not
+            mine = self._mine(ledger.since(self._mark), test)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
         found.extend(self._dropped_in_use(self._fresh_imports.take(), mine, handled, scope))
         if watch is not None:
@@ -683,6 +679,20 @@ class Detector:
         self._fresh = not collection and not scope.test.startswith("<")
         return self._note_copies(self._accept(found))
 
+    def _mine(self, records: list[Mutation], test: str) -> list[Mutation]:
+        """The records ``test`` itself made (not an open wider fixture's)."""
+        if self._wide:
+            owned = self._owned_marks()
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide
+                    and not _in_marks(m.seq, owned)]
+        else:
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide]
+        if test == "<process>":
+            # A script is the program: its own environment is its business. What it patched
+            # in other modules and never put back is still reported.
+            mine = [m for m in mine if m.target != "os.environ"]
+        return mine
+
     def wide_finalized(self, key: int) -> list[Leak]:
         """A wider fixture's finalizer ran: does anything its setup did remain?"""
         wide = self._wide.pop(key, None)
@@ -700,7 +710,7 @@ class Detector:
         found.extend(self._patches(records, handled, include_wide=True))
         found.extend(self._bindings(records, handled, include_wide=True))
         made = {(c.target, c.name) for c in wide.changes}
-        for change in resources.diff(wide.before, resources.take()):
+        for change in resources.diff(wide.before, resources.take(self.tracer.calls)):
             key2 = (change.target, change.name)
             if key2 in handled or key2 not in made:
                 continue

@@ -22,7 +22,7 @@ from ..naming import target_of
 if TYPE_CHECKING:
     from .._tracer import Tracer
 
-__all__ = ["AuditSource", "chdirs"]
+__all__ = ["AuditSource", "chdirs", "events"]
 
 _EVENTS: Final = frozenset(
     {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
@@ -46,12 +46,22 @@ def set_path_reader(reader: Callable[[str, tuple[Any, ...]], None] | None) -> No
     """Who hears of paths opened or listed (the read log of ``sources/reads.py``)."""
     global _path_reader
     _path_reader = reader
+#: environment writes (pytest's own variable left out) and imports seen so far, counted
+#: even inside our own wrappers: what the boundary comparison asks before it re-reads
+#: the environment, and the loggers a module's import-time code may configure
+_env_writes = 0
+_imports = 0
 
 
 def chdirs() -> int | None:
     """How many ``os.chdir``/``os.fchdir`` calls were seen so far; None when not listening
     (then nobody can say the working directory is unchanged without asking the system)."""
     return _chdirs if _listener is not None else None
+
+
+def events() -> tuple[int, int, int] | None:
+    """(chdir calls, environment writes, imports) seen so far; None when not listening."""
+    return (_chdirs, _env_writes, _imports) if _listener is not None else None
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
@@ -68,6 +78,13 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event == "os.chdir":
         global _chdirs
         _chdirs += 1
+    elif event == "os.putenv" or event == "os.unsetenv":
+        if args[0] not in _SKIP_ENV:
+            global _env_writes
+            _env_writes += 1
+    elif event == "import":
+        global _imports
+        _imports += 1
     source = _listener
     if source is None:
         return
