@@ -186,15 +186,16 @@ def _make(original: Callable[..., Any], part: str, group: Group, before: Before 
         inside[ident] = 1
         try:
             ticket: object = None
+            busy = tracer.inside  # this thread is not in it: checked above
             if before is not None:
-                tracer.hush()  # our own work: nothing it does is recorded
+                busy[ident] = 1  # our own work (Tracer.hush, inline): nothing it does is recorded
                 try:
                     ticket = before(args, kwargs)
                 except Exception as exc:
                     ticket = SKIP
                     group.fail(part, exc)
                 finally:
-                    tracer.unhush()
+                    busy.pop(ident, None)
             if quiet:
                 tracer.hush()
                 try:
@@ -204,13 +205,13 @@ def _make(original: Callable[..., Any], part: str, group: Group, before: Before 
             else:
                 result = original(*args, **kwargs)
             if after is not None and ticket is not SKIP and part not in off:
-                tracer.hush()
+                busy[ident] = 1
                 try:
                     after(ticket, args, kwargs, result)
                 except Exception as exc:
                     group.fail(part, exc)
                 finally:
-                    tracer.unhush()
+                    busy.pop(ident, None)
             return result
         finally:
             inside.pop(ident, None)

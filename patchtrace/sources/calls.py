@@ -41,9 +41,10 @@ from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
-from ..ledger import NOTHING
+from ..ledger import NOTHING, UNKNOWN
 from ._imports import cancel, when_imported
 from ._wrap import SKIP, Group, around
+from .resources import LoggerState
 
 if TYPE_CHECKING:
     from .._tracer import Tracer
@@ -267,8 +268,6 @@ def _contains(items: object, obj: object) -> bool:
 
 def _state(value: object, field: str) -> object:
     """A field of a :class:`~.resources.LoggerState`, or NOTHING for anything else."""
-    from .resources import LoggerState
-
     return getattr(value, field) if type(value) is LoggerState else NOTHING
 
 
@@ -370,8 +369,6 @@ def explains(desc: str | None, made: object, before: object, after: object) -> b
     ``setlocale``, ``settrace``: the only ways to change what they change) explain any
     change of their resource; a record whose value is gone (sealed, not weakly
     referenceable) too."""
-    from ..ledger import UNKNOWN
-
     if desc is None or made is UNKNOWN:
         return True
     check = _EXPLAINS.get(desc[:-5] if desc.endswith("(...)") else desc)
