@@ -37,7 +37,7 @@ def _pytest_caller() -> Any:
     filename = os.path.join(os.path.dirname(os.path.abspath(_pytest.__file__)), "logging.py")
     code = compile("def call(logger, n):\n    for _ in range(n):\n        logger.setLevel(10)\n",
                    filename, "exec")
-    exec(code, {"__file__": filename}, namespace)  # noqa: S102
+    exec(code, {"__file__": filename}, namespace)
     return namespace["call"]
 
 
@@ -46,7 +46,7 @@ def _user_caller() -> Any:
     filename = os.path.abspath("tests/test_bench_user.py")
     code = compile("def call(logger, n):\n    for _ in range(n):\n        logger.setLevel(10)\n",
                    filename, "exec")
-    exec(code, {"__file__": filename}, namespace)  # noqa: S102
+    exec(code, {"__file__": filename}, namespace)
     return namespace["call"]
 
 
