@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["claim", "release"]
@@ -203,131 +202,52 @@ def _at_exit() -> None:
 
 def _hand_over(detector: object) -> None:
     """A traced child: our leaks go into the session's directory, nothing is printed."""
-    from . import _session
+    from .render import report
 
-    leaks = list(getattr(detector, "leaks", []))
-    if not leaks:
-        return
-    from .render.secrets import mask_leak
-
-    _session.write_child(_parent, command=_session.command(), started_by=_started_by,
-                         leaks=[mask_leak(leak) for leak in leaks])
+    report.hand_to_parent(_parent, started_by=_started_by,
+                          leaks=list(getattr(detector, "leaks", [])))
 
 
 def report(detector: object, *, tests: int) -> None:
-    """Write the configured reports and a short summary on stderr."""
+    """Write the configured reports and a short summary on stderr (render.report)."""
     from . import _captured, _tracer
 
     tracer = _tracer.current()
     if tracer is None:
         return
-    leaks = list(getattr(detector, "leaks", []))
-    if leaks:  # the renderers import re, json, rich: only when there is something to say
-        from .render.secrets import mask_leak
+    from . import _session, _unittest
+    from .render import _view
+    from .render import report as writer
 
-        leaks = [mask_leak(leak) for leak in leaks]
-    from . import _unittest
-
-    hints = _unittest.hints()  # failing unittest tests' patches that never took effect
     config = tracer.config
-    baseline_error = _mark_known(leaks, config.baseline)
-    if leaks and (config.json or config.html):
-        try:
-            from . import fix
-
-            fix.fill(leaks, os.getcwd())
-        except Exception as exc:  # a suggestion is never worth a lost report
-            sys.stderr.write(f"patchtrace: could not suggest patches ({exc!r})\n")
-    outputs: list[str] = []
-
-    def output(what: str, path: str, write: Callable[[], object]) -> None:
-        try:
-            written = write()
-        except Exception as exc:
-            outputs.append(f"patchtrace: could not write {path} ({_captured.reason(exc)})")
-        else:
-            if written is not False:
-                outputs.append(f"patchtrace: {what} written to {path}")
-
-    from . import _session
-
+    baseline, baseline_error = _baseline(config.baseline)
     marker = _marker or None
     children = _session.collect(marker)
     if marker is not None:
         _session.unmark(tracer, marker)
-    if config.json:
-        from .render import json as json_report
-
-        path = config.json
-        output("JSON report", path, lambda: json_report.write(path, json_report.build(
-            leaks, tests=tests, mutations=len(tracer.ledger), children=children, hints=hints)))
-    if config.html:
-        html_path = config.html
-
-        def write_html() -> bool:
-            try:
-                from .render import html
-            except ImportError:
-                return False
-            html.write(html_path, leaks, tests=tests, mutations=len(tracer.ledger), extra={},
-                       hints=hints)
-            return True
-
-        output("HTML report", html_path, write_html)
-    if config.graphs and leaks:
-        directory = config.graphs
-
-        def write_graphs() -> bool:
-            from .render import graph
-
-            return bool(graph.write_leak_graphs(leaks, directory))
-
-        output("graphs", directory, write_graphs)
-    if leaks:
-        from .render.terminal import headline, render
-
-        _captured.say(headline(leaks, tests))
-        try:
-            lines = render(leaks, verbosity=0, color=False, rootdir=_captured.getcwd())
-        except Exception as exc:  # rich imports what a leak may have replaced
-            lines = [f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}"
-                     for leak in leaks]
-            _captured.say(f"patchtrace: plain summary ({type(exc).__name__}: {exc})")
-        for line in lines:
-            _captured.say(line)
-    elif tests:  # a unittest run says it was traced, as pytest does; a clean script is silent
-        from .render.terminal import headline
-
-        _captured.say(headline(leaks, tests))
-    if len(hints) == 1:  # as pytest's terminal summary says them
-        _captured.say(f"patchtrace: 1 hint: {hints[0]['test']}: {hints[0]['message']}")
-    elif hints:
-        _captured.say(f"patchtrace: {len(hints)} hints:")
-        for hint in hints:
-            _captured.say(f"  {hint['test']}: {hint['message']}")
-    for line in [*_session.summary(children), *outputs]:
-        _captured.say(line)
-    if baseline_error:
-        _captured.say(baseline_error)
-    if leaks:
-        from .render import github
-
-        if github.enabled():
-            for line in github.commands(leaks, strict=config.strict):
-                _captured.say(line)
+    model = _view.build(
+        list(getattr(detector, "leaks", [])), baseline=baseline, tests=tests,
+        mutations=len(tracer.ledger),
+        rootdir=str(getattr(detector, "rootdir", None) or _captured.getcwd()),
+        # failing unittest tests' patches that never took effect
+        hints=_unittest.hints(), children=children,
+        # failing unittest tests' "pollution present" lines, as pytest's failure reports show them
+        pollution=_unittest.pollution(),
+        # a unittest run says it was traced, as pytest does; a clean script is silent
+        session=tests > 0, baseline_error=baseline_error)
+    writer.write_all(model, config)
 
 
-def _mark_known(leaks: list[Any], path: str | None) -> str | None:
-    """Mark the leaks in the baseline as known; the line to say when it cannot be read."""
+def _baseline(path: str | None) -> tuple[frozenset[Any] | None, str | None]:
+    """The baseline's entries; the line to say when it cannot be read."""
     if not path:
-        return None
+        return None, None
     from .fix import _baseline
 
     try:
-        _baseline.mark(leaks, _baseline.load(path))
+        return _baseline.load(path), None
     except _baseline.BaselineError as exc:
-        return f"patchtrace: {exc}; every leak counts as new"
-    return None
+        return None, f"patchtrace: {exc}; every leak counts as new"
 
 
 try:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import stack as _stack
+from ._vocab import Op, SourceName
 from .ledger import PROCESS, Ledger, Mutation, Scope
 
 if TYPE_CHECKING:
@@ -129,8 +130,8 @@ class Tracer:
     # -- recording ------------------------------------------------------------------------
     def record(
         self,
-        op: str,
-        source: str,
+        op: Op,
+        source: SourceName,
         target: str,
         name: str | None,
         before: object,

@@ -35,9 +35,11 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
-from . import _oracle
+from . import _oracle, _victims
 from . import stack as _stack
 from ._reads import Reads
+from ._vocab import ATOMS as _ATOMS
+from ._vocab import KINDS, Kind
 from .ledger import NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
@@ -61,22 +63,6 @@ if TYPE_CHECKING:
     from .sources.watch import WatchSource
 
 __all__ = ["KINDS", "Detector", "Leak"]
-
-#: Immutable atoms (``None`` included: ``sys.modules[name] = None`` blocks an import) are
-#: kept strongly; ``NOTHING`` is the sentinel for "no atom".
-_ATOMS: Final = (int, float, str, bytes, bool, complex, type(None))
-
-KINDS: Final = (
-    "patch-not-stopped",
-    "binding-changed",
-    "restore-mismatch",
-    "mock-survived",
-    "module-replaced",
-    "module-reloaded",
-    "module-dropped",
-    "resource-changed",
-    "patch-dormant",
-)
 
 FIXES: Final = {
     "patch-not-stopped": "stop it, or use it as a context manager / the mocker fixture",
@@ -159,7 +145,7 @@ class Leak:
 
     def __init__(
         self,
-        kind: str,
+        kind: Kind,
         polluter: str,
         phase: str,
         target: str | None,
@@ -300,7 +286,7 @@ class Leak:
     def from_json(cls, data: dict[str, Any]) -> Leak:
         where = data.get("where")
         leak = cls(
-            str(data.get("kind")),
+            cast(Kind, str(data.get("kind"))),  # a report's kind, as written (not checked)
             str(data.get("polluter")),
             str(data.get("phase")),
             data.get("target"),
@@ -412,7 +398,7 @@ def _inherited(target: str, name: str) -> object:
     return NOTHING
 
 
-def _binding_kind(target: str, original: object, now: object) -> str:
+def _binding_kind(target: str, original: object, now: object) -> Kind:
     """The kind says what happened: in ``sys.modules`` a module removed is
     ``module-dropped`` and another module object in its place ``module-replaced``, seen as
     it happened (3.12+ watchers) or at the boundary alike."""
@@ -564,9 +550,11 @@ class Detector:
         watch = self._watch
         if watch is not None:
             watch.new_scope()
-        if self.leaks:
+        live = self.live() if self.leaks else []
+        if live:
             self._mock_counts = {identity_key(leak): _mock_activity(leak.obj())
-                                 for leak in self.live()}
+                                 for leak in live}
+        _victims.arm(live)  # what this test reads of what the live leaks changed
 
     def scope_mark(self) -> int:
         """The ledger position where the current scope (a test's setup) began."""
@@ -595,6 +583,7 @@ class Detector:
     # -- scope end ---------------------------------------------------------------------------
     def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
         """The scope that began last has ended: find its leaks (sealing its records)."""
+        _victims.freeze()
         if not scope.test.startswith("<"):
             self.tests += 1
         ledger = self.tracer.ledger
@@ -860,7 +849,7 @@ class Detector:
                 # adding one to the standard library (time.clock = None), still is.
                 continue
             handled.add(key)
-            kind = "restore-mismatch" if _looks_restored(original, now, group) \
+            kind: Kind = "restore-mismatch" if _looks_restored(original, now, group) \
                 else _binding_kind(target, original, now)
             if kind != "restore-mismatch":
                 # The line that made the state that leaked: the first store of the value
@@ -1136,7 +1125,7 @@ class Detector:
         where = stack.where()
         return (where.relative_to(self.rootdir) if where else None), frames
 
-    def _leak_from(self, mutation: Mutation, kind: str, obj: object) -> Leak:
+    def _leak_from(self, mutation: Mutation, kind: Kind, obj: object) -> Leak:
         stack = mutation.stack
         if mutation.op == "unpatch" and mutation.token is not None and stack.where() is None:
             # An undo run by pytest's finalizer (monkeypatch) that put back a stale value:
@@ -1231,7 +1220,7 @@ class Detector:
             elif leak.target is not None:
                 obj = leak.obj()
                 now = current_value(leak.target, leak.name)
-                if obj is not NOTHING and same_value(obj, now):
+                if (obj is not NOTHING and same_value(obj, now)) or _victims.in_place(leak):
                     out.append(leak)
         return out
 
@@ -1248,34 +1237,105 @@ class Detector:
 
     def victim_of(
         self, test: str, reads: Callable[[frozenset[str]], Reads | set[str]],
-        failure_text: str = "",
+        failure_text: str = "", *, tb: Any = None, exc: object = None,
     ) -> list[Leak]:
         """Live leaks a failing ``test`` used: touched a leaked mock, could have read a
         leaked binding (its code or the project code it calls names it, through its
-        module or class: see ``_reads``), or failed on a leaked value."""
-        found: Reads | set[str] | None = None
+        module or class: see ``_reads``), read a leaked resource, or failed on a leaked
+        value (see ``_victims``); and mocks of ended tests it called or holds, which are
+        survivors by that very fact (reported now, before any collection confirms them)."""
+        _victims.freeze()  # our own reads below are not the test's
+        failure = _victims.Failure(test, reads, failure_text, tb, exc, self._leaked_packages,
+                                   self._imported_now())
         hits = []
         for leak in self.live():
-            obj = leak.obj()
-            evidence = ""
-            if obj is not NOTHING and is_mock(obj):
-                before = self._mock_counts.get(identity_key(leak))
-                if before is not None and _mock_activity(obj) > before:
-                    evidence = "called or touched the leaked mock during this test"
-            if not evidence and leak.name:
-                if found is None:
-                    found = reads(self._leaked_packages())
-                if _read_by(found, leak):
-                    evidence = f"read {leak.label}"
-            if not evidence and type(obj) is str and len(obj) >= 3 and failure_text and \
-                    repr(obj) in failure_text:
-                evidence = f"failed on the leaked value of {leak.label}"
+            evidence = self._evidence(leak, failure)
             if evidence:
-                if test not in leak.victims:
-                    leak.victims.append(test)
-                    leak.victim_evidence[test] = evidence
+                self._link(leak, test, evidence)
                 hits.append(leak)
+        if tb is not None:
+            hits.extend(self._survivors_used(failure))
         return hits
+
+    def _evidence(self, leak: Leak, failure: _victims.Failure) -> str:
+        obj = leak.obj()
+        if obj is not NOTHING and is_mock(obj):
+            if leak.kind == "mock-survived":
+                return _victims.mock_evidence(obj, failure, "surviving mock",
+                                              _victims.mock_name(obj))
+            # a module replaced by a mock: used when its call history grew (an attribute
+            # read alone, ``hasattr`` by a plugin, says nothing)
+            evidence = _victims.mock_evidence(obj, failure, "leaked mock", leak.label,
+                                              calls_only=leak.target == "sys.modules")
+            if evidence:
+                return evidence
+            before = self._mock_counts.get(identity_key(leak))
+            if leak.target != "sys.modules" and before is not None and \
+                    _mock_activity(obj) > before:
+                return "called or touched the leaked mock during this test"
+        evidence = _victims.resource_evidence(leak, failure)
+        if evidence:
+            return evidence
+        if leak.name and leak.target not in ("cwd", "signal", "sys.path", "logging") and \
+                _read_by(failure.reads(), leak):
+            return f"read {leak.label}"
+        if type(obj) is str and len(obj) >= 3 and failure.text and \
+                repr(obj) in failure.text:
+            return f"failed on the leaked value of {leak.label}"
+        return ""
+
+    @staticmethod
+    def _link(leak: Leak, test: str, evidence: str) -> None:
+        if test not in leak.victims:
+            leak.victims.append(test)
+            leak.victim_evidence[test] = evidence
+
+    def _imported_now(self) -> list[str]:
+        """Modules imported so far during the running test (not taken: end() takes them)."""
+        if self._sources_seen is not self.tracer.sources:
+            self._cache_sources(self.tracer.sources)
+        audit = self.tracer.source("audit")
+        names = getattr(audit, "imported", None)
+        return list(names) if type(names) is list else []
+
+    def _survivors_used(self, failure: _victims.Failure) -> list[Leak]:
+        """Mocks made by tests that have ended, that the failing test called, holds or
+        shows: alive after their test by evidence, without waiting for a collection."""
+        mocks = self._mocks
+        if mocks is None or not mocks.created:
+            return []
+        ended, test = self._ended, failure.test
+
+        def done(s: Scope) -> bool:
+            key: object = (s.test, s.fixture) if s.wide else s.test
+            return key in ended and s.test != test
+
+        known = {identity_key(leak.obj()) for leak in self.leaks if leak.obj() is not NOTHING}
+        found: list[tuple[Leak, str]] = []
+        for obj, record in mocks.alive_created_in(done):
+            if identity_key(obj) in known or _held_by_known(obj, self.tracer):
+                continue
+            evidence = _victims.mock_evidence(obj, failure, "surviving mock",
+                                              _victims.mock_name(obj))
+            if not evidence:
+                continue
+            (chains,) = _alive_via([obj])
+            if chains is not None and not chains:
+                continue  # only the failing test's own frames keep it: not a leak
+            if chains and _only_via_ignored(self.config, obj, chains):
+                continue
+            mocks.forget(obj)  # judged now
+            leak = self._leak_from_creation(obj, record)
+            leak.alive_via = chains
+            found.append((leak, evidence))
+        obj = None  # no strong reference beyond this check
+        out = []
+        for leak in self._accept([leak for leak, _ in found]):
+            for candidate, evidence in found:
+                if candidate is leak:
+                    self._link(leak, test, evidence)
+            out.append(leak)
+        return out
 
 
 def _read_by(found: Reads | set[str], leak: Leak) -> bool:

@@ -14,39 +14,14 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Final, final
 
+from ._vocab import ATOMS as _ATOMS
+from ._vocab import NOTHING, UNKNOWN, Op, SourceName
 from .stack import Frame, Stack
 from .values import MISSING, ValueSummary, is_mock, summarize, type_name
 
 __all__ = [
     "COLLECTION", "NOTHING", "PROCESS", "UNKNOWN", "ActivePatch", "Ledger", "Mutation", "Scope",
 ]
-
-
-class _Nothing:
-    """Marks "there was no binding" (attribute or key absent)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<nothing>"
-
-
-NOTHING: Final = _Nothing()
-
-
-class _Unknown:
-    """A sealed record no longer knows the object (it was not weak-referenceable)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<unknown>"
-
-
-UNKNOWN: Final = _Unknown()
-
-#: Immutable atoms: safe to keep strongly after sealing (they cannot hold user objects).
-_ATOMS: Final = (int, float, str, bytes, bool, type(None), complex)
 
 
 @final
@@ -148,8 +123,8 @@ class Mutation:
     def __init__(
         self,
         seq: int,
-        op: str,
-        source: str,
+        op: Op,
+        source: SourceName,
         target: str,
         name: str | None,
         before: object,

@@ -1,13 +1,15 @@
 """The pytest plugin: options, scopes, boundaries, the summary, strict mode, xdist.
 
 A thin shell: it moves the tracer's scope as pytest moves through collection, setup, call
-and teardown, and asks the :class:`~patchtrace.leaks.Detector` at each boundary. State
-lives in ``config.stash``. Hook wrappers use ``wrapper=True`` and ``try/finally``.
+and teardown, and asks the :class:`~patchtrace.leaks.Detector` at each boundary. At the end
+it builds the run's report model (:mod:`patchtrace.render._view`) once and hands it to the
+one writer (:mod:`patchtrace.render.report`): the files when the session finishes, the
+summary when the terminal reporter asks. State lives in ``config.stash`` only, never in a
+module global. Hook wrappers use ``wrapper=True`` and ``try/finally``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Generator
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _session, _tracer
+from . import _autostart, _session, _tracer, _victims
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -31,6 +33,9 @@ from .config import (
 )
 from .leaks import Detector, Leak
 from .ledger import COLLECTION, Scope
+
+if TYPE_CHECKING:
+    from .render import _view
 
 __all__ = ["PatchtraceLeakError"]
 
@@ -89,12 +94,10 @@ class _State:
         self.running: str | None = None
         #: strict mode: fixture leaks to raise in the teardown of the test that finalized them
         self.finalized: list[_Finalized] = []
-        #: strict mode: the exit status is 1 only because of leaks no test raised
-        self.failed_run = False
         #: the JSON ``hints`` of failing tests (plain data), this process's and the workers'
         self.hints: list[dict[str, Any]] = []
-        #: (what, path, None when written or why not) of each report file, for the summary
-        self.outputs: list[tuple[str, str, str | None]] = []
+        #: the report model, built when the session finishes; the summary reads it
+        self.model: _view.Report | None = None
         #: a session started by a traced session's test (PATCHTRACE_CHILDREN): its mark,
         #: and that test (read at start: our own tests set PYTEST_CURRENT_TEST again)
         self.parent: _session.Marker | None = None
@@ -202,23 +205,13 @@ def _resolve(config: pytest.Config) -> Config:
     )
 
 
-#: (config, its state): hooks ask ~10 times per test, and ``Stash.get`` is three Python calls
-_cached: tuple[object, _State | None] = (None, None)
-
-
 def _state(config: pytest.Config) -> _State | None:
-    global _cached
-    cached_config, state = _cached
-    if cached_config is config:
-        return state
-    state = config.stash.get(_STATE, None)
-    _cached = (config, state)
-    return state
+    """This run's state: in ``config.stash`` only (no module global: pytester runs many
+    sessions in one process, and a finished run's config is never kept alive)."""
+    return config.stash.get(_STATE, None)
 
 
 def _set_state(config: pytest.Config, state: _State | None) -> None:
-    global _cached
-    _cached = (None, None)
     if state is None:
         del config.stash[_STATE]
     else:
@@ -376,7 +369,6 @@ def _load_baseline(state: _State) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _cached
     # Registered whether tracing is on or not: with --strict-markers, a marked test must
     # pass or fail the same way in both.
     config.addinivalue_line("markers", "patchtrace_ignore: leaks of this test are not reported")
@@ -384,7 +376,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if _state(config) is None:
         # Off: nothing of ours runs from here on, not even a hook wrapper that returns at
         # once. Only this config's plugin manager forgets us (pytester runs in-process).
-        _cached = (None, None)
         plugin = sys.modules[__name__]
         if config.pluginmanager.is_registered(plugin):
             config.pluginmanager.unregister(plugin)
@@ -393,9 +384,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _cached
     state = _state(config)
-    _cached = (None, None)  # never keep a finished run's config alive (pytester runs many)
     if state is None:
         return
     state.detector.close()
@@ -621,6 +610,7 @@ def pytest_runtest_makereport(
             not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
         # before the report is rendered: rendering may call what a mocker patch replaced
         calls = _guard(state, lambda: _hint_calls(state, item))
+        _victims.freeze()  # what the test read is judged as of its failure
     report = yield
     if state is None or not report.failed or call.excinfo is None:
         return report
@@ -633,14 +623,12 @@ def pytest_runtest_makereport(
         return _names_in_traceback(excinfo.tb, packages)
 
     text = str(report.longrepr)[:20_000]
-    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
+    hits = _guard(state, lambda: state.detector.victim_of(
+        item.nodeid, names, text, tb=excinfo.tb, exc=excinfo.value)) or []
     live = _guard(state, state.detector.live) or []
     if live:
-        lines = []
-        for leak in live:
-            used = " (used by this test)" if leak in hits else ""
-            lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
-        report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
+        report.sections.append(("patchtrace: pollution present",
+                                "\n".join(_victims.pollution_lines(live, hits, item.nodeid))))
     if calls is not None:  # not in teardown: by then the records no longer hold originals
         _guard(state, lambda: _add_hints(state, item, report, excinfo.tb, calls))
     return report
@@ -720,29 +708,29 @@ def _label_worker_ids(config: pytest.Config) -> None:
     state.detector.id_prefix = f"{worker}-"
 
 
-def _id_order(leak: Leak) -> list[tuple[int, int | str]]:
-    """Natural order of ids: ``L2`` before ``L10``, ``gw1-L3`` before ``gw10-L1``."""
-    import re
+def _model(state: _State, config: pytest.Config) -> _view.Report:
+    """The report model of this run (built once): this process's leaks and the workers',
+    numbered and masked once for every output (see :mod:`patchtrace.render._view`)."""
+    if state.model is not None:
+        return state.model
+    from .render import _view
 
-    return [(0, int(part)) if part.isdigit() else (1, part)
-            for part in re.findall(r"\d+|\D+", leak.id)]
-
-
-def _all_leaks(state: _State) -> list[Leak]:
-    """This process's leaks and the workers', secrets masked for every output.
-
-    Ids are the ones given when each leak was found (the detector's ``L1``, a worker's
-    ``gw0-L1``), never renumbered: every output names a leak the same way. Workers' leaks
-    come in the order of their ids, not of the order in which workers happened to end.
-    """
-    from .render.secrets import mask_leak
-
-    leaks = list(state.detector.leaks) + sorted(state.worker_leaks, key=_id_order)
-    if state.baseline:
-        from .fix import _baseline
-
-        _baseline.mark(leaks, state.baseline)
-    return [mask_leak(leak) for leak in leaks]
+    seed = getattr(config.option, "randomly_seed", None)
+    randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
+    extra: dict[str, Any] = {}
+    if randomly:
+        extra["randomly_seed"] = seed
+    if state.crashed:
+        extra["crashed_workers"] = list(state.crashed)
+    extra["rootdir"] = str(config.rootpath)
+    state.model = _view.build(
+        state.detector.leaks, workers=state.worker_leaks, baseline=state.baseline,
+        tests=state.detector.tests + state.worker_tests,
+        mutations=len(state.tracer.ledger) + state.worker_mutations,
+        rootdir=str(config.rootpath), extra=extra, children=state.children,
+        hints=state.hints, seed=str(seed) if randomly else None, crashed=state.crashed,
+        baseline_error=state.baseline_error)
+    return state.model
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own, which may still finalize fixtures
@@ -754,94 +742,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaks_at_end = _guard(state, state.detector.finish)
     if leaks_at_end:
         _after_leaks(state, leaks_at_end)
-    if state.parent is not None:  # a traced child: our findings go to the parent session
-        from .render.secrets import mask_leak
+    from .render import report
 
-        _session.write_child(
-            state.parent, command=_session.command(), started_by=state.started_by,
-            leaks=[mask_leak(leak) for leak in state.detector.leaks])
+    if state.parent is not None:  # a traced child: our findings go to the parent session
+        report.hand_to_parent(state.parent, started_by=state.started_by,
+                              leaks=state.detector.leaks)
         return
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: hand our findings to the controller
-        workeroutput[_WORKER_KEY] = json.dumps({
-            "tests": state.detector.tests,
-            "mutations": len(state.tracer.ledger),
-            "leaks": [leak.to_json() for leak in state.detector.leaks],
-            "hints": state.hints,
-        })
+        workeroutput[_WORKER_KEY] = report.worker_payload(
+            state.detector.leaks, tests=state.detector.tests,
+            mutations=len(state.tracer.ledger), hints=state.hints)
         return
-    leaks = _all_leaks(state)
-    tests = state.detector.tests + state.worker_tests
-    mutations = len(state.tracer.ledger) + state.worker_mutations
-    extra: dict[str, Any] = {}
-    seed = getattr(config.option, "randomly_seed", None)
-    if seed is not None and config.pluginmanager.has_plugin("randomly"):
-        extra["randomly_seed"] = seed
-    if state.crashed:
-        extra["crashed_workers"] = list(state.crashed)
     state.children = _guard(state, lambda: _session.collect(state.marker)) or []
-    extra["rootdir"] = str(config.rootpath)
-    if leaks and (state.config.json or state.config.html):
-        from . import fix
-
-        _guard(state, lambda: fix.fill(leaks, str(config.rootpath)))
-    json_path = state.config.json
-    if json_path:
-        from .render import json as json_report
-
-        def write_json() -> bool:
-            report = json_report.build(leaks, tests=tests, mutations=mutations, extra=extra,
-                                       children=state.children,
-                                       hints=state.hints)
-            json_report.write(json_path, report)
-            return True
-
-        _output(state, "JSON report", json_path, write_json)
-    if state.config.html:
-        _output(state, "HTML report", state.config.html,
-                lambda: _write_html(state, leaks, tests, mutations, extra))
-    if state.config.graphs:
-        _output(state, "graphs", state.config.graphs, lambda: _write_graphs(state, leaks))
-    new = [leak for leak in leaks if not leak.known]
+    model = _model(state, config)
+    report.write_files(model, state.config, internal_error=state.tracer.internal_error)
+    new = [leak for leak in model.leaks if not leak.known]
     if state.config.strict and new and session.exitstatus == pytest.ExitCode.OK:
         # Leaks no test raised (found at collection, at the end, after their test: a
         # survivor, or a fixture finalized outside any test) still fail a strict run.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        state.failed_run = True
-
-
-def _output(state: _State, what: str, path: str, write: Any) -> None:
-    """Write one report; remember whether it was written (and why not) for the summary.
-
-    A report that cannot be written never changes the run's outcome."""
-    try:
-        written = write()
-    except Exception as exc:
-        from . import _captured
-
-        state.outputs.append((what, path, _captured.reason(exc)))
-    else:
-        if written:
-            state.outputs.append((what, path, None))
-
-
-def _write_html(state: _State, leaks: list[Leak], tests: int, mutations: int,
-                extra: dict[str, Any]) -> bool:
-    try:
-        from .render import html
-    except ImportError:
-        return False
-    html.write(state.config.html or "", leaks, tests=tests, mutations=mutations, extra=extra,
-               rootdir=str(state.detector.rootdir or os.getcwd()), hints=state.hints)
-    return True
-
-
-def _write_graphs(state: _State, leaks: list[Leak]) -> bool:
-    try:
-        from .render import graph
-    except ImportError:
-        return False
-    return bool(graph.write_leak_graphs(leaks, state.config.graphs or ""))
+        model.failed_run = True
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: pytest without xdist must not fail
@@ -857,18 +778,16 @@ def pytest_testnodedown(node: Any, error: object) -> None:
         state.crashed.append(worker)
         return
     try:
-        payload = json.loads(data)
-        state.worker_tests += int(payload.get("tests", 0))
-        state.worker_mutations += int(payload.get("mutations", 0))
-        state.worker_leaks.extend(Leak.from_json(item) for item in payload.get("leaks", ()))
-        state.hints.extend(hint for hint in payload.get("hints", ()) if isinstance(hint, dict))
+        from .render import report
+
+        found = report.read_worker_payload(data)
     except Exception as exc:
         state.crashed.append(f"{worker} (unreadable report: {exc})")
-
-
-def _plain_line(leak: Leak) -> str:
-    where = f" at {leak.where.file}:{leak.where.line}" if leak.where else ""
-    return f"{leak.id} {leak.kind} {leak.label} from {leak.polluter}{where}"
+        return
+    state.worker_tests += found.tests
+    state.worker_mutations += found.mutations
+    state.worker_leaks.extend(found.leaks)
+    state.hints.extend(found.hints)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -876,93 +795,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if (state is None or getattr(config, "workerinput", None) is not None
             or state.parent is not None):
         return
-    leaks = _all_leaks(state)
-    tr = terminalreporter
-    if state.baseline_error:
-        tr.write_line(state.baseline_error, yellow=True)
+    from .render import report
+
+    model = _model(state, config)
+    model.errors = list(state.tracer.errors)
     verbosity = int(config.getoption("verbose"))  # Config.get_verbosity() needs pytest 8
-    seed = getattr(config.option, "randomly_seed", None)
-    randomly = seed is not None and config.pluginmanager.has_plugin("randomly")
-    from .render.terminal import headline
+    terminal = report.ReporterTerminal(terminalreporter, verbosity)
 
-    title = headline(leaks, state.detector.tests + state.worker_tests)
-    if not leaks:
-        if verbosity >= 0:
-            note = f" (pytest-randomly seed {seed})" if randomly else ""
-            tr.write_sep("-", f"{title}{note}")
-        _report_hints(tr, state)
-        _report_outputs(tr, state)
-        _report_crashes(tr, state)
-        return
-    tr.write_sep("=", title, red=True, bold=True)
-    if randomly:
-        tr.write_line(f"test order: pytest-randomly seed {seed} "
-                      f"(reproduce with -p randomly --randomly-seed={seed})")
-    try:
-        from .render import terminal
+    def internal_error(part: str, exc: BaseException) -> None:
+        state.tracer.internal_error(part, exc)
+        model.errors = list(state.tracer.errors)
 
-        lines = terminal.render(
-            leaks, verbosity=-1 if verbosity < 0 else verbosity, color=bool(tr.hasmarkup),
-            width=tr._tw.fullwidth if getattr(tr, "_tw", None) is not None else 100,
-            rootdir=str(config.rootpath),
-        )
-    except Exception as exc:
-        # rich imports what a leak may have replaced (a test that left
-        # sys.modules["colorsys"] = MagicMock()): the summary falls back to plain lines.
-        state.tracer.internal_error("terminal summary", exc)
-        lines = [_plain_line(leak) for leak in leaks]
-    for line in lines:
-        tr.write_line(line)
-    _report_outputs(tr, state)
-    if state.failed_run:
-        tr.write_line("patchtrace (strict): no test failed, but these leaks fail the run "
-                      "(exit status 1)", red=True, bold=True)
-    _report_hints(tr, state)
-    _report_crashes(tr, state)
-    _github_annotations(tr, state, leaks)
-
-
-def _github_annotations(tr: Any, state: _State, leaks: list[Leak]) -> None:
-    """Under GitHub Actions, one workflow command per leak, shown at its line on the PR."""
-    from .render import github
-
-    if leaks and github.enabled():
-        for line in github.commands(leaks, strict=state.config.strict):
-            tr.write_line(line)
-
-
-def _report_hints(tr: Any, state: _State) -> None:
-    """One line per hint (a failing test's patch that never took effect)."""
-    hints = state.hints
-    if not hints:
-        return
-    if len(hints) == 1:
-        tr.write_line(f"patchtrace: 1 hint: {hints[0].get('test')}: {hints[0].get('message')}",
-                      yellow=True)
-        return
-    tr.write_line(f"patchtrace: {len(hints)} hints:", yellow=True)
-    for hint in hints:
-        tr.write_line(f"  {hint.get('test')}: {hint.get('message')}")
-
-
-def _report_outputs(tr: Any, state: _State) -> None:
-    """``written to PATH`` only for a file really written; ``could not write`` otherwise."""
-    for line in _session.summary(state.children):
-        tr.write_line(line)
-    for what, path, reason in state.outputs:
-        if reason is None:
-            tr.write_line(f"patchtrace: {what} written to {path}")
-        else:
-            tr.write_line(f"patchtrace: could not write {path} ({reason})", yellow=True)
-
-
-def _report_crashes(tr: Any, state: _State) -> None:
-    for error in state.tracer.errors:
-        tr.write_line(f"patchtrace: internal error, that part was disabled: {error}",
-                      yellow=True)
-    for worker in state.crashed:
-        tr.write_line(f"patchtrace: worker {worker} ended without a report; "
-                      "leaks from its tests are missing", yellow=True)
+    report.write_summary(model, state.config, terminal, internal_error=internal_error)
 
 
 def _guard(state: _State, func: Any) -> Any:

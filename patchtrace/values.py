@@ -13,6 +13,8 @@ import sys
 import types
 from typing import Any, Final, final
 
+from ._vocab import ATOMS as _ATOMS
+
 __all__ = ["ValueSummary", "identity_key", "is_mock", "is_plain", "mock_classes", "safe_repr",
            "same_value", "summarize", "type_name"]
 
@@ -188,10 +190,7 @@ def summarize(obj: object) -> ValueSummary:
     return ValueSummary(type_name(obj), safe_repr(obj), is_mock(obj))
 
 
-#: Immutable values compared by ``==``: their ``__eq__`` is the interpreter's or the standard
-#: library's, never user code (the type is checked exactly first: a subclass may define its
-#: own ``__eq__``).
-_ATOMS: Final = frozenset({int, float, str, bytes, bool, complex, type(None), type(...)})
+#: Immutable values compared by ``==`` (see :data:`patchtrace._vocab.ATOMS`).
 #: Standard-library value classes, by module and name. Looked up in ``sys.modules`` (a value
 #: of one of them exists only once its module is imported), so importing patchtrace imports
 #: none of them.

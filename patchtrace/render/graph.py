@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from html import escape as _xml_escape
 from typing import TYPE_CHECKING, Final, final
 
+from .._vocab import ATOMS as _ATOMS
 from .secrets import mask_leak
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ _LINE_H: Final = 15.0
 _FONT: Final = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 _DOT_TIMEOUT: Final = 30
 _NEIGHBOURS: Final = 12  # at most this many extra nodes around the object
-_ATOMS: Final = (str, bytes, int, float, bool, complex, type(None))
 
 #: role -> (fill, stroke) shared by the DOT and the built-in SVG output.
 _STYLE: Final = {

@@ -143,6 +143,8 @@ def mask_leak(leak: Leak) -> Leak:
     if show_secrets():
         return leak
     if leak.target == "os.environ" and is_secret_name(leak.name):
+        if _masked_already(leak):
+            return leak  # masked once (the report model): masking again changes nothing
         masked = copy.copy(leak)
         masked.before = _masked(leak.before)
         masked.value = _masked(leak.value)
@@ -162,6 +164,14 @@ def mask_leak(leak: Leak) -> Leak:
     masked._atom = _nothing()
     masked._ref = None
     return masked
+
+
+def _masked_already(leak: Leak) -> bool:
+    """A copy :func:`mask_leak` made: both values masked, no live value, no secret left."""
+    return (all(summary.type == "<missing>" or summary.repr == MASK
+                for summary in (leak.before, leak.value))
+            and leak._ref is None and leak._atom is _nothing()
+            and (not leak.desc or mask_values(leak.desc) == leak.desc))
 
 
 def _nothing() -> object:

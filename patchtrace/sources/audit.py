@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
@@ -27,8 +28,10 @@ __all__ = ["AuditSource", "chdirs"]
 _EVENTS: Final = frozenset(
     {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
      "cpython.run_file", "cpython.run_module", "cpython.run_command", "cpython.run_stdin",
-     "sys.settrace", "sys.setprofile"}
+     "open", "os.listdir", "os.scandir", "sys.settrace", "sys.setprofile"}
 )
+#: paths opened or listed: forwarded to the read log (``sources/reads.py``), nothing recorded
+_PATH_EVENTS: Final = frozenset({"open", "os.listdir", "os.scandir"})
 _FUNCTION_ATTRS: Final = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _SKIP_ENV: Final = frozenset({b"PYTEST_CURRENT_TEST", "PYTEST_CURRENT_TEST"})
 _FS_ENCODING: Final = sys.getfilesystemencoding()
@@ -37,6 +40,13 @@ _OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 _listener: AuditSource | None = None
 _installed = False
 _chdirs = 0
+_path_reader: Callable[[str, tuple[Any, ...]], None] | None = None
+
+
+def set_path_reader(reader: Callable[[str, tuple[Any, ...]], None] | None) -> None:
+    """Who hears of paths opened or listed (the read log of ``sources/reads.py``)."""
+    global _path_reader
+    _path_reader = reader
 
 
 def chdirs() -> int | None:
@@ -47,6 +57,14 @@ def chdirs() -> int | None:
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event not in _EVENTS:
+        return
+    if event in _PATH_EVENTS:
+        reader = _path_reader
+        if reader is not None:
+            try:
+                reader(event, args)
+            except Exception:
+                pass
         return
     if event == "os.chdir":
         global _chdirs

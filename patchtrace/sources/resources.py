@@ -27,6 +27,7 @@ from operator import ne
 from types import ModuleType
 from typing import Any, Final, final
 
+from .._vocab import Kind
 from ..ledger import NOTHING
 from ..values import identity_key, is_mock
 from ._imports import is_ours
@@ -41,7 +42,7 @@ class Change:
 
     __slots__ = ("added", "after", "before", "entry", "kind", "name", "needs_line", "target")
 
-    def __init__(self, kind: str, target: str, name: str | None, before: object, after: object,
+    def __init__(self, kind: Kind, target: str, name: str | None, before: object, after: object,
                  *, needs_line: bool = False, added: bool | None = None,
                  entry: object = NOTHING):
         self.kind = kind
@@ -798,15 +799,18 @@ def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) 
             mine, theirs = counts[key], others.get(key, 0)
             if mine <= theirs:
                 continue
+            # a str entry is named whole: two long paths cut at the same 80 characters
+            # would be one binding (and the second leak taken for a repair of the first)
+            name = repr(item) if type(item) is str else _entry(item)
             if theirs == 0:
                 before, after = (NOTHING, item) if added else (item, NOTHING)
-                changes.append(Change("resource-changed", "sys.path", _entry(item), before,
-                                      after, added=added, entry=item))
+                changes.append(Change("resource-changed", "sys.path", name, before, after,
+                                      added=added, entry=item))
             else:
                 old_n, new_n = (theirs, mine) if added else (mine, theirs)
                 changes.append(Change(
-                    "resource-changed", "sys.path", _entry(item),
-                    f"{_entry(item)} x{old_n}", f"{_entry(item)} x{new_n}", needs_line=True,
+                    "resource-changed", "sys.path", name,
+                    f"{name} x{old_n}", f"{name} x{new_n}", needs_line=True,
                     added=added, entry=item))
     return changes
 

@@ -44,6 +44,7 @@ from operator import ne
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
+from .._vocab import Op
 from ..ledger import NOTHING, UNKNOWN
 from ..naming import class_name
 from ..values import identity_key, is_mock
@@ -634,7 +635,7 @@ class WatchSource:
                     continue
                 if _explained(tracer, entry.target, name, new):
                     continue
-                op = "delete" if new is NOTHING else "set"
+                op: Op = "delete" if new is NOTHING else "set"
                 tracer.record(op, "scan", entry.target, name, old, new, stack=_stack.EMPTY)
                 found += 1
             self._previous[key] = snapshot

@@ -1,0 +1,154 @@
+"""The report model: what every output shows, built once per run.
+
+The pytest plugin (with its xdist workers' findings), the unittest glue and a traced
+script each build one :class:`Report`; :mod:`patchtrace.render.report` writes every output
+from it (terminal summary, JSON, HTML, graphs, GitHub annotations). So:
+
+- **numbered once**: a leak keeps the id it was given when it was found (the detector's
+  ``L1``, a worker's ``gw0-L1``); a leak that has none gets the next free ``L<n>`` here, and
+  nothing renumbers it afterwards. Workers' leaks come in the natural order of their ids
+  (``gw1-L3`` before ``gw10-L1``), not in the order in which the workers happened to end.
+- **masked once**: each leak is replaced by its masked copy (:func:`~patchtrace.render.
+  secrets.mask_leak`) here; a masked copy masks to itself, so a renderer that masks again
+  changes nothing.
+- **plain data**: counts are ints, hints and children plain dicts, texts strings; the leaks
+  are :class:`~patchtrace.leaks.Leak` values (plain data, plus at most a weak reference to
+  the leaked object, for the graphs; none once masked). Nothing here calls a user object:
+  values were summarized with :func:`~patchtrace.values.safe_repr` when they were recorded,
+  and the extra fields are shown with it too (credentials in them masked, as in a value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, final
+
+from ..values import safe_repr
+
+if TYPE_CHECKING:
+    from ..leaks import Leak
+
+__all__ = ["Report", "build", "id_order"]
+
+_PARTS: Final = re.compile(r"\d+|\D+")
+_OWN_ID: Final = re.compile(r"L(\d+)")
+
+
+def id_order(leak_id: str) -> list[tuple[int, int | str]]:
+    """Natural order of ids: ``L2`` before ``L10``, ``gw1-L3`` before ``gw10-L1``."""
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in _PARTS.findall(leak_id)]
+
+
+@final
+class Report:
+    """One run's findings, ready to render. Build it with :func:`build`."""
+
+    __slots__ = ("baseline_error", "children", "crashed", "errors", "extra", "failed_run",
+                 "hints", "leaks", "mutations", "outputs", "pollution", "rootdir", "seed",
+                 "session", "tests")
+
+    def __init__(self, leaks: Sequence[Leak], *, tests: int, mutations: int, rootdir: str,
+                 hints: Iterable[Mapping[str, Any]] = (),
+                 children: Iterable[Mapping[str, Any]] = (),
+                 extra: Mapping[str, Any] | None = None, seed: str | None = None,
+                 session: bool = True, crashed: Iterable[str] = (),
+                 errors: Iterable[str] = (), baseline_error: str | None = None,
+                 pollution: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+        #: numbered and masked (see the module's docstring)
+        self.leaks: list[Leak] = list(leaks)
+        self.tests = int(tests)
+        self.mutations = int(mutations)
+        #: where the leaks' file names are relative to (fixes, source lines, HTML links)
+        self.rootdir = str(rootdir)
+        #: the JSON ``hints`` (failing tests' patches that never took effect)
+        self.hints: list[dict[str, Any]] = [dict(hint) for hint in hints]
+        #: the JSON ``children`` (PATCHTRACE_CHILDREN)
+        self.children: list[dict[str, Any]] = [dict(child) for child in children]
+        #: more top-level JSON fields (pytest: ``rootdir``, ``randomly_seed``, ...)
+        self.extra: dict[str, Any] = {str(key): _plain(value)
+                                      for key, value in (extra or {}).items()}
+        #: the pytest-randomly seed to show beside the headline, if any
+        self.seed = seed
+        #: a test session (pytest, unittest): the summary says "no leaks" too; a clean
+        #: script says nothing
+        self.session = session
+        #: xdist workers that ended without a report, and parts disabled by internal errors
+        self.crashed: list[str] = [str(line) for line in crashed]
+        self.errors: list[str] = [str(line) for line in errors]
+        #: why PATCHTRACE_BASELINE could not be read
+        self.baseline_error = baseline_error
+        #: plain unittest: each failing test's "pollution present" lines (pytest shows
+        #: them in the failure's report instead), masked
+        from .secrets import mask_values
+
+        self.pollution: list[tuple[str, list[str]]] = [
+            (str(test), [mask_values(str(line)) for line in lines]) for test, lines in pollution]
+        #: strict mode: the exit status is 1 only because of leaks no test raised
+        self.failed_run = False
+        #: (what, path, None when written, or why not): filled by the writer
+        self.outputs: list[tuple[str, str, str | None]] = []
+
+    def __repr__(self) -> str:
+        return (f"<Report {len(self.leaks)} leaks in {self.tests} tests, "
+                f"{self.mutations} mutations>")
+
+
+def _plain(value: object) -> object:
+    """JSON-ready plain data, credentials in strings masked; anything else is shown by its
+    safe repr (never raises)."""
+    from .secrets import mask_values
+
+    if type(value) is str:
+        return mask_values(value)
+    if value is None or type(value) in (int, float, bool):
+        return value
+    if type(value) in (list, tuple):
+        return [_plain(item) for item in value]  # type: ignore[attr-defined]
+    if type(value) is dict:
+        return {str(key): _plain(item) for key, item in value.items()}
+    return mask_values(safe_repr(value))
+
+
+def number(leaks: Sequence[Leak]) -> None:
+    """Give each leak without an id the next free ``L<n>``; ids already given stay."""
+    used = {leak.id for leak in leaks if leak.id}
+    highest = 0
+    for leak_id in used:
+        match = _OWN_ID.fullmatch(leak_id)
+        if match is not None:
+            highest = max(highest, int(match.group(1)))
+    for leak in leaks:
+        if leak.id:
+            continue
+        highest += 1
+        while f"L{highest}" in used:
+            highest += 1
+        leak.id = f"L{highest}"
+        used.add(leak.id)
+
+
+def build(
+    leaks: Iterable[Leak],
+    *,
+    tests: int,
+    mutations: int,
+    rootdir: str,
+    workers: Iterable[Leak] = (),
+    baseline: frozenset[tuple[str, str, str | None, str | None]] | None = None,
+    **fields: Any,
+) -> Report:
+    """The model of one run: this process's leaks, then the workers' in id order, numbered
+    and marked against the baseline (``known``), then masked, once. ``fields`` are the
+    other :class:`Report` fields (hints, children, extra, seed, session, ...)."""
+    from .secrets import mask_leak
+
+    found = list(leaks) + sorted(workers, key=lambda leak: id_order(leak.id))
+    number(found)
+    if baseline:
+        from ..fix import _baseline
+
+        _baseline.mark(found, baseline)
+    return Report([mask_leak(leak) for leak in found], tests=tests, mutations=mutations,
+                  rootdir=rootdir, **fields)
