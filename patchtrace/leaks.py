@@ -43,6 +43,7 @@ from ._vocab import KINDS, Kind
 from .ledger import COLLECTION, NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
+from .sources.calls import explains
 from .stack import Frame
 from .values import (
     MISSING,
@@ -1175,6 +1176,12 @@ class Detector:
             if mutation.target == change.target and (
                 mutation.name == change.name or change.name is None or mutation.name is None
             ):
+                if mutation.op == "call" and not explains(
+                        mutation.desc, mutation.after_value(), change.before, change.after):
+                    # a call on the same resource that did not make this change (a
+                    # removeHandler after the setLevel that leaked, a filter added inside
+                    # catch_warnings): its line would be a guess
+                    continue
                 setter = mutation
                 break
         if setter is not None:
@@ -1203,9 +1210,11 @@ class Detector:
                     if found is not None:
                         leak.where, leak.stack = found, [found]
                         break
-            elif change.target == "sys.path":
+            elif change.target in ("sys.path", "sys.meta_path", "sys.path_hooks"):
                 fixtures = (scope.fixture,) if scope.fixture else self._fixtures_of(scope.test)
-                found = _oracle.find_path_edit(scope.test, self.rootdir, fixtures)
+                found = _oracle.find_path_edit(
+                    scope.test, self.rootdir, fixtures, target=change.target,
+                    added=change.added, entry=change.entry)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)

@@ -1,4 +1,5 @@
-"""``sys.addaudithook``: environment writes, chdir, imports, ``__class__``/``__code__`` swaps.
+"""``sys.addaudithook``: environment writes, chdir, imports, ``__class__``/``__code__`` swaps,
+``sys.settrace``/``sys.setprofile`` calls.
 
 An audit hook cannot be removed, so it is installed once per process and consults a
 module global to know whether anything listens. It returns within a set lookup for the
@@ -27,7 +28,7 @@ __all__ = ["AuditSource", "chdirs", "events"]
 _EVENTS: Final = frozenset(
     {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
      "cpython.run_file", "cpython.run_module", "cpython.run_command", "cpython.run_stdin",
-     "open", "os.listdir", "os.scandir"}
+     "open", "os.listdir", "os.scandir", "sys.settrace", "sys.setprofile"}
 )
 #: paths opened or listed: forwarded to the read log (``sources/reads.py``), nothing recorded
 _PATH_EVENTS: Final = frozenset({"open", "os.listdir", "os.scandir"})
@@ -157,6 +158,18 @@ class AuditSource:
                 before = NOTHING
             tracer.record("chdir", "audit", "cwd", None, before, _text(args[0]),
                           stack=_stack.capture(2))
+        elif event == "sys.settrace" or event == "sys.setprofile":
+            # Raised before the function is set, by sys.settrace/setprofile and by C callers
+            # of PyEval_SetTrace (coverage, cProfile): the line of the user's call, if a
+            # user made it; the boundary compares what is set. An audit event, not a
+            # wrapper: a wrapper's frame would be traced or profiled by what it installs.
+            from .calls import _user_stack
+
+            stack = _user_stack(1)  # _hook <- handle <- _user_stack
+            if stack is not None:
+                name = event.partition(".")[2]
+                tracer.record("call", "audit", "module:sys", name, NOTHING, NOTHING,
+                              desc=f"{event}(...)", stack=stack)
         elif event == "import":
             self.imported.append(str(args[0]))
             if len(self.imported) > 10_000:

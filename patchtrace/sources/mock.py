@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MockSource"]
 
-_MODULES: Final = ("unittest.mock", "mock")
+#: the backport's classes live in ``mock.mock`` (the ``mock`` package re-exports only the
+#: public names: its ``_patch`` and ``_patch_dict`` are not there)
+_MODULES: Final = ("unittest.mock", "mock.mock")
 #: set by NonCallableMock.__init__ for children (CallableMixin passes them positionally)
 _CHILD_ATTRS: Final = ("_mock_parent", "_mock_new_parent")
 

@@ -41,15 +41,20 @@ __all__ = ["Change", "Snapshot", "diff", "take"]
 class Change:
     """One difference between two snapshots."""
 
-    __slots__ = ("after", "before", "kind", "name", "needs_line", "target")
+    __slots__ = ("added", "after", "before", "entry", "kind", "name", "needs_line", "target")
 
     def __init__(self, kind: Kind, target: str, name: str | None, before: object, after: object,
-                 *, needs_line: bool = False):
+                 *, needs_line: bool = False, added: bool | None = None,
+                 entry: object = NOTHING):
         self.kind = kind
         self.target = target
         self.name = name
         self.before = before
         self.after = after
+        #: for a list (sys.path, sys.meta_path, sys.path_hooks): whether the entry was added
+        #: (or one more copy of it) or removed, and the entry itself, for the source oracle
+        self.added = added
+        self.entry = entry
         #: a leak only when a user line is known for it (a record of the call that made
         #: it, or a statement in the polluter's source): a logger a library created and
         #: configured as it was imported, a sys.path entry pytest inserted once more
@@ -839,10 +844,12 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
         count = len(changes)
         for item in new_items:
             if identity_key(item) not in old_ids:
-                changes.append(Change("resource-changed", target, _entry(item), NOTHING, item))
+                changes.append(Change("resource-changed", target, _entry(item), NOTHING, item,
+                                      added=True, entry=item))
         for item in old_items:
             if identity_key(item) not in new_ids:
-                changes.append(Change("resource-changed", target, _entry(item), item, NOTHING))
+                changes.append(Change("resource-changed", target, _entry(item), item, NOTHING,
+                                      added=False, entry=item))
         if len(changes) == count:  # same members, other order
             changes.append(Change("resource-changed", target, "order", list(old_items),
                                   list(new_items)))
@@ -915,12 +922,14 @@ def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) 
             name = repr(item) if type(item) is str else _entry(item)
             if theirs == 0:
                 before, after = (NOTHING, item) if added else (item, NOTHING)
-                changes.append(Change("resource-changed", "sys.path", name, before, after))
+                changes.append(Change("resource-changed", "sys.path", name, before, after,
+                                      added=added, entry=item))
             else:
                 old_n, new_n = (theirs, mine) if added else (mine, theirs)
                 changes.append(Change(
                     "resource-changed", "sys.path", name,
-                    f"{name} x{old_n}", f"{name} x{new_n}", needs_line=True))
+                    f"{name} x{old_n}", f"{name} x{new_n}", needs_line=True,
+                    added=added, entry=item))
     return changes
 
 
