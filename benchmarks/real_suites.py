@@ -11,9 +11,10 @@ into it. The suite is then run once plain and once traced without timing (warm b
 for both legs; the traced warm-up also writes the JSON report), then plain and traced,
 alternating, ``--rounds`` times each.
 
-Printed per suite: tests run, median plain and traced seconds, their ratio, the time
-tracing adds per test, and the number of leaks in the JSON report (kept in the cache,
-under ``reports/``). Every run writes a JUnit XML file; the per-test outcomes of each
+Printed per suite, side by side: tests run, median plain and traced seconds, their ratio,
+the time tracing adds per test, how many boundary checks of a timed traced run took more
+than 20 ms and the longest one (patchtrace's private ``_PATCHTRACE_BOUNDARY_TIMES`` hook),
+and the number of leaks in the JSON report (kept in the cache, under ``reports/``). Every run writes a JUnit XML file; the per-test outcomes of each
 traced run are compared with the plain ones and any difference is reported loudly (and
 makes the exit status 1), as is a difference between two plain runs (a flaky test).
 """
@@ -42,6 +43,9 @@ PYTEST = ("pytest==8.1.1", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0
 # pytest.deprecated_call, which pytest 8 reports as DID NOT WARN.
 PYTEST_7 = ("pytest==7.4.4", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0")
 COMMON_ARGS = ("-p", "no:randomly", "-q", "-p", "no:cacheprovider")
+SLOW_MS = 20.0
+#: patchtrace's private benchmark hook: each boundary check's duration, one line each
+BOUNDARY_TIMES = "_PATCHTRACE_BOUNDARY_TIMES"
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,11 @@ class Result:
     """Tests that fail or error in the plain warm-up run (not tracing's doing)."""
     report: Path | None = None
     problems: list[str] = field(default_factory=list)
+    slow: list[int] = field(default_factory=list)
+    """Per timed traced run: boundary checks longer than SLOW_MS."""
+    longest: float = 0.0
+    """The longest boundary check of any timed traced run, ms."""
+    longest_what: str = ""
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -169,8 +178,9 @@ def fetch(suite: Suite, cache: Path) -> Path:
     archives = [p for p in downloads.glob("*.tar.gz")
                 if p.name.lower().replace("_", "-") == f"{stem}.tar.gz".lower()]
     if not archives:
+        # The project as a source distribution; its build requirements may be wheels.
         run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", "--dest", str(downloads), suite.pin])
+             "--no-binary", suite.name, "--dest", str(downloads), suite.pin])
         archives = [p for p in downloads.glob("*.tar.gz")
                     if p.name.lower().replace("_", "-") == f"{stem}.tar.gz".lower()]
     if not archives:
@@ -271,12 +281,16 @@ class Run:
 
 
 def run_suite(suite: Suite, venv: Path, source: Path, junit: Path, traced: bool,
-              report: Path | None = None, log: Path | None = None) -> Run:
+              report: Path | None = None, log: Path | None = None,
+              times: Path | None = None) -> Run:
     env = base_env()
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
     if traced:
         env["PATCHTRACE"] = "1"
+    if times is not None:
+        times.unlink(missing_ok=True)
+        env[BOUNDARY_TIMES] = str(times)
     if report is not None:
         env["PATCHTRACE_JSON"] = str(report)
     cmd = [str(venv / "bin" / "python"), "-m", "pytest", *COMMON_ARGS, *suite.args,
@@ -361,15 +375,36 @@ def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
 
     for n in range(rounds):
         plain = run_suite(suite, venv, source, work / f"plain-{n}.xml", False)
-        traced = run_suite(suite, venv, source, work / f"traced-{n}.xml", True)
+        times = work / f"traced-{n}.times"
+        traced = run_suite(suite, venv, source, work / f"traced-{n}.xml", True,
+                           times=times)
         result.plain.append(plain.seconds)
         result.traced.append(traced.seconds)
+        boundaries = read_times(times)
+        result.slow.append(sum(1 for _what, ms in boundaries if ms > SLOW_MS))
+        for what, ms in boundaries:
+            if ms > result.longest:
+                result.longest, result.longest_what = ms, what
         for line in differences(base.outcomes, plain.outcomes):
             result.problems.append(f"flaky (differs between plain runs): {line}")
         compare(result, plain, traced, f"round {n + 1}")
         if traced.notes and _same_text(traced.notes) != _same_text(first.notes):
             result.problems.append(f"traced stderr (round {n + 1}):\n{traced.notes[-3000:]}")
     return result
+
+
+def read_times(path: Path) -> list[tuple[str, float]]:
+    """(what, ms) of each boundary check the traced run timed; none when it wrote none."""
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text().splitlines():
+        what, _, ms = line.partition("\t")
+        try:
+            found.append((what, float(ms)))
+        except ValueError:
+            continue
+    return found
 
 
 def print_leaks(report: Path) -> None:
@@ -427,14 +462,16 @@ def main() -> None:
 
     print(f"\npython {version}, {args.rounds} rounds, alternating, medians")
     print(f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'traced s':>9} {'ratio':>7}"
-          f" {'us/test':>8} {'leaks':>6}")
+          f" {'us/test':>8} {f'>{SLOW_MS:.0f}ms':>6} {'max ms':>8} {'leaks':>6}")
     for r in results:
         p = statistics.median(r.plain) if r.plain else float("nan")
         t = statistics.median(r.traced) if r.traced else float("nan")
         per_test = (t - p) / r.tests * 1e6 if r.tests else float("nan")
         leaks = "?" if r.leaks is None else str(r.leaks)
+        slow = f"{statistics.median(r.slow):.0f}" if r.slow else "?"
         print(f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {t:>9.2f} {t / p:>6.3f}x"
-              f" {per_test:>+8.0f} {leaks:>6}")
+              f" {per_test:>+8.0f} {slow:>6} {r.longest:>8.1f} {leaks:>6}"
+              f"{'  (' + r.longest_what + ')' if r.longest_what else ''}")
     for r in results:
         if r.report is not None and r.report.exists():
             print(f"  leaks of {r.suite.name}: {r.report}")
