@@ -14,9 +14,10 @@ alternating, ``--rounds`` times each.
 Printed per suite, side by side: tests run, median plain and traced seconds, their ratio,
 the time tracing adds per test, how many boundary checks of a timed traced run took more
 than 20 ms and the longest one (patchtrace's private ``_PATCHTRACE_BOUNDARY_TIMES`` hook),
-and the number of leaks in the JSON report (kept in the cache, under ``reports/``). Every run writes a JUnit XML file; the per-test outcomes of each
-traced run are compared with the plain ones and any difference is reported loudly (and
-makes the exit status 1), as is a difference between two plain runs (a flaky test).
+and the number of leaks in the JSON report (kept in the cache, under ``reports/``). Every
+run writes a JUnit XML file; the per-test outcomes of each traced run are compared with
+the plain ones and any difference is reported loudly (and makes the exit status 1), as is
+a difference between two plain runs (a flaky test).
 """
 
 from __future__ import annotations
