@@ -133,6 +133,14 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     # jobs of each test in the module-level default scheduler (cleared by the next setUp):
     # surviving mocks in every test.
     Suite("schedule", "1.2.1", ("mock==5.1.0",), ("test_schedule.py",)),
+    # Issue 15's two: sh's tests start a child process in almost every test (179 tests, each
+    # running a Python script or a shell tool through sh), so what a traced session costs
+    # its children shows; transitions' tests hand MagicMock callbacks to state machines
+    # (on_enter_*, before/after, conditions), with mock classes patchtrace tracks.
+    Suite("sh", "2.0.6", (), ("tests/sh_test.py",)),
+    Suite("transitions", "0.9.0", ("mock==5.1.0", "dill==0.3.8", "pycodestyle==2.11.1"),
+          # its pytest.ini stops at the first failure (-x): run every test
+          ("tests", "-o", "addopts=-rf")),
 )}
 
 
