@@ -639,6 +639,8 @@ class Detector:
         self._imported()
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
+        if self._wide and changes:
+            changes = [c for c in changes if not self._adopted(c)]
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
         if watch is not None:
             watch.new_scope()  # its baselines hold user objects: drop them now
@@ -675,8 +677,12 @@ class Detector:
         made = {(c.target, c.name) for c in wide.changes}
         for change in resources.diff(wide.before, resources.take()):
             key2 = (change.target, change.name)
-            if key2 in handled or key2 not in made:
+            if key2 in handled:
                 continue
+            if key2 not in made:
+                if _successor_of(change, wide) < 0:
+                    continue
+                self._released.add(key2)  # the scope's, reported here: not the test's too
             found.append(self._leak_from_change(
                 change, records, Scope(wide.polluter, "setup", wide.name, wide.scope)))
         for leak in found:
@@ -718,6 +724,16 @@ class Detector:
             self._confirmed_epoch = self._gc_start_epoch
 
     # -- the four questions ------------------------------------------------------------------
+    def _adopted(self, change: resources.Change) -> bool:
+        """A new entry that replaced an open wider scope's own entry of the same type (see
+        ``_successor_of``) becomes that scope's entry: judged when the scope ends."""
+        for wide in self._wide.values():
+            index = _successor_of(change, wide)
+            if index >= 0:
+                wide.changes[index] = change  # the scope's entry now (the old one is gone)
+                return True
+        return False
+
     def _owned_marks(self) -> list[tuple[int, int]]:
         return [(w.mark_start, w.mark_end) for w in self._wide.values()]
 
@@ -1334,6 +1350,37 @@ def _named_target(mutation: Mutation) -> str:
 
 #: How long a thread left by a scope may take to end before it counts as leaked (seconds).
 _THREAD_GRACE: Final = 1.0
+
+
+#: list resources whose entries are objects, compared by identity (sys.path is by value)
+_ENTRY_LISTS: Final = ("sys.meta_path", "sys.path_hooks")
+
+
+def _successor_of(change: resources.Change, wide: _Wide) -> int:
+    """The index in ``wide.changes`` of the entry that ``change`` (an entry added to
+    sys.meta_path or sys.path_hooks) replaced, or -1.
+
+    The rule: what an open wider scope (setUpClass, a module or class fixture) put into
+    such a list belongs to that scope. A plugin that pauses and resumes the scope's work
+    around each test report (pyfakefs removes its finder and inserts a new one) swaps the
+    entry for a new object of the same type; later code sees the same kind of finder in
+    the same list, and the scope removes it when it ends. So a new entry whose type is
+    exactly that of an entry the scope added, which is no longer in the list, is that
+    entry's successor: the scope's, not the test's, and checked when the scope ends (a
+    scope that leaves it there is still reported)."""
+    if change.target not in _ENTRY_LISTS or change.before is not NOTHING:
+        return -1
+    new_type = type(change.after)
+    current = sys.__dict__.get("meta_path" if change.target == "sys.meta_path"
+                               else "path_hooks")
+    if type(current) is not list:
+        return -1
+    for index, own in enumerate(wide.changes):
+        if own.target == change.target and own.before is NOTHING and \
+                type(own.after) is new_type and own.after is not change.after and \
+                not any(entry is own.after for entry in current):
+            return index
+    return -1
 
 
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:

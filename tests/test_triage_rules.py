@@ -72,3 +72,145 @@ def test_leaks():
     pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
     assert [leak["name"] for leak in load_report(report_path)["leaks"]] == ["PT_TRIAGE_LEFT"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["patchtrace.json"]
+
+
+# -- an open wider scope's entry in sys.meta_path, swapped by a plugin ------------------------
+# The rule: what an open wider scope (a module fixture, setUpClass) put into sys.meta_path
+# belongs to it; a new entry of the same type that replaces it while the scope is open (a
+# plugin pausing and resuming the scope's finder around each report, as pyfakefs' does) is
+# still the scope's, judged when the scope ends. A scope that leaves it there is reported,
+# once, as the scope's.
+SWAPPING_PLUGIN = """
+import sys
+import pytest
+
+
+class Finder:
+    def find_spec(self, *args):
+        return None
+
+
+STATE = {"finder": None}
+
+
+def install():
+    STATE["finder"] = Finder()
+    sys.meta_path.insert(0, STATE["finder"])
+
+
+def uninstall():
+    sys.meta_path.remove(STATE["finder"])
+    STATE["finder"] = None
+
+
+@pytest.fixture(scope="module")
+def tidy_finder():
+    install()
+    yield
+    uninstall()
+
+
+@pytest.fixture(scope="module")
+def leaky_finder():
+    install()
+    yield
+    STATE["finder"] = None  # forgets to take it out
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_logreport(report):
+    pause = report.when == "call" and STATE["finder"] is not None
+    if pause:
+        uninstall()
+    yield
+    if pause:
+        install()
+"""
+
+
+def test_a_wide_scopes_finder_swapped_by_a_plugin_is_the_scopes(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "conftest.py": SWAPPING_PLUGIN,
+        "test_a_tidy.py": """
+import pytest
+pytestmark = pytest.mark.usefixtures("tidy_finder")
+
+def test_one():
+    pass
+
+def test_two():
+    pass
+
+def test_three():
+    pass
+""",
+        "test_b_leaky.py": """
+import pytest
+pytestmark = pytest.mark.usefixtures("leaky_finder")
+
+def test_one():
+    pass
+
+def test_two():
+    pass
+""",
+        "test_c_after.py": """
+import sys
+import conftest
+
+def test_after():
+    assert sum(type(f) is conftest.Finder for f in sys.meta_path) == 1
+""",
+    })
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=6)
+    rows = _rows(report_path)
+    assert [row[:4] for row in rows] == [
+        ("resource-changed", "test_b_leaky.py::test_one", "leaky_finder", "sys.meta_path")]
+    assert "conftest.Finder object" in str(rows[0][4])
+
+
+def test_a_setupclass_finder_swapped_by_a_plugin_is_the_classs(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "conftest.py": SWAPPING_PLUGIN,
+        "test_ut.py": """
+import unittest
+import conftest
+
+
+class TestTidy(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        conftest.install()
+        cls.addClassCleanup(conftest.uninstall)
+
+    def test_one(self):
+        pass
+
+    def test_two(self):
+        pass
+
+
+class TestLeaky(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        conftest.install()
+
+    @classmethod
+    def tearDownClass(cls):
+        conftest.STATE["finder"] = None
+
+    def test_one(self):
+        pass
+
+    def test_two(self):
+        pass
+""",
+    })
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=4)
+    assert [row[:4] for row in _rows(report_path)] == [
+        ("resource-changed", "test_ut.py::TestLeaky::test_one", "TestLeaky.setUpClass",
+         "sys.meta_path")]
