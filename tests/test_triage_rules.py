@@ -214,3 +214,39 @@ class TestLeaky(unittest.TestCase):
     assert [row[:4] for row in _rows(report_path)] == [
         ("resource-changed", "test_ut.py::TestLeaky::test_one", "TestLeaky.setUpClass",
          "sys.meta_path")]
+
+
+# -- our own work never looks sys._getframe up at call time -------------------------------------
+# attrs' test_missing_sys_getframe deletes sys._getframe; pytest's log capture then removes
+# its handler, and the logging wrapper looked sys._getframe up: "internal error ... calls
+# source disabled", and every later handler leak went unseen. The import hook did the same
+# (an AttributeError out of find_spec, into the test's import).
+def test_a_deleted_sys_getframe_disables_nothing(pytester: pytest.Pytester,
+                                                 traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "fresh_module_pt.py": "X = 1\n",
+        "test_x.py": """
+import logging
+import sys
+
+LEAKY = logging.getLogger("pt.triage.leaky")
+
+
+def test_without_getframe(monkeypatch):
+    monkeypatch.delattr(sys, "_getframe")
+    logging.getLogger("pt.triage.tidy").addHandler(logging.NullHandler())
+    logging.getLogger("pt.triage.tidy").handlers.clear()
+    import fresh_module_pt
+    assert fresh_module_pt.X == 1
+
+
+def test_later_handler_leak():
+    LEAKY.addHandler(logging.NullHandler())
+""",
+    })
+    result = pytester.runpytest_subprocess(timeout=120)
+    result.assert_outcomes(passed=2)
+    assert "internal error" not in result.stdout.str() + result.stderr.str()
+    assert [(row[0], row[1], row[3]) for row in _rows(report_path)] == [
+        ("resource-changed", "test_x.py::test_later_handler_leak", "logging")]

@@ -205,7 +205,7 @@ class CallsSource:
         capture adds and removes its handler around every phase) or when it was made by a
         module's import-time code (a library configuring its own logger)."""
         try:
-            first = sys._getframe(2)
+            first = _stack._getframe(2)  # captured: a test may delete sys._getframe
             caller: FrameType | None = first
             # the innermost frame outside the standard library, pytest and patchtrace
             # (asyncio.set_event_loop calls the policy's method) must be a user's
