@@ -1007,6 +1007,12 @@ class Detector:
             leak = self._leak_from_change(change, records, scope)
             if change.needs_line and leak.where is None:
                 continue  # a library's logger, pytest's extra sys.path copy: not a user's
+            if leak.source == "calls" and leak.where is None and not leak.stack:
+                # The call that made the state now there was made by pytest or a pytest
+                # plugin's own code (pytest-asyncio's event_loop fixture setting a fresh
+                # loop as it ends), with no frame of the project or of a library it called
+                # on the way: the test runner's state, as for bindings (see _bindings).
+                continue
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
             if change.kind == "binding-changed" and leak.where is None and \

@@ -250,3 +250,57 @@ def test_later_handler_leak():
     assert "internal error" not in result.stdout.str() + result.stderr.str()
     assert [(row[0], row[1], row[3]) for row in _rows(report_path)] == [
         ("resource-changed", "test_x.py::test_later_handler_leak", "logging")]
+
+
+# -- a pytest plugin's own fixture setting the event loop -----------------------------------------
+# The rule (as for bindings): a change whose last call was made by pytest or an installed
+# pytest plugin's own code, with no frame of the project or of a library it called on the
+# way, is the test runner's state. pytest-asyncio 0.23's event_loop fixture closes the
+# test's loop and sets a fresh one as it ends (structlog, 50 async tests); the same fixture
+# written in the project's conftest.py is the project's, and its loop left behind a leak.
+LOOP_FIXTURE = """
+import asyncio
+import pytest
+
+
+@pytest.fixture
+def {name}():
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # a clean loop for who comes next
+"""
+
+
+def test_a_pytest_plugins_own_fixture_is_the_runners(pytester: pytest.Pytester,
+                                                     traced_env: Enable,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    report_path = traced_env()
+    site = pytester.path / "vendor" / "site-packages"
+    package_suite(pytester, {
+        "vendor/site-packages/pt_loop_plugin/__init__.py": LOOP_FIXTURE.format(
+            name="plugin_loop"),
+        "vendor/site-packages/pt_loop_plugin-1.0.dist-info/METADATA":
+            "Metadata-Version: 2.1\nName: pt-loop-plugin\nVersion: 1.0\n",
+        "vendor/site-packages/pt_loop_plugin-1.0.dist-info/entry_points.txt":
+            "[pytest11]\npt_loop = pt_loop_plugin\n",
+        "conftest.py": LOOP_FIXTURE.format(name="project_loop"),
+        "test_loops.py": """
+def test_a_with_the_plugins_loop(plugin_loop):
+    assert plugin_loop.run_until_complete(_answer()) == 42
+
+
+def test_b_with_the_projects_loop(project_loop):
+    assert project_loop.run_until_complete(_answer()) == 42
+
+
+async def _answer():
+    return 42
+""",
+    })
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+    assert [(row[0], row[1], row[3], row[4]) for row in _rows(report_path)] == [
+        ("resource-changed", "test_loops.py::test_b_with_the_projects_loop", "asyncio",
+         "event_loop")]
