@@ -49,6 +49,21 @@ SLOW_MS = 20.0
 BOUNDARY_TIMES = "_PATCHTRACE_BOUNDARY_TIMES"
 
 
+#: hypothesis's 200 ms deadline fails tests at random on a loaded shared machine, in plain
+#: and traced runs alike (attrs, 3.12.1): the suite's own profile, without the deadline.
+NO_DEADLINE = """
+import pytest
+
+
+@pytest.hookimpl(trylast=True)  # after the suite's conftest loaded its profile
+def pytest_configure(config):
+    from hypothesis import settings
+
+    settings.register_profile("bench-no-deadline", settings(deadline=None))
+    settings.load_profile("bench-no-deadline")
+"""
+
+
 @dataclass(frozen=True)
 class Suite:
     """A project whose source distribution ships its tests."""
@@ -62,6 +77,8 @@ class Suite:
     deselect: tuple[tuple[str, str], ...] = ()
     """(node id, reason) of tests not run: they need the network, or flake."""
     pytest: tuple[str, ...] = PYTEST
+    plugin: str = ""
+    """Source of a small pytest plugin loaded with ``-p`` (from the cache, not the suite)."""
 
     @property
     def pin(self) -> str:
@@ -75,7 +92,7 @@ class Suite:
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("attrs", "23.2.0",
           ("hypothesis==6.98.17", "pympler==1.0.1", "cloudpickle==3.0.0",
-           "zope.interface==6.2"), pytest=PYTEST_7),
+           "zope.interface==6.2"), pytest=PYTEST_7, plugin=NO_DEADLINE),
     Suite("click", "8.1.7", ()),
     Suite("structlog", "24.1.0",
           ("freezegun==1.4.0", "pretend==1.0.9", "pytest-asyncio==0.23.5",
@@ -304,6 +321,13 @@ def run_suite(suite: Suite, venv: Path, source: Path, junit: Path, traced: bool,
         env["PATCHTRACE_JSON"] = str(report)
     cmd = [str(venv / "bin" / "python"), "-m", "pytest", *COMMON_ARGS, *suite.args,
            f"--junitxml={junit}"]
+    if suite.plugin:
+        plugins = venv / "bench-plugins"
+        plugins.mkdir(exist_ok=True)
+        module = f"bench_{suite.name.replace('-', '_')}"
+        (plugins / f"{module}.py").write_text(suite.plugin)
+        env["PYTHONPATH"] = str(plugins)
+        cmd[3:3] = ["-p", module]
     for node, _reason in suite.deselect:
         cmd.append(f"--deselect={node}")
     started = time.perf_counter()
