@@ -639,6 +639,8 @@ class Detector:
         self._imported()
         after = resources.take()
         changes = resources.diff(self._snapshot, after)
+        if any(c.target == "logging" and type(c.before) is str for c in changes):
+            self._remember_loggers(self._snapshot.logging, after.logging)
         if self._wide and changes:
             changes = [c for c in changes if not self._adopted(c)]
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
@@ -724,6 +726,24 @@ class Detector:
             self._confirmed_epoch = self._gc_start_epoch
 
     # -- the four questions ------------------------------------------------------------------
+    def _remember_loggers(self, before: object, after: object) -> None:
+        """One call disabled many loggers (dictConfig): a single finding, named by the
+        first logger. The state each of them had before it is still each one's original,
+        so that a later test putting one back (dictConfig with
+        ``disable_existing_loggers=False`` enables them all again) is a repair of it."""
+        if type(before) is not tuple or type(after) is not tuple or len(before) != 4 or \
+                len(after) != 4:
+            return
+        old = resources._logger_map(before)
+        new = resources._logger_map(after)
+        for name, state in old.items():
+            changed = new.get(name)
+            if changed is None or changed[3] is state[3]:
+                continue
+            key = ("logging", name)
+            if key not in self._originals:
+                self._originals[key] = _Held(resources.LoggerState(name, state))
+
     def _adopted(self, change: resources.Change) -> bool:
         """A new entry that replaced an open wider scope's own entry of the same type (see
         ``_successor_of``) becomes that scope's entry: judged when the scope ends."""
@@ -1532,15 +1552,22 @@ class _Held:
     class anyway), tuples and lists item by item, anything else by weak reference (and
     never matched when it has none)."""
 
-    __slots__ = ("_items", "_ref", "_value")
+    __slots__ = ("_items", "_logger", "_ref", "_value")
 
     def __init__(self, obj: object) -> None:
         self._value: object = NOTHING
         self._ref: weakref.ref[Any] | None = None
         self._items: tuple[_Held, ...] | None = None
+        #: a logger's state (made by the snapshot, never a user object): by value, its
+        #: handlers item by item, so a test that puts a logger back as it was repairs it
+        self._logger: tuple[str, _Held] | None = None
         cls = type(obj)
         if obj is NOTHING or is_plain(obj) or _is_enum_member(obj):
             self._value = obj
+        elif cls is resources.LoggerState:
+            state = cast("resources.LoggerState", obj)
+            self._logger = (state.name, _Held(
+                (state.handlers, state.level, state.propagate, state.disabled)))
         elif cls is tuple or cls is list:
             self._items = tuple(_Held(item) for item in obj)  # type: ignore[attr-defined]
         elif cls.__weakrefoffset__:
@@ -1550,6 +1577,12 @@ class _Held:
                 pass
 
     def matches(self, obj: object) -> bool:
+        if self._logger is not None:
+            if type(obj) is not resources.LoggerState:
+                return False
+            name, values = self._logger
+            return obj.name == name and values.matches(
+                (obj.handlers, obj.level, obj.propagate, obj.disabled))
         if self._items is not None:
             cls = type(obj)
             if cls is not tuple and cls is not list:

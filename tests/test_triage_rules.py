@@ -304,3 +304,47 @@ async def _answer():
     assert [(row[0], row[1], row[3], row[4]) for row in _rows(report_path)] == [
         ("resource-changed", "test_loops.py::test_b_with_the_projects_loop", "asyncio",
          "event_loop")]
+
+
+# -- a logger put back as it was before the first leak on it ---------------------------------------
+# The rule (issue 13: "a test that puts the original back is never a leak"), for loggers: a
+# logger's state is compared by value (level, propagate, disabled; its handlers by
+# identity), and one change that disabled many loggers at once (twine's autouse fixture
+# calls dictConfig, which disables every existing logger) remembers each logger's state
+# before it. twine's CLI tests then call dictConfig(disable_existing_loggers=False), which
+# enables them all again: 15 reports of loggers put back as they were.
+def test_a_logger_put_back_as_it_was_is_a_repair(pytester: pytest.Pytester,
+                                                 traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {"test_loggers.py": """
+import logging
+
+LOGGERS = [logging.getLogger(f"pt.lib.{n}") for n in "abc"]
+
+
+def test_1_disables_them():
+    for logger in LOGGERS:
+        logger.disabled = True
+
+
+def test_2_enables_them_again():
+    for logger in LOGGERS:
+        logger.disabled = False
+
+
+def test_3_disables_one():
+    LOGGERS[0].disabled = True
+
+
+def test_4_enables_it_again():
+    LOGGERS[0].disabled = False
+
+
+def test_5_changes_a_level():
+    LOGGERS[1].setLevel(logging.DEBUG)
+"""})
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=5)
+    rows = [(row[1].split("::")[-1], row[4]) for row in _rows(report_path)]
+    assert sorted(rows) == [("test_1_disables_them", "pt.lib.a"),
+                            ("test_3_disables_one", "pt.lib.a"),
+                            ("test_5_changes_a_level", "pt.lib.b")]
