@@ -177,6 +177,8 @@ class Result:
     longest: float = 0.0
     """The longest boundary check of any timed traced run, ms."""
     longest_what: str = ""
+    report_tests: int = 0
+    """The ``tests`` of the JSON report, read two seconds after the traced warm-up."""
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -402,7 +404,17 @@ def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
                                f"{first.notes[-3000:]}")
     compare(result, base, first, "warm-up")
     if result.report.exists():
-        result.leaks = len(json.loads(result.report.read_text())["leaks"])
+        # The parent's report: it counts the parent's tests (JUnit cases, or one fewer), and
+        # no child process replaced it after the run (multiprocessing's resource tracker
+        # exits after its parent: give such a child time to write).
+        time.sleep(2)
+        data = json.loads(result.report.read_text())
+        result.leaks = len(data["leaks"])
+        result.report_tests = int(data.get("tests", 0))
+        if not len(first.outcomes) - 1 <= result.report_tests <= len(first.outcomes):
+            result.problems.append(
+                f"JSON REPORT NOT THE PARENT'S? it counts {result.report_tests} tests, "
+                f"the run had {len(first.outcomes)}")
     else:
         result.problems.append(f"no JSON report written to {result.report}")
 
