@@ -32,7 +32,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import FunctionType, ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from . import _oracle
@@ -447,7 +447,7 @@ class _Wide:
     """An open fixture of wider-than-function scope, and what its setup changed."""
 
     __slots__ = ("before", "changes", "key", "mark_end", "mark_start", "name", "polluter",
-                 "scope")
+                 "scope", "values")
 
     def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int) -> None:
         self.before = resources.take()
@@ -458,6 +458,9 @@ class _Wide:
         self.mark_start = mark_start
         self.mark_end = mark_start
         self.changes: list[resources.Change] = []
+        #: (target, name) of each binding its setup set -> (value before it, value it set),
+        #: held without keeping them alive (see Detector._scope_binding)
+        self.values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
 
 
 class Detector:
@@ -489,6 +492,10 @@ class Detector:
         self._numbered = 0
         #: keys changed by wider fixtures finalized during the current test
         self._released: set[tuple[str, str | None]] = set()
+        #: the bindings of wider fixtures finalized during the current test (_Wide.values)
+        self._released_values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
+        #: during end(): the bindings of open and just-finalized wider scopes
+        self._scope_values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
         #: threads a scope left running, judged once they had time to end (see _settle)
         self._pending_threads: list[tuple[weakref.ref[Any], float, Leak]] = []
         self._sources_seen: object = None
@@ -546,6 +553,7 @@ class Detector:
     def begin(self) -> None:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
+        self._released_values = {}
         self._imported()  # forget imports made between tests
         self._reloaded()  # and reloads
         self.tracer.ledger.seal()
@@ -590,6 +598,12 @@ class Detector:
             return
         wide.mark_end = len(self.tracer.ledger)
         wide.changes = resources.diff(wide.before, resources.take())
+        groups: dict[tuple[str, str | None], list[Mutation]] = {}
+        for record in self.tracer.ledger.since(wide.mark_start):
+            if record.op in ("set", "delete", "patch") and record.name is not None:
+                groups.setdefault((record.target, record.name), []).append(record)
+        wide.values = {key: (_Held(group[0].before_value()), _Held(group[-1].after_value()))
+                       for key, group in groups.items()}
 
     # -- scope end ---------------------------------------------------------------------------
     def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
@@ -622,6 +636,10 @@ class Detector:
         handled: set[tuple[str, str | None]] = {
             (c.target, c.name) for w in self._wide.values() for c in w.changes}
         handled |= self._released
+        if self._wide or self._released_values:
+            self._scope_values = dict(self._released_values)
+            for open_wide in self._wide.values():
+                self._scope_values.update(open_wide.values)
         reloaded = self._reloaded()
         if mine:  # each pass looks only at its own kind of record
             ops = {m.op for m in mine}
@@ -634,6 +652,7 @@ class Detector:
             if "class-assign" in ops or "code-assign" in ops:
                 found.extend(self._swaps(mine, handled))
         del reloaded
+        self._scope_values = {}
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
         self._imported()
@@ -666,6 +685,7 @@ class Detector:
         if wide is None:
             return []
         self._released.update((c.target, c.name) for c in wide.changes)
+        self._released_values.update(wide.values)
         self._epoch += 1
         self._ended[(wide.polluter, wide.name)] = self._epoch
         records = [m for m in self.tracer.ledger.since(wide.mark_start)
@@ -675,7 +695,11 @@ class Detector:
         found: list[Leak] = []
         handled: set[tuple[str, str | None]] = set()
         found.extend(self._patches(records, handled, include_wide=True))
-        found.extend(self._bindings(records, handled, include_wide=True))
+        self._scope_values = wide.values
+        try:
+            found.extend(self._bindings(records, handled, include_wide=True))
+        finally:
+            self._scope_values = {}
         made = {(c.target, c.name) for c in wide.changes}
         for change in resources.diff(wide.before, resources.take()):
             key2 = (change.target, change.name)
@@ -726,6 +750,18 @@ class Detector:
             self._confirmed_epoch = self._gc_start_epoch
 
     # -- the four questions ------------------------------------------------------------------
+    def _scope_binding(self, key: tuple[str, str | None], now: object) -> bool:
+        """A binding an open wider scope (setUpClass, a module or class fixture) set, that
+        holds after the test either the value the scope set or the one from before the
+        scope. The rule: such a binding is the scope's while it is open; a test (or a
+        plugin's hook around its report) that takes the scope's patch off and puts an
+        equal one back (pyfakefs pauses and resumes its patcher around each call report),
+        or the scope's own finalizer running in the test's teardown and putting the old
+        value back, leaves nothing of the test's. The scope is checked when it ends; any
+        other value the test leaves is still the test's."""
+        held = self._scope_values.get(key)
+        return held is not None and (held[1].matches(now) or held[0].matches(now))
+
     def _remember_loggers(self, before: object, after: object) -> None:
         """One call disabled many loggers (dictConfig): a single finding, named by the
         first logger. The state each of them had before it is still each one's original,
@@ -878,6 +914,8 @@ class Detector:
             now = current_value(target, name)
             if same_value(original, now):
                 continue  # put back, or set to what it was: nothing a later test can see
+            if not include_wide and self._scope_binding(key, now):
+                continue
             if _equal_copy(target, original, now):
                 continue  # an equal copy of a plain container nobody else holds
             if original is UNKNOWN and _summary(now) == group[0].before:
@@ -885,6 +923,11 @@ class Detector:
             if self._explained_by_patch(target, name, now):
                 continue
             setter = _last_setting(group, now)
+            held = self._scope_values.get(key) if include_wide else None
+            if setter is None and held is not None and held[1].matches(now):
+                # The scope's own patch, put back equal while it was open (a plugin's resume
+                # around each report makes a new bound method): still the scope's to undo.
+                setter = group[-1]
             if setter is None:
                 continue  # changed again by something we did not see: leave it to the scan
             if original is NOTHING and not is_mock(now) and _managed(target) and all(
@@ -1552,7 +1595,7 @@ class _Held:
     class anyway), tuples and lists item by item, anything else by weak reference (and
     never matched when it has none)."""
 
-    __slots__ = ("_items", "_logger", "_ref", "_value")
+    __slots__ = ("_items", "_logger", "_method", "_ref", "_value")
 
     def __init__(self, obj: object) -> None:
         self._value: object = NOTHING
@@ -1561,9 +1604,14 @@ class _Held:
         #: a logger's state (made by the snapshot, never a user object): by value, its
         #: handlers item by item, so a test that puts a logger back as it was repairs it
         self._logger: tuple[str, _Held] | None = None
+        #: a bound method: its function and its object (a new bound method of the same
+        #: function on the same object is the same to every caller)
+        self._method: _Held | None = None
         cls = type(obj)
         if obj is NOTHING or is_plain(obj) or _is_enum_member(obj):
             self._value = obj
+        elif cls is MethodType:
+            self._method = _Held((_METHOD_FUNC(obj), _METHOD_SELF(obj)))
         elif cls is resources.LoggerState:
             state = cast("resources.LoggerState", obj)
             self._logger = (state.name, _Held(
@@ -1577,6 +1625,9 @@ class _Held:
                 pass
 
     def matches(self, obj: object) -> bool:
+        if self._method is not None:
+            return type(obj) is MethodType and self._method.matches(
+                (_METHOD_FUNC(obj), _METHOD_SELF(obj)))
         if self._logger is not None:
             if type(obj) is not resources.LoggerState:
                 return False
@@ -1596,6 +1647,11 @@ class _Held:
         if self._value is NOTHING:
             return obj is NOTHING
         return same_value(self._value, obj)
+
+
+#: the method type's own slots: never an attribute lookup on the user's object
+_METHOD_FUNC: Final[Any] = vars(MethodType)["__func__"].__get__
+_METHOD_SELF: Final[Any] = vars(MethodType)["__self__"].__get__
 
 
 def _is_enum_member(obj: object) -> bool:

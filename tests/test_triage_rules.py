@@ -348,3 +348,117 @@ def test_5_changes_a_level():
     assert sorted(rows) == [("test_1_disables_them", "pt.lib.a"),
                             ("test_3_disables_one", "pt.lib.a"),
                             ("test_5_changes_a_level", "pt.lib.b")]
+
+
+# -- a binding an open wider scope set, taken off and put back around each report ----------------
+# The rule: a binding that an open wider scope (a module fixture, setUpClass) set is the
+# scope's while it is open. A plugin's hook that takes the scope's patch off and puts an
+# equal one back around each call report (pyfakefs' pause/resume: a new bound method of
+# the same function on the same fake module), and the scope's finalizer putting the old
+# value back in the teardown of its last test, leave nothing of the test's (pyfakefs on
+# 3.12: 175 reports). The scope that leaves its patch is reported when it ends; a test
+# that sets another value on such a binding is still reported.
+PAUSING_PLUGIN = """
+import pytest
+import target_mod
+
+
+class Fake:
+    def exists(self, path):
+        return True
+
+
+STATE = {"fake": None, "saved": None}
+
+
+def patch():
+    target_mod.exists = STATE["fake"].exists  # a new bound method every time
+
+
+def unpatch():
+    target_mod.exists = STATE["saved"]
+
+
+def start():
+    STATE["fake"], STATE["saved"] = Fake(), target_mod.exists
+    patch()
+
+
+@pytest.fixture(scope="module")
+def tidy_fake():
+    start()
+    yield
+    unpatch()
+    STATE["fake"] = None
+
+
+@pytest.fixture(scope="module")
+def leaky_fake():
+    start()
+    yield
+    STATE["fake"] = None  # forgets to put target_mod.exists back
+
+
+@pytest.fixture(scope="module")
+def limit():
+    target_mod.LIMIT = 5
+    yield
+    target_mod.LIMIT = 3
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_logreport(report):
+    pause = report.when == "call" and STATE["fake"] is not None
+    if pause:
+        unpatch()
+    yield
+    if pause:
+        patch()
+"""
+
+
+def test_a_wide_scopes_binding_paused_and_resumed_is_the_scopes(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "target_mod.py": "import os\n\nexists = os.path.exists\nLIMIT = 3\n",
+        "conftest.py": PAUSING_PLUGIN,
+        "test_a_tidy.py": """
+import pytest
+pytestmark = pytest.mark.usefixtures("tidy_fake")
+
+def test_one():
+    pass
+
+def test_two():
+    pass
+
+def test_three():
+    pass
+""",
+        "test_b_leaky.py": """
+import pytest
+pytestmark = pytest.mark.usefixtures("leaky_fake")
+
+def test_one():
+    pass
+
+def test_two():
+    pass
+""",
+        "test_c_limit.py": """
+import pytest
+import target_mod
+pytestmark = pytest.mark.usefixtures("limit")
+
+def test_sets_another_limit():
+    target_mod.LIMIT = 7
+
+def test_reads_the_limit():
+    assert target_mod.LIMIT == 7
+""",
+    })
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=7)
+    assert {(row[1], row[2], row[3], row[4]) for row in _rows(report_path)} == {
+        ("test_b_leaky.py::test_one", "leaky_fake", "module:target_mod", "exists"),
+        ("test_c_limit.py::test_sets_another_limit", None, "module:target_mod", "LIMIT")}
