@@ -462,3 +462,61 @@ def test_reads_the_limit():
     assert {(row[1], row[2], row[3], row[4]) for row in _rows(report_path)} == {
         ("test_b_leaky.py::test_one", "leaky_fake", "module:target_mod", "exists"),
         ("test_c_limit.py::test_sets_another_limit", None, "module:target_mod", "LIMIT")}
+
+
+# -- the state before the scope, when a recorded store came before the module's own --------------
+# The rule: the value to compare with is the one from before the scope's first store, be it
+# recorded (a fixture's) or the module's own (a reload re-running its body). pyfakefs'
+# fixture patches example.Path, reloads example (whose own code then stores a fake Path),
+# and puts the real Path back at teardown: on 3.12 the module's own store was taken as the
+# first, and the real Path put back was reported as a change from the fake.
+def test_a_recorded_store_before_the_modules_own_sets_the_baseline(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "helper.py": "class Real:\n    pass\n\n\nCURRENT = Real()\n",
+        "mod.py": "import helper\n\nVALUE = helper.CURRENT\n",
+        "conftest.py": """
+import importlib
+import pytest
+import helper
+import mod
+
+
+class Fake:
+    pass
+
+
+def swap():
+    original = mod.VALUE
+    mod.VALUE = Fake()                # a recorded store
+    saved, helper.CURRENT = helper.CURRENT, Fake()
+    importlib.reload(mod)             # the module's own store, over the recorded one
+    helper.CURRENT = saved
+    return original
+
+
+@pytest.fixture
+def tidy():
+    original = swap()
+    yield
+    mod.VALUE = original              # the real one back
+
+
+@pytest.fixture
+def leaky():
+    swap()
+    yield
+    mod.VALUE = Fake()                # another object left in place
+""",
+        "test_x.py": """
+def test_a_tidy(tidy):
+    pass
+
+def test_b_leaky(leaky):
+    pass
+""",
+    })
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+    assert [(row[1], row[3], row[4]) for row in _rows(report_path)] == [
+        ("test_x.py::test_b_leaky", "module:mod", "VALUE")]
