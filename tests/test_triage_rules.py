@@ -520,3 +520,32 @@ def test_b_leaky(leaky):
     pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
     assert [(row[1], row[3], row[4]) for row in _rows(report_path)] == [
         ("test_x.py::test_b_leaky", "module:mod", "VALUE")]
+
+
+# -- os.environ rebound to an equal dict ---------------------------------------------------------
+# The rule: the environment is compared by its content, whatever mapping os.environ is bound
+# to. sh's FunctionalTests.tearDown does `os.environ = self._environ` (a dict copy): the
+# binding os.environ changed (a true leak: later writes no longer reach child processes),
+# but no variable did; patchtrace compared the bytes-keyed os.environ._data with the
+# str-keyed dict and reported every variable as removed or added (38 reports in sh).
+def test_os_environ_rebound_to_an_equal_copy_changes_no_variable(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {"test_env.py": """
+import os
+
+
+def test_a_rebinds_to_an_equal_copy():
+    saved = os.environ.copy()
+    os.environ = saved
+
+
+def test_b_adds_a_variable_to_the_copy():
+    os.environ["PT_TRIAGE_NEW"] = "1"
+"""})
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+    assert [(row[0], row[1].split("::")[-1], row[3], row[4])
+            for row in _rows(report_path)] == [
+        ("binding-changed", "test_a_rebinds_to_an_equal_copy", "module:os", "environ"),
+        ("binding-changed", "test_b_adds_a_variable_to_the_copy", "os.environ",
+         "PT_TRIAGE_NEW")]
