@@ -909,8 +909,8 @@ class Detector:
             # The state before the scope, when known, beats the first record's "before":
             # the module's own store (not recorded), or a patch, may have come first.
             original = UNKNOWN if include_wide else self._at_start(target, name)
-            if original is not UNKNOWN and not is_plain(original) and \
-                    any(m.after_value() is original for m in group):
+            if original is not UNKNOWN and original is not NOTHING and \
+                    not is_plain(original) and any(m.after_value() is original for m in group):
                 # The module's own first store (its baseline) overwrote an object a recorded
                 # store of this scope had put there: that record came first, and its
                 # "before" is the state before the scope (pyfakefs patches example.Path,

@@ -509,15 +509,25 @@ def leaky():
     yield
     mod.VALUE = Fake()                # another object left in place
 """,
+        "fresh_pt.py": "X = 1\n",
         "test_x.py": """
+import sys
+
+
 def test_a_tidy(tidy):
     pass
+
+
+def test_a_imports_and_drops_a_module():  # absent before and after: nothing
+    import fresh_pt
+    del sys.modules["fresh_pt"]
+
 
 def test_b_leaky(leaky):
     pass
 """,
     })
-    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
     assert [(row[1], row[3], row[4]) for row in _rows(report_path)] == [
         ("test_x.py::test_b_leaky", "module:mod", "VALUE")]
 
