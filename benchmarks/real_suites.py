@@ -442,6 +442,21 @@ def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
     return result
 
 
+HEADER = (f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'traced s':>9} {'ratio':>7}"
+          f" {'us/test':>8} {f'>{SLOW_MS:.0f}ms':>6} {'max ms':>8} {'leaks':>6}")
+
+
+def row(r: Result) -> str:
+    p = statistics.median(r.plain) if r.plain else float("nan")
+    t = statistics.median(r.traced) if r.traced else float("nan")
+    per_test = (t - p) / r.tests * 1e6 if r.tests else float("nan")
+    leaks = "?" if r.leaks is None else str(r.leaks)
+    slow = f"{statistics.median(r.slow):.0f}" if r.slow else "?"
+    return (f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {t:>9.2f} {t / p:>6.3f}x"
+            f" {per_test:>+8.0f} {slow:>6} {r.longest:>8.1f} {leaks:>6}"
+            f"{'  (' + r.longest_what + ')' if r.longest_what else ''}")
+
+
 def read_times(path: Path) -> list[tuple[str, float]]:
     """(what, ms) of each boundary check the traced run timed; none when it wrote none."""
     if not path.exists():
@@ -508,19 +523,12 @@ def main() -> None:
                 print(f"  !!! {problem}", flush=True)
             if args.leaks and result.report is not None and result.report.exists():
                 print_leaks(result.report)
+            print(f"{HEADER}\n{row(result)}", flush=True)  # as soon as it is measured
 
     print(f"\npython {version}, {args.rounds} rounds, alternating, medians")
-    print(f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'traced s':>9} {'ratio':>7}"
-          f" {'us/test':>8} {f'>{SLOW_MS:.0f}ms':>6} {'max ms':>8} {'leaks':>6}")
+    print(HEADER)
     for r in results:
-        p = statistics.median(r.plain) if r.plain else float("nan")
-        t = statistics.median(r.traced) if r.traced else float("nan")
-        per_test = (t - p) / r.tests * 1e6 if r.tests else float("nan")
-        leaks = "?" if r.leaks is None else str(r.leaks)
-        slow = f"{statistics.median(r.slow):.0f}" if r.slow else "?"
-        print(f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {t:>9.2f} {t / p:>6.3f}x"
-              f" {per_test:>+8.0f} {slow:>6} {r.longest:>8.1f} {leaks:>6}"
-              f"{'  (' + r.longest_what + ')' if r.longest_what else ''}")
+        print(row(r))
     for r in results:
         if r.report is not None and r.report.exists():
             print(f"  leaks of {r.suite.name}: {r.report}")
