@@ -909,12 +909,13 @@ class Detector:
             # The state before the scope, when known, beats the first record's "before":
             # the module's own store (not recorded), or a patch, may have come first.
             original = UNKNOWN if include_wide else self._at_start(target, name)
-            if original is not UNKNOWN and original is not NOTHING and \
-                    not is_plain(original) and any(m.after_value() is original for m in group):
-                # The module's own first store (its baseline) overwrote an object a recorded
-                # store of this scope had put there: that record came first, and its
-                # "before" is the state before the scope (pyfakefs patches example.Path,
-                # then reloads example, then puts the real Path back).
+            watch = self._watch
+            own_at = watch.own_store_at(target, name) \
+                if watch is not None and name is not None and not include_wide else None
+            if own_at is not None and group[0].seq <= own_at:
+                # A recorded store of this scope came before the module's own first store
+                # (its baseline): that record's "before" is the state before the scope
+                # (pyfakefs patches example.Path, reloads example, puts the real Path back).
                 original = UNKNOWN
             if original is UNKNOWN:
                 original = group[0].before_value()
