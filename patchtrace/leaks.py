@@ -32,7 +32,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from types import FunctionType, ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from . import _copies, _oracle, _victims
@@ -445,7 +445,7 @@ class _Wide:
     """An open fixture of wider-than-function scope, and what its setup changed."""
 
     __slots__ = ("before", "changes", "key", "mark_end", "mark_start", "name", "polluter",
-                 "scope")
+                 "scope", "values")
 
     def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int,
                  calls: int | None = None) -> None:
@@ -457,6 +457,9 @@ class _Wide:
         self.mark_start = mark_start
         self.mark_end = mark_start
         self.changes: list[resources.Change] = []
+        #: (target, name) of each binding its setup set -> (value before it, value it set),
+        #: held without keeping them alive (see Detector._scope_binding)
+        self.values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
 
 
 class Detector:
@@ -488,6 +491,10 @@ class Detector:
         self._numbered = 0
         #: keys changed by wider fixtures finalized during the current test
         self._released: set[tuple[str, str | None]] = set()
+        #: the bindings of wider fixtures finalized during the current test (_Wide.values)
+        self._released_values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
+        #: during end(): the bindings of open and just-finalized wider scopes
+        self._scope_values: dict[tuple[str, str | None], tuple[_Held, _Held]] = {}
         #: threads a scope left running, judged once they had time to end (see _settle)
         self._pending_threads: list[tuple[weakref.ref[Any], float, Leak]] = []
         self._sources_seen: object = None
@@ -570,6 +577,7 @@ class Detector:
     def begin(self) -> None:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
+        self._released_values = {}
         self._imported()  # forget imports made between tests
         self._fresh_imports.take()
         self._reloaded()  # and reloads
@@ -618,6 +626,12 @@ class Detector:
             return
         wide.mark_end = len(self.tracer.ledger)
         wide.changes = resources.diff(wide.before, resources.take(self.tracer.calls))
+        groups: dict[tuple[str, str | None], list[Mutation]] = {}
+        for record in self.tracer.ledger.since(wide.mark_start):
+            if record.op in ("set", "delete", "patch") and record.name is not None:
+                groups.setdefault((record.target, record.name), []).append(record)
+        wide.values = {key: (_Held(group[0].before_value()), _Held(group[-1].after_value()))
+                       for key, group in groups.items()}
 
     # -- scope end ---------------------------------------------------------------------------
     def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
@@ -643,6 +657,10 @@ class Detector:
         handled: set[tuple[str, str | None]] = {
             (c.target, c.name) for w in self._wide.values() for c in w.changes}
         handled |= self._released
+        if self._wide or self._released_values:
+            self._scope_values = dict(self._released_values)
+            for open_wide in self._wide.values():
+                self._scope_values.update(open_wide.values)
         reloaded = self._reloaded()
         if mine:  # each pass looks only at its own kind of record
             ops = {m.op for m in mine}
@@ -655,11 +673,16 @@ class Detector:
             if "class-assign" in ops or "code-assign" in ops:
                 found.extend(self._swaps(mine, handled))
         del reloaded
+        self._scope_values = {}
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
         self._imported()
         after = resources.take(self.tracer.calls)
         changes = resources.diff(self._snapshot, after)
+        if any(c.target == "logging" and type(c.before) is str for c in changes):
+            self._remember_loggers(self._snapshot.logging, after.logging)
+        if self._wide and changes:
+            changes = [c for c in changes if not self._adopted(c)]
         if changes:  # a resource changed: its line may be any record's, undone or not
             mine = self._mine(ledger.since(self._mark), test)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
@@ -700,6 +723,7 @@ class Detector:
         if wide is None:
             return []
         self._released.update((c.target, c.name) for c in wide.changes)
+        self._released_values.update(wide.values)
         self._epoch += 1
         self._ended[(wide.polluter, wide.name)] = self._epoch
         records = [m for m in self.tracer.ledger.since(wide.mark_start)
@@ -709,12 +733,20 @@ class Detector:
         found: list[Leak] = []
         handled: set[tuple[str, str | None]] = set()
         found.extend(self._patches(records, handled, include_wide=True))
-        found.extend(self._bindings(records, handled, include_wide=True))
+        self._scope_values = wide.values
+        try:
+            found.extend(self._bindings(records, handled, include_wide=True))
+        finally:
+            self._scope_values = {}
         made = {(c.target, c.name) for c in wide.changes}
         for change in resources.diff(wide.before, resources.take(self.tracer.calls)):
             key2 = (change.target, change.name)
-            if key2 in handled or key2 not in made:
+            if key2 in handled:
                 continue
+            if key2 not in made:
+                if _successor_of(change, wide) < 0:
+                    continue
+                self._released.add(key2)  # the scope's, reported here: not the test's too
             found.append(self._leak_from_change(
                 change, records, Scope(wide.polluter, "setup", wide.name, wide.scope)))
         for leak in found:
@@ -757,6 +789,46 @@ class Detector:
             self._confirmed_epoch = self._gc_start_epoch
 
     # -- the four questions ------------------------------------------------------------------
+    def _scope_binding(self, key: tuple[str, str | None], now: object) -> bool:
+        """A binding an open wider scope (setUpClass, a module or class fixture) set, that
+        holds after the test either the value the scope set or the one from before the
+        scope. The rule: such a binding is the scope's while it is open; a test (or a
+        plugin's hook around its report) that takes the scope's patch off and puts an
+        equal one back (pyfakefs pauses and resumes its patcher around each call report),
+        or the scope's own finalizer running in the test's teardown and putting the old
+        value back, leaves nothing of the test's. The scope is checked when it ends; any
+        other value the test leaves is still the test's."""
+        held = self._scope_values.get(key)
+        return held is not None and (held[1].matches(now) or held[0].matches(now))
+
+    def _remember_loggers(self, before: object, after: object) -> None:
+        """One call disabled many loggers (dictConfig): a single finding, named by the
+        first logger. The state each of them had before it is still each one's original,
+        so that a later test putting one back (dictConfig with
+        ``disable_existing_loggers=False`` enables them all again) is a repair of it."""
+        if type(before) is not tuple or type(after) is not tuple or len(before) != 4 or \
+                len(after) != 4:
+            return
+        old = resources._logger_map(before)
+        new = resources._logger_map(after)
+        for name, state in old.items():
+            changed = new.get(name)
+            if changed is None or changed[3] is state[3]:
+                continue
+            key = ("logging", name)
+            if key not in self._originals:
+                self._originals[key] = _Held(resources.LoggerState(name, state))
+
+    def _adopted(self, change: resources.Change) -> bool:
+        """A new entry that replaced an open wider scope's own entry of the same type (see
+        ``_successor_of``) becomes that scope's entry: judged when the scope ends."""
+        for wide in self._wide.values():
+            index = _successor_of(change, wide)
+            if index >= 0:
+                wide.changes[index] = change  # the scope's entry now (the old one is gone)
+                return True
+        return False
+
     def _owned_marks(self) -> list[tuple[int, int]]:
         return [(w.mark_start, w.mark_end) for w in self._wide.values()]
 
@@ -876,11 +948,21 @@ class Detector:
             # The state before the scope, when known, beats the first record's "before":
             # the module's own store (not recorded), or a patch, may have come first.
             original = UNKNOWN if include_wide else self._at_start(target, name)
+            watch = self._watch
+            own_at = watch.own_store_at(target, name) \
+                if watch is not None and name is not None and not include_wide else None
+            if own_at is not None and group[0].seq <= own_at:
+                # A recorded store of this scope came before the module's own first store
+                # (its baseline): that record's "before" is the state before the scope
+                # (pyfakefs patches example.Path, reloads example, puts the real Path back).
+                original = UNKNOWN
             if original is UNKNOWN:
                 original = group[0].before_value()
             now = current_value(target, name)
             if same_value(original, now):
                 continue  # put back, or set to what it was: nothing a later test can see
+            if not include_wide and self._scope_binding(key, now):
+                continue
             if _equal_copy(target, original, now):
                 continue  # an equal copy of a plain container nobody else holds
             if original is UNKNOWN and _summary(now) == group[0].before:
@@ -888,6 +970,11 @@ class Detector:
             if self._explained_by_patch(target, name, now):
                 continue
             setter = _last_setting(group, now)
+            held = self._scope_values.get(key) if include_wide else None
+            if setter is None and held is not None and held[1].matches(now):
+                # The scope's own patch, put back equal while it was open (a plugin's resume
+                # around each report makes a new bound method): still the scope's to undo.
+                setter = group[-1]
             if setter is None:
                 continue  # changed again by something we did not see: leave it to the scan
             if original is NOTHING and not is_mock(now) and _managed(target) and all(
@@ -1030,6 +1117,12 @@ class Detector:
             leak = self._leak_from_change(change, records, scope)
             if change.needs_line and leak.where is None:
                 continue  # a library's logger, pytest's extra sys.path copy: not a user's
+            if leak.source == "calls" and leak.where is None and not leak.stack:
+                # The call that made the state now there was made by pytest or a pytest
+                # plugin's own code (pytest-asyncio's event_loop fixture setting a fresh
+                # loop as it ends), with no frame of the project or of a library it called
+                # on the way: the test runner's state, as for bindings (see _bindings).
+                continue
             if (collection or scope.test == "<process>") and leak.where is None:
                 continue  # unattributable change by the program or pytest itself, not a test
             if change.kind == "binding-changed" and leak.where is None and \
@@ -1565,6 +1658,37 @@ def _named_target(mutation: Mutation) -> str:
 _THREAD_GRACE: Final = 1.0
 
 
+#: list resources whose entries are objects, compared by identity (sys.path is by value)
+_ENTRY_LISTS: Final = ("sys.meta_path", "sys.path_hooks")
+
+
+def _successor_of(change: resources.Change, wide: _Wide) -> int:
+    """The index in ``wide.changes`` of the entry that ``change`` (an entry added to
+    sys.meta_path or sys.path_hooks) replaced, or -1.
+
+    The rule: what an open wider scope (setUpClass, a module or class fixture) put into
+    such a list belongs to that scope. A plugin that pauses and resumes the scope's work
+    around each test report (pyfakefs removes its finder and inserts a new one) swaps the
+    entry for a new object of the same type; later code sees the same kind of finder in
+    the same list, and the scope removes it when it ends. So a new entry whose type is
+    exactly that of an entry the scope added, which is no longer in the list, is that
+    entry's successor: the scope's, not the test's, and checked when the scope ends (a
+    scope that leaves it there is still reported)."""
+    if change.target not in _ENTRY_LISTS or change.before is not NOTHING:
+        return -1
+    new_type = type(change.after)
+    current = sys.__dict__.get("meta_path" if change.target == "sys.meta_path"
+                               else "path_hooks")
+    if type(current) is not list:
+        return -1
+    for index, own in enumerate(wide.changes):
+        if own.target == change.target and own.before is NOTHING and \
+                type(own.after) is new_type and own.after is not change.after and \
+                not any(entry is own.after for entry in current):
+            return index
+    return -1
+
+
 def _in_marks(seq: int, marks: list[tuple[int, int]]) -> bool:
     return any(start < seq <= end for start, end in marks)
 
@@ -1708,15 +1832,27 @@ class _Held:
     class anyway), tuples and lists item by item, anything else by weak reference (and
     never matched when it has none)."""
 
-    __slots__ = ("_items", "_ref", "_value")
+    __slots__ = ("_items", "_logger", "_method", "_ref", "_value")
 
     def __init__(self, obj: object) -> None:
         self._value: object = NOTHING
         self._ref: weakref.ref[Any] | None = None
         self._items: tuple[_Held, ...] | None = None
+        #: a logger's state (made by the snapshot, never a user object): by value, its
+        #: handlers item by item, so a test that puts a logger back as it was repairs it
+        self._logger: tuple[str, _Held] | None = None
+        #: a bound method: its function and its object (a new bound method of the same
+        #: function on the same object is the same to every caller)
+        self._method: _Held | None = None
         cls = type(obj)
         if obj is NOTHING or is_plain(obj) or _is_enum_member(obj):
             self._value = obj
+        elif cls is MethodType:
+            self._method = _Held((_METHOD_FUNC(obj), _METHOD_SELF(obj)))
+        elif cls is resources.LoggerState:
+            state = cast("resources.LoggerState", obj)
+            self._logger = (state.name, _Held(
+                (state.handlers, state.level, state.propagate, state.disabled)))
         elif cls is tuple or cls is list:
             self._items = tuple(_Held(item) for item in obj)  # type: ignore[attr-defined]
         elif cls.__weakrefoffset__:
@@ -1726,6 +1862,15 @@ class _Held:
                 pass
 
     def matches(self, obj: object) -> bool:
+        if self._method is not None:
+            return type(obj) is MethodType and self._method.matches(
+                (_METHOD_FUNC(obj), _METHOD_SELF(obj)))
+        if self._logger is not None:
+            if type(obj) is not resources.LoggerState:
+                return False
+            name, values = self._logger
+            return obj.name == name and values.matches(
+                (obj.handlers, obj.level, obj.propagate, obj.disabled))
         if self._items is not None:
             cls = type(obj)
             if cls is not tuple and cls is not list:
@@ -1739,6 +1884,11 @@ class _Held:
         if self._value is NOTHING:
             return obj is NOTHING
         return same_value(self._value, obj)
+
+
+#: the method type's own slots: never an attribute lookup on the user's object
+_METHOD_FUNC: Final[Any] = vars(MethodType)["__func__"].__get__
+_METHOD_SELF: Final[Any] = vars(MethodType)["__self__"].__get__
 
 
 def _is_enum_member(obj: object) -> bool:

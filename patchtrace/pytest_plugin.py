@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _session, _tracer, _victims
+from . import _autostart, _boundary_times, _session, _tracer, _victims
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -110,6 +110,8 @@ class _State:
         #: PATCHTRACE_BASELINE entries, and the one line saying why it could not be read
         self.baseline: frozenset[tuple[str, str, str | None, str | None]] = frozenset()
         self.baseline_error: str | None = None
+        #: the private benchmark hook (``_PATCHTRACE_BOUNDARY_TIMES``), None when unset
+        self.times: _boundary_times.BoundaryTimes | None = None
 
 
 _STATE: Final = pytest.StashKey[_State]()
@@ -354,6 +356,8 @@ def _start(config: pytest.Config) -> None:
     state.parent = parent
     state.started_by = _session.started_by() if parent is not None else None
     state.marker = marker
+    if parent is None:
+        state.times = _boundary_times.from_environ()
     _load_baseline(state)
     _set_state(config, state)
 
@@ -441,7 +445,8 @@ def _track_imports(state: _State, on: bool) -> None:
 def _end_collection(state: _State, config: pytest.Config) -> None:
     _track_imports(state, False)
     state.detector.collected_files[:0] = _conftest_files(config)
-    leaks = state.detector.end(COLLECTION, collection=True)
+    leaks = _timed(state, "collection",
+                   lambda: state.detector.end(COLLECTION, collection=True))
     state.tracer.scope = BETWEEN
     _after_leaks(state, leaks)
 
@@ -459,7 +464,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
         state.finalized.clear()
         state.detector.running_fixtures = (
             item.nodeid, tuple(n for n in getattr(item, "fixturenames", ()) if type(n) is str))
-        _guard(state, state.detector.begin)
+        _guard(state, lambda: _timed(state, "begin", state.detector.begin))
     return (yield from _phase(item, "setup"))
 
 
@@ -483,7 +488,8 @@ def pytest_runtest_teardown(
         failed = True
         raise
     finally:
-        leaks = _guard(state, lambda: state.detector.end(Scope(item.nodeid, "teardown"))) or []
+        leaks = _guard(state, lambda: _timed(
+            state, "end", lambda: state.detector.end(Scope(item.nodeid, "teardown")))) or []
         leaks = _filter_marked(item, leaks, state)
         _after_leaks(state, leaks)
         finalized = [f for f in state.finalized if f.test == item.nodeid]
@@ -615,7 +621,8 @@ def pytest_fixture_post_finalizer(fixturedef: Any, request: pytest.FixtureReques
     state = _state(request.config)
     if state is None or getattr(fixturedef, "scope", "function") == "function":
         return
-    leaks = _guard(state, lambda: state.detector.wide_finalized(id(fixturedef)))
+    leaks = _guard(state, lambda: _timed(
+        state, "fixture", lambda: state.detector.wide_finalized(id(fixturedef))))
     if leaks:
         _after_leaks(state, leaks)
         scope = state.tracer.scope
@@ -771,7 +778,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     config = session.config
-    leaks_at_end = _guard(state, state.detector.finish)
+    leaks_at_end = _guard(state, lambda: _timed(state, "finish", state.detector.finish))
+    if state.times is not None:
+        state.times.write()
     if leaks_at_end:
         _after_leaks(state, leaks_at_end)
     from .render import report
@@ -839,6 +848,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         model.errors = list(state.tracer.errors)
 
     report.write_summary(model, state.config, terminal, internal_error=internal_error)
+
+
+def _timed(state: _State, what: str, func: Any) -> Any:
+    """``func()``, timed when the private benchmark hook asks for it."""
+    times = state.times
+    return func() if times is None else times.timed(what, func)
 
 
 def _guard(state: _State, func: Any) -> Any:

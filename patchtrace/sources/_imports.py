@@ -44,6 +44,9 @@ from typing import Final
 
 __all__ = ["cancel", "when_imported"]
 
+#: captured: a test may delete or replace sys._getframe (attrs' tests do)
+_getframe: Final = sys._getframe
+
 Callback = Callable[[ModuleType], None]
 
 
@@ -98,7 +101,7 @@ class _PostImportFinder:
         try:
             # _find_and_load_unlocked -> _find_spec -> us: the import system will load
             # the spec with _load_unlocked (see the module docstring).
-            if sys._getframe(2).f_code.co_name != _IMPORTING:
+            if _getframe(2).f_code.co_name != _IMPORTING:
                 return None
         except ValueError:
             return None

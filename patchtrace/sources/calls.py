@@ -230,7 +230,7 @@ def _user_stack(skip: int) -> _stack.Stack | None:
 
     ``skip``: frames between the caller of this function and the frame that made the call
     (1 for a ``before`` hook: the wrapper). Raises nothing the wrapper would not catch."""
-    first = sys._getframe(skip + 2)
+    first = _stack._getframe(skip + 2)  # captured: a test may delete sys._getframe
     caller: FrameType | None = first
     # the innermost frame outside the standard library, pytest and patchtrace
     # (asyncio.set_event_loop calls the policy's method) must be a user's

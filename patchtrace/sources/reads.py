@@ -100,15 +100,15 @@ class ReadLog:
 
     # -- notes (each called only for a watched read) -------------------------------------
     def note_env(self, key: str) -> None:
-        if _by_user(sys._getframe(2)):
+        if _by_user(_stack._getframe(2)):
             self.env[key] = self.env.get(key, 0) + 1
 
     def note_cwd(self) -> None:
-        if _by_user(sys._getframe(2)):
+        if _by_user(_stack._getframe(2)):
             self.cwd_calls += 1
 
     def note_signal(self, number: int) -> None:
-        if _by_user(sys._getframe(2)):
+        if _by_user(_stack._getframe(2)):
             self.signals[number] = self.signals.get(number, 0) + 1
 
     def note_path(self, event: str, args: tuple[Any, ...]) -> None:
@@ -123,14 +123,14 @@ class ReadLog:
             path = str(path)
         if type(path) is not str or os.path.isabs(path) or len(self.paths) >= 20:
             return
-        if _by_user(sys._getframe(2)):  # note_path <- the audit hook <- the opener
+        if _by_user(_stack._getframe(2)):  # note_path <- the audit hook <- the opener
             self.paths.append(path)
 
     def note_mock_call(self, mock: object) -> None:
         parts: list[object] = []
         top = _top(mock, parts)
         leaf = parts[0] if parts else ""
-        if type(leaf) is str and leaf.endswith("__") and not _by_user(sys._getframe(2)):
+        if type(leaf) is str and leaf.endswith("__") and not _by_user(_stack._getframe(2)):
             return  # pytest's assertion message comparing or iterating a mock
         key = identity_key(top)
         entry = self.mock_calls.get(key)

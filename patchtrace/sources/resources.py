@@ -244,8 +244,25 @@ def _copy_of(target: object) -> dict[Any, Any]:
 
 def _env() -> dict[Any, Any]:
     """os.environ without pytest's PYTEST_CURRENT_TEST, for an ``os.environ`` without the
-    ``_data`` dict that :func:`take` reads directly."""
-    return {k: v for k, v in os.environ.items() if k not in _ENV_SKIP}
+    ``_data`` dict that :func:`take` reads directly.
+
+    Compared by content, with the keys and values ``_data`` would hold (bytes on POSIX): a
+    test that rebinds ``os.environ`` to an equal plain dict (sh's tests restore it with
+    ``os.environ = saved_copy``) changes the binding ``os.environ``, reported as such, not
+    every variable. A dict is read as a dict (no user code); anything else as before."""
+    env: Any = os.environ  # a test may have rebound it to anything
+    if type(env) is dict and os.name == "posix":
+        encoding = sys.getfilesystemencoding()
+        out: dict[Any, Any] = {}
+        for key, value in env.items():
+            if type(key) is str:
+                key = key.encode(encoding, "surrogateescape")
+            if type(value) is str:
+                value = value.encode(encoding, "surrogateescape")
+            if key not in _ENV_SKIP:
+                out[key] = value
+        return out
+    return {k: v for k, v in env.items() if k not in _ENV_SKIP}
 
 
 #: A logger as ``logging.getLogger()`` makes it: no handler, NOTSET, propagating, enabled.

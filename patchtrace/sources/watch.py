@@ -386,6 +386,8 @@ class WatchSource:
         #: 3.12+: (dict key, name) -> the value before the namespace's own first store in
         #: the current scope (own stores are not recorded; see baseline())
         self._own_before: dict[tuple[int, str], object] = {}
+        #: how many records the ledger had at that first own store (see own_store_at)
+        self._own_at: dict[tuple[int, str], int] = {}
         #: 3.10/3.11: the snapshots the last scan replaced (the values at scope start)
         self._previous: dict[int, dict[str, Any]] = {}
         #: while collecting: every module is tracked as soon as it is imported (see
@@ -565,6 +567,8 @@ class WatchSource:
                     own_key = (identity_key(namespace), name)
                     if own_key not in self._own_before:
                         self._own_before[own_key] = namespace.get(name, NOTHING)
+                        if tracer is not None:
+                            self._own_at[own_key] = len(tracer.ledger)
                 return 0
             entry = self._by_id.get(identity_key(namespace))
             if entry is None or frame.f_globals is entry.own:
@@ -660,9 +664,16 @@ class WatchSource:
         snapshot = self._previous.get(key, self._snapshots.get(key))
         return UNKNOWN if snapshot is None else snapshot.get(name, NOTHING)
 
+    def own_store_at(self, target: str, name: str) -> int | None:
+        """The ledger's length when the module's own first store of ``name`` in this
+        scope happened (3.12+), or None: a record with a ``seq`` up to it came first."""
+        key = self._key_of_target.get(target)
+        return None if key is None else self._own_at.get((key, name))
+
     def new_scope(self) -> None:
         """A boundary: forget the previous scope's own stores and replaced snapshots."""
         self._own_before.clear()
+        self._own_at.clear()
         self._previous.clear()
 
     def scan(self) -> int:
