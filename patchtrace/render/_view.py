@@ -105,7 +105,9 @@ class Report:
         #: where the leaks' file names are relative to (fixes, source lines, HTML links)
         self.rootdir = str(rootdir)
         #: the JSON ``hints`` (failing tests' patches that never took effect)
-        self.hints: list[dict[str, Any]] = [dict(hint) for hint in hints]
+        #: (their texts masked, as a value: a hint names a patch and who holds the original)
+        self.hints: list[dict[str, Any]] = [
+            {str(key): _plain(value) for key, value in hint.items()} for hint in hints]
         #: the JSON ``children`` (PATCHTRACE_CHILDREN)
         self.children: list[dict[str, Any]] = [dict(child) for child in children]
         #: more top-level JSON fields (pytest: ``rootdir``, ``randomly_seed``, ...)
