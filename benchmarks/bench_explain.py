@@ -1,34 +1,38 @@
-"""Benchmark patchtrace.refs.explain against objgraph.find_backref_chain.
+"""Benchmark patchtrace.refs: one search per survivor against explain_all's two paths.
 
-Each (heap size, variant) runs in a fresh interpreter so heaps do not add up:
+Each (heap size, variant, method) runs in a fresh interpreter, so heaps do not add up and
+every method sees the heap as built (naming a chain changes the heap a little: 3.11+ gives
+the instances on it a ``__dict__`` of their own):
 
-* narrow: a used MagicMock (called, attributes read: it has children and MagicProxy objects)
-  10 edges below a module global; the heap is padded with reachable filler objects.
-* wide:   the same, plus 1,000 other objects holding the mock, themselves 12 edges below
+* narrow:   a used MagicMock (called, attributes read: it has children and MagicProxy
+  objects) 10 edges below a module global; the heap is padded with reachable filler objects.
+* wide:     the same, plus 1,000 other objects holding the mock, themselves 12 edges below
   another module global (so a shortest-chain search has to look at all of them).
-* deep:   a used MagicMock at the end of a linked list, 60 edges below a module global.
-* many:   100 used MagicMocks whose chains are 10 to 60 edges deep, explained together
-  (``explain_all``; one ``explain`` each where it does not exist): the shape met on a real
-  suite, a linked list of handlers growing one link per test, each link's handler a closure
-  over that test's mock (module -> link -> ... -> link -> handlers list -> function ->
-  closure -> cell -> mock).
-* apart:  100 used MagicMocks, each on a chain of its own (10 to 60 edges, no node shared)
+* deep:     a used MagicMock at the end of a linked list, 60 edges below a module global.
+* handlers: 16 survivors on one chain of signal handlers, each test's handler a closure over
+  its mock and the handler it replaced (3 to 48 edges deep): the chain grows one link per
+  test, the shape met on a real suite.
+* many:     100 used MagicMocks whose chains are 10 to 60 edges deep and share one linked
+  list of handlers (module -> link -> ... -> link i -> handlers list -> function -> closure
+  -> cell -> mock).
+* apart:    100 used MagicMocks, each on a chain of its own (10 to 60 edges, no node shared)
   under a module global of its own: the worst case for a search that shares heap scans.
+
+Methods: ``each``: one ``explain(obj, strategy="levels")`` per object (the first design);
+``levels``, ``index``, ``auto``: ``explain_all(objects, strategy=...)``.
 
 Usage::
 
-    python benchmarks/bench_explain.py                       # 100k, 1M, 3M; objgraph capped at 20 s
-    python benchmarks/bench_explain.py --sizes 100000,1000000 --cap 5
-    python benchmarks/bench_explain.py --no-objgraph
+    python benchmarks/bench_explain.py --sizes 1000000                  # every variant
+    python benchmarks/bench_explain.py --sizes 1000000,3000000 --variants apart,many
+    python benchmarks/bench_explain.py --sizes 1000000 --objgraph --cap 20
 
-Columns: patchtrace time without and with a trivial audit hook (``sys.addaudithook(lambda e,
-a: None)``), the objgraph time (">CAP s" when it was killed at the cap), the ratio, the
-extra memory explain() needed (tracemalloc peak during the call, and the RSS growth), and
-the cost in heap scans: explain()'s CPU time divided by that of one ``gc.get_referrers``
-call over the same heap, timed in the same run (``scan`` is its wall time), with the number of
-``gc.get_referrers`` calls made beside it.  ``PT_BENCH_ROOT=DIR`` imports patchtrace from
-DIR (an older checkout, for a before/after).
-objgraph runs only for the one-object variants.
+Each cell: wall time, the cost in heap scans (explain's CPU time divided by that of one
+``gc.get_referrers`` call over the same heap, timed in the same child: a ratio that the
+load on a shared machine does not inflate the way it inflates wall times) and the number of
+``gc.get_referrers`` calls.  Below each row: whether every method found the same chains,
+and each method's tracemalloc peak.  ``PT_BENCH_ROOT=DIR`` imports patchtrace from DIR (an
+older checkout, for a before/after; methods other than ``each`` need explain_all).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get("PT_BENCH_ROOT") or os.path.dirname(HERE)
 MANY = 100
+HANDLERS = 16
+METHODS = ("each", "levels", "index", "auto")
 
 
 # ---------------------------------------------------------------------------- child side
@@ -75,6 +81,14 @@ def _build(size: int, variant: str) -> list[Any]:
             return value
 
         return get
+
+    def handler_over(target: object, previous: Any) -> Any:
+        def handler(*args: object) -> None:
+            target(*args)  # type: ignore[operator]
+            if previous is not None:
+                previous(*args)
+
+        return handler
 
     def used_mock(name: str) -> Any:
         target = mock.MagicMock(name=name)
@@ -140,6 +154,17 @@ def _build(size: int, variant: str) -> list[Any]:
             targets.append(target)
             links[depth_of(i) - 6].handlers.append(closure(target))
         del links
+    elif variant == "handlers":
+        # Each test installs a signal handler that calls its mock and then the handler it
+        # replaced: module -> handler 15 -> closure -> cell -> handler 14 -> ... -> handler j
+        # -> closure -> cell -> mock j.  Test j's mock is 3 * (15 - j) + 3 edges deep: 3..48.
+        previous: Any = None
+        for j in range(HANDLERS):
+            target = used_mock(f"handler{j}")
+            targets.append(target)
+            previous = handler_over(target, previous)
+        app.__dict__["installed"] = previous
+        del previous
     elif variant == "apart":
         for i in range(MANY):
             target = used_mock(f"leaked{i}")
@@ -160,6 +185,9 @@ def _child(size: int, variant: str, mode: str) -> None:
     import gc
     import weakref
 
+    if mode.startswith("patchtrace"):
+        gc.disable()  # no collection between the build and the search: the heap as built
+
     # Only weak references here: a local would be the shortest chain (a live frame local).
     targets = [weakref.ref(t) for t in _build(size, variant)]
     heap = len(gc.get_objects())
@@ -178,32 +206,29 @@ def _child(size: int, variant: str, mode: str) -> None:
     sys.path.insert(0, ROOT)
     from patchtrace import refs
 
-    def scan() -> tuple[float, float]:
-        """One heap scan: (wall, CPU) seconds, best of 5."""
-        best = cpu = float("inf")
+    method = mode.partition(":")[2] or "auto"
+
+    def scan() -> float:
+        """CPU seconds of one heap scan (gc.get_referrers of one object), best of 5."""
+        cpu = float("inf")
         for _ in range(5):
-            start, start_cpu = time.perf_counter(), time.process_time()
+            start_cpu = time.process_time()
             gc.get_referrers(targets[0]())
-            best = min(best, time.perf_counter() - start)
             cpu = min(cpu, time.process_time() - start_cpu)
-        return best, cpu
+        return cpu
 
     explain_all = refs.__dict__.get("explain_all")
+    takes_strategy = "strategy" in refs.explain.__code__.co_varnames
 
     def explain_them() -> list[Any]:
-        if len(targets) == 1:
-            return [refs.explain(targets[0]())]
-        if explain_all is not None:
-            return list(explain_all([t() for t in targets]))
-        return [refs.explain(t()) for t in targets]  # before explain_all: one search each
-
-    cpu_seconds = [float("inf")]
-
-    def run() -> tuple[float, list[Any]]:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = explain_them()
-        cpu_seconds[0] = min(cpu_seconds[0], time.process_time() - start_cpu)
-        return time.perf_counter() - start, result
+        if method == "each" or (explain_all is None and len(targets) > 1):
+            # one search per object: the first design (and the only one before explain_all)
+            options = {"strategy": "levels"} if takes_strategy else {}
+            return [refs.explain(t(), **options) for t in targets]
+        options = {"strategy": method} if takes_strategy else {}
+        if explain_all is None:
+            return [refs.explain(targets[0](), **options)]
+        return list(explain_all([t() for t in targets], **options))
 
     calls = [0]
     real = gc.get_referrers
@@ -212,77 +237,44 @@ def _child(size: int, variant: str, mode: str) -> None:
         calls[0] += 1
         return real(*objs)
 
-    repeat = len(targets) == 1
     scans = [scan()]
-    # Calls are counted in the first run: naming a chain gives (3.11+) the instances on it a
+    # One run only, on a fresh heap: naming a chain gives (3.11+) the instances on it a
     # __dict__ of their own, so a later run's chains are longer by one edge per instance.
     gc.get_referrers = counting
     try:
-        seconds, result = run()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = explain_them()
+        cpu = time.process_time() - start_cpu
+        seconds = time.perf_counter() - start
     finally:
         gc.get_referrers = real
-    if repeat:
-        seconds = min(seconds, run()[0])
     scans.append(scan())
     out["seconds"] = seconds
-    out["scan"] = min(wall for wall, _ in scans)
+    out["scan"] = min(scans)
     # The cost in scans is a ratio of CPU times: on a shared machine, waiting for a core
     # inflates wall times, not this.
-    out["cost"] = cpu_seconds[0] / max(1e-9, min(cpu for _, cpu in scans))
+    out["cost"] = cpu / max(1e-9, min(scans))
     out["explained"] = sum(1 for r in result if r.chains)
     out["chain"] = result[0].chains[0].labels() if result[0].chains else [result[0].note]
     out["depths"] = [len(r.chains[0]) if r.chains else 0 for r in result]
+    out["chains"] = [sorted(repr(c) for c in r.chains) for r in result]
     out["calls"] = calls[0]
-    out["rss_delta_mb"] = _rss_delta(explain_them) if repeat else None
     import tracemalloc
 
-    if repeat:
-        tracemalloc.start()
-        explain_them()
-        out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    sys.addaudithook(lambda event, args: None)
-    out["seconds_hook"] = min(run()[0], run()[0]) if repeat else run()[0]
+    # Memory: a second run under tracemalloc (its chains may be one edge longer; its
+    # memory is what counts here).
+    tracemalloc.start()
+    explain_them()
+    out["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
     print(json.dumps(out), flush=True)
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _rss_delta(fn: Any) -> float | None:
-    """Peak RSS growth during fn(), sampled from a thread (Linux only)."""
-    if not os.path.exists("/proc/self/statm"):
-        return None
-    import threading
-
-    base = _rss_mb()
-    peak = base
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _rss_mb())
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        fn()
-    finally:
-        peak = max(peak, _rss_mb())
-        done.set()
-        sampler.join()
-    return peak - base
 
 
 # --------------------------------------------------------------------------- parent side
 
 
-def _run_patchtrace(size: int, variant: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", str(size), variant, "patchtrace"]
+def _run_patchtrace(size: int, variant: str, method: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(size), variant, f"patchtrace:{method}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
@@ -314,9 +306,12 @@ def _run_objgraph(size: int, variant: str, cap: float) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="100000,1000000,3000000")
-    parser.add_argument("--variants", default="narrow,wide,deep,many")
+    parser.add_argument("--variants", default="narrow,wide,deep,handlers,many,apart")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="each: one explain per object; levels, index, auto: explain_all")
     parser.add_argument("--cap", type=float, default=20.0, help="objgraph time cap, seconds")
-    parser.add_argument("--no-objgraph", action="store_true")
+    parser.add_argument("--objgraph", action="store_true",
+                        help="also time objgraph.find_backref_chain (one-object variants)")
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "VARIANT", "MODE"), help="internal")
     parser.add_argument("--show-chain", action="store_true")
     args = parser.parse_args(argv)
@@ -326,51 +321,48 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     variants = [v for v in args.variants.split(",") if v]
-    print(f"Python {sys.version.split()[0]}, objgraph cap {args.cap:g} s, patchtrace from {ROOT}")
-    header = (
-        f"{'heap objects':>12}  {'variant':<7}  {'objgraph':>9}  {'patchtrace':>10}  "
-        f"{'+audit hook':>11}  {'ratio':>7}  {'tracemalloc':>11}  {'RSS delta':>9}  "
-        f"{'scan':>7}  {'cost':>11}  {'calls':>5}"
-    )
+    methods = [m for m in args.methods.split(",") if m]
+    print(f"Python {sys.version.split()[0]}, patchtrace from {ROOT}")
+    print("each cell: wall ms / cost in heap scans (CPU) / gc.get_referrers calls; "
+          "peak: tracemalloc MB of that method")
+    cell = 24
+    header = (f"{'heap objects':>12}  {'variant':<8}  {'scan':>7}  "
+              + "  ".join(f"{m:>{cell}}" for m in methods)
+              + ("  objgraph" if args.objgraph else ""))
     print(header)
     print("-" * len(header))
     for size in sizes:
         for variant in variants:
-            ours = _run_patchtrace(size, variant)
-            if "error" in ours:
-                print(f"{size:>12,}  {variant:<7}  patchtrace failed: {ours['error']}")
+            rows = {m: _run_patchtrace(size, variant, m) for m in methods}
+            first = next((r for r in rows.values() if "error" not in r), None)
+            if first is None:
+                print(f"{size:>12,}  {variant:<8}  failed: {next(iter(rows.values()))}")
                 continue
-            theirs: float | None = None
-            capped = False
-            one = variant not in ("many", "apart")
-            if not args.no_objgraph and one:
+            cells = []
+            for m in methods:
+                r = rows[m]
+                if "error" in r:
+                    cells.append(f"{'failed':>{cell}}")
+                    continue
+                text = (f"{r['seconds'] * 1000:.0f} ms / {r['cost']:.1f} / {r['calls']}")
+                cells.append(f"{text:>{cell}}")
+            og = ""
+            if args.objgraph and variant in ("narrow", "wide", "deep"):
                 theirs = _run_objgraph(size, variant, args.cap)
-                capped = theirs is None
-            seconds = float(ours["seconds"])
-            if args.no_objgraph or not one:
-                og, ratio = "-", "-"
-            elif capped:
-                og, ratio = f">{args.cap:g} s", f">{args.cap / seconds:,.0f}x"
-            else:
-                assert theirs is not None
-                og, ratio = f"{theirs:.2f} s", f"{theirs / seconds:,.0f}x"
-            rss = ours.get("rss_delta_mb")
-            peak = ours.get("traced_peak_mb")
-            scan = float(ours["scan"])
-            print(
-                f"{ours['heap']:>12,}  {variant:<7}  {og:>9}  {seconds * 1000:>7.0f} ms  "
-                f"{float(ours['seconds_hook']) * 1000:>8.0f} ms  {ratio:>7}  "
-                f"{'-' if peak is None else f'{peak:.1f} MB':>11}  "
-                f"{'-' if rss is None else f'{rss:.0f} MB':>9}  "
-                f"{scan * 1000:>4.1f} ms  {float(ours['cost']):>6.1f} scans  {ours['calls']:>5}",
-                flush=True,
-            )
-            if not one:
-                depths = ours["depths"]
-                print(f"    {ours['explained']}/{len(depths)} explained, chains of "
-                      f"{min(depths)}..{max(depths)} steps")
+                capped = f">{args.cap:g} s"
+                og = f"  {capped if theirs is None else f'{theirs:.2f} s'}"
+            print(f"{first['heap']:>12,}  {variant:<8}  {first['scan'] * 1000:>4.1f} ms  "
+                  + "  ".join(cells) + og, flush=True)
+            peaks = "  ".join(f"{m} {rows[m]['traced_peak_mb']:.0f} MB" for m in methods
+                              if "error" not in rows[m])
+            depths = first["depths"]
+            same = all(rows[m].get("chains") == first["chains"] for m in methods
+                       if "error" not in rows[m])
+            print(f"    {first['explained']}/{len(depths)} explained, chains of "
+                  f"{min(depths)}..{max(depths)} steps; same chains by every method: {same}; "
+                  f"peak {peaks}")
             if args.show_chain:
-                print("    " + " -> ".join(str(s) for s in ours["chain"]))
+                print("    " + " -> ".join(str(s) for s in first["chain"]))
     return 0
 
 

@@ -231,6 +231,8 @@ def report(detector: object, *, tests: int) -> None:
         rootdir=str(getattr(detector, "rootdir", None) or _captured.getcwd()),
         # failing unittest tests' patches that never took effect
         hints=_unittest.hints(), children=children,
+        # failing unittest tests' "pollution present" lines, as pytest's failure reports show them
+        pollution=_unittest.pollution(),
         # a unittest run says it was traced, as pytest does; a clean script is silent
         session=tests > 0, baseline_error=baseline_error)
     writer.write_all(model, config)

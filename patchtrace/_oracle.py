@@ -10,6 +10,7 @@ and we look inside the test function first, then the whole file.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from .stack import Frame
@@ -17,7 +18,7 @@ from .stack import Frame
 if TYPE_CHECKING:
     import ast  # at run time only when a file is parsed: start-up stays light
 
-__all__ = ["find_store"]
+__all__ = ["find_module_store", "find_modules_edit", "find_path_edit", "find_store"]
 
 #: (attribute or constant key, is a subscript) -> [(line, enclosing function, the stored-to
 #: object as dotted source text, or None when it is not a plain name or attribute chain)]
@@ -216,70 +217,186 @@ def find_store(
     return Frame(relpath, line, where)
 
 
-#: list methods and statements that edit ``sys.path`` in place
-_PATH_METHODS: Final = frozenset({"insert", "append", "extend", "remove", "pop", "clear"})
-_path_cache: dict[str, tuple[float, list[tuple[int, str]]]] = {}
+def find_module_store(
+    files: Sequence[str], rootdir: str | None, name: str, *, subscript: bool = False,
+    target: str | None = None,
+) -> Frame | None:
+    """The first top-level store of attribute (or key) ``name`` in ``files``: the
+    conftests and test modules pytest imported while collecting, in that order. Only a
+    statement at module scope runs at import time; with ``target``, only a store to that
+    object counts. None when no line is certain."""
+    for path in files:
+        loaded = _load(path)
+        if not loaded or not loaded[0]:
+            continue
+        index, aliases = loaded
+        stores = [s for s in index.get((name, subscript), []) if s[1] == "<module>"]
+        if target is not None:
+            stores = [s for s in stores if _stores_to(s[2], target, aliases)]
+        if stores:
+            relpath = os.path.relpath(path, rootdir) if rootdir else path
+            return Frame(relpath, stores[0][0], "<module>")
+    return None
 
 
-def _is_sys_path(node: ast.AST) -> bool:
+#: the import-system lists edited in place: ``sys.<name>``
+_LISTS: Final = frozenset({"path", "meta_path", "path_hooks"})
+#: list methods -> what they do to the list: add an entry, remove one, or either
+_LIST_METHODS: Final = {"insert": "add", "append": "add", "extend": "add", "remove": "remove",
+                        "pop": "remove", "clear": "remove"}
+#: where a test's own code runs besides its function: its fixtures, and the xunit-style
+#: hooks of its class and module (unittest's ``setUp`` included)
+_CLASS_HOOKS: Final = ("setUp", "tearDown", "setup_method", "teardown_method", "setUpClass",
+                       "tearDownClass", "setup_class", "teardown_class")
+_MODULE_HOOKS: Final = ("setup_function", "teardown_function", "setup_module",
+                        "teardown_module", "setUpModule", "tearDownModule")
+
+
+class _Edit:
+    """One statement that edits an import-system list in place."""
+
+    __slots__ = ("constants", "direction", "function", "line", "list")
+
+    def __init__(self, line: int, function: str, name: str, direction: str,
+                 constants: frozenset[str] | None) -> None:
+        self.line = line
+        #: the enclosing function, ``Class.method`` inside a class
+        self.function = function
+        self.list = name
+        #: "add", "remove" or "both" (an item or slice store, a rebinding)
+        self.direction = direction
+        #: the string entries it adds or removes when the source spells them out, else None
+        self.constants = constants
+
+
+#: path -> (mtime, edits, function -> names it calls)
+_path_cache: dict[str, tuple[float, list[_Edit], dict[str, set[str]]]] = {}
+
+
+def _list_name(node: ast.AST) -> str | None:
+    """``sys.path`` / ``sys.meta_path`` / ``sys.path_hooks`` -> its name, else None."""
     import ast
 
-    return (isinstance(node, ast.Attribute) and node.attr == "path"
-            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+    if isinstance(node, ast.Attribute) and node.attr in _LISTS and \
+            isinstance(node.value, ast.Name) and node.value.id == "sys":
+        return node.attr
+    return None
 
 
-def _path_edits(path: str) -> list[tuple[int, str]] | None:
-    """(line, enclosing function) of every statement of the file that provably edits
-    ``sys.path`` in place: ``sys.path.insert(...)`` and the other list methods,
-    ``sys.path[i] = ...``, ``sys.path += ...`` (``sys`` the name a module imports it by)."""
+def _strings(node: ast.AST | None) -> frozenset[str] | None:
+    """The strings a literal spells out (``"x"``, ``["a", "b"]``), None when not all are."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return frozenset({node.value})
+    if isinstance(node, (ast.List, ast.Tuple)):
+        out: set[str] = set()
+        for element in node.elts:
+            if not (isinstance(element, ast.Constant) and isinstance(element.value, str)):
+                return None
+            out.add(element.value)
+        return frozenset(out)
+    return None
+
+
+def _path_edits(path: str) -> tuple[list[_Edit], dict[str, set[str]]] | None:
+    """Every statement of the file that provably edits ``sys.path``, ``sys.meta_path`` or
+    ``sys.path_hooks`` in place: ``sys.path.insert(...)`` and the other list methods,
+    ``sys.path[i] = ...``, ``del sys.path[i]``, ``sys.path += ...``, ``sys.path = ...``
+    (``sys`` the name a module imports it by); and the plain names each function calls."""
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
         return None
     cached = _path_cache.get(path)
     if cached is not None and cached[0] == mtime:
-        return cached[1]
+        return cached[1], cached[2]
     import ast
 
-    edits: list[tuple[int, str]] = []
+    edits: list[_Edit] = []
+    calls: dict[str, set[str]] = {}
     try:
         with open(path, encoding="utf-8") as handle:
             tree = ast.parse(handle.read(), path)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
         tree = None
 
-    def visit(node: ast.AST, function: str) -> None:
+    def edit(child: ast.AST, function: str) -> tuple[str, str, frozenset[str] | None] | None:
+        if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+            name = _list_name(child.func.value)
+            direction = _LIST_METHODS.get(child.func.attr)
+            if name is None or direction is None:
+                return None
+            index = 1 if child.func.attr == "insert" else 0
+            argument = child.args[index] if len(child.args) > index else None
+            known = None if child.func.attr in ("pop", "clear") else _strings(argument)
+            return name, direction, known
+        if isinstance(child, ast.Subscript) and isinstance(child.ctx, (ast.Store, ast.Del)):
+            name = _list_name(child.value)
+            if name is not None:
+                return name, "remove" if isinstance(child.ctx, ast.Del) else "both", None
+        if isinstance(child, ast.AugAssign):
+            name = _list_name(child.target)
+            if name is not None:
+                return name, "add", _strings(child.value)
+        if isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Store):
+            name = _list_name(child)
+            if name is not None:
+                return name, "both", None
+        return None
+
+    def visit(node: ast.AST, function: str, klass: str | None) -> None:
         for child in ast.iter_child_nodes(node):
-            inner = function
+            inner, inner_class = function, klass
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                inner = child.name
-            method = (isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
-                      and child.func.attr in _PATH_METHODS and _is_sys_path(child.func.value))
-            item = (isinstance(child, ast.Subscript) and isinstance(child.ctx, (ast.Store, ast.Del))
-                    and _is_sys_path(child.value))
-            augmented = isinstance(child, ast.AugAssign) and _is_sys_path(child.target)
-            if method or item or augmented:
-                edits.append((getattr(child, "lineno", 0), function))
-            visit(child, inner)
+                inner = f"{klass}.{child.name}" if klass and function == "<module>" \
+                    else child.name
+            elif isinstance(child, ast.ClassDef):
+                inner_class = child.name
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name):
+                calls.setdefault(function, set()).add(child.func.id)
+            found = edit(child, function)
+            if found is not None:
+                edits.append(_Edit(getattr(child, "lineno", 0), function, *found))
+            visit(child, inner, inner_class)
 
     if tree is not None:
-        visit(tree, "<module>")
-    edits.sort()
+        visit(tree, "<module>", None)
+    edits.sort(key=lambda e: e.line)
     if len(_path_cache) > _MAX_FILES:
         _path_cache.clear()
-    _path_cache[path] = (mtime, edits)
-    return edits
+    _path_cache[path] = (mtime, edits, calls)
+    return edits, calls
 
 
-def find_path_edit(test: str, rootdir: str | None,
-                   fixtures: tuple[str, ...] = ()) -> Frame | None:
-    """The line that edited ``sys.path`` for ``test``: in the test function, then in a
-    fixture it names (``fixtures``) in its file or a ``conftest.py`` above it, then
-    anywhere in its file. None when no statement there provably edits ``sys.path``."""
+def _fits(edit: _Edit, name: str, added: bool | None, entry: object) -> bool:
+    if edit.list != name:
+        return False
+    if added is not None and edit.direction not in ("both", "add" if added else "remove"):
+        return False
+    # spelled-out strings that are not the entry: another edit of the same list
+    return edit.constants is None or (type(entry) is str and entry in edit.constants)
+
+
+def find_path_edit(test: str, rootdir: str | None, fixtures: tuple[str, ...] = (), *,
+                   target: str = "sys.path", added: bool | None = None,
+                   entry: object = None) -> Frame | None:
+    """The line that made a change of ``target`` (``sys.path``, ``sys.meta_path`` or
+    ``sys.path_hooks``) for ``test``: in the test function, then in a fixture it names
+    (``fixtures``) or an xunit hook of its class or module, in its file or a
+    ``conftest.py`` above it, then in a function of those files that one of them calls by
+    name. Only an edit of that list, in the right direction (``added``), and, where its
+    source spells out the entry, of that ``entry``, counts; None when no statement
+    provably made it, or when two different ones could have (never a guess)."""
     if "::" not in test:
         return None
+    name = target.partition(".")[2]
+    if name not in _LISTS:
+        return None
     relpath, _, rest = test.partition("::")
-    function = rest.split("::")[-1].split("[")[0]
+    parts = rest.split("::")
+    function = parts[-1].split("[")[0]
+    klass = parts[-2] if len(parts) > 1 else None
     root = rootdir or ""
     path = os.path.join(root, relpath) if root and not os.path.isabs(relpath) else relpath
     files = [(relpath, path)]
@@ -290,14 +407,122 @@ def find_path_edit(test: str, rootdir: str | None,
         if not directory:
             break
         directory = os.path.dirname(directory)
-    found = [(rel, _path_edits(full) or []) for rel, full in files]
+    found = [(rel, _path_edits(full) or ([], {})) for rel, full in files]
+
+    def qualified(names: tuple[str, ...]) -> list[str]:
+        out = []
+        for bare in names:
+            if klass is not None:
+                out.append(f"{klass}.{bare}")
+            out.append(bare)
+        return out
+
+    own = qualified((function, *fixtures, *_CLASS_HOOKS)) + list(_MODULE_HOOKS)
+    helpers: list[str] = []
+    for _, (_, calls) in found:
+        for caller in own:
+            helpers.extend(sorted(calls.get(caller, ())))
+    for group in (own, helpers):
+        for wanted in group:
+            hits = {(rel, e.line, e.function) for rel, (edits, _) in found for e in edits
+                    if e.function == wanted and _fits(e, name, added, entry)}
+            if len(hits) == 1:
+                rel, line, where = hits.pop()
+                return Frame(rel, line, where.rpartition(".")[2])
+            if hits:
+                return None  # two statements could have made it: not provable
+    return None
+
+
+#: dict methods that edit ``sys.modules`` wholesale or by a computed key
+_MODULES_METHODS: Final = frozenset({"clear", "update", "pop", "popitem", "setdefault"})
+_modules_cache: dict[str, tuple[float, list[tuple[int, str, str | None]]]] = {}
+
+
+def _is_sys_modules(node: ast.AST) -> bool:
+    import ast
+
+    return (isinstance(node, ast.Attribute) and node.attr == "modules"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+
+
+def _modules_edits(path: str) -> list[tuple[int, str, str | None]]:
+    """(line, enclosing function, constant key or None) of every statement of the file
+    that edits ``sys.modules``: an item stored or deleted (``del sys.modules[k]`` in a
+    prefix-wiping loop), a method (``sys.modules.clear()``, ``.update(saved)``,
+    ``.pop(name)``), or ``patch.dict(sys.modules, ...)`` / ``patch.dict("sys.modules", ...)``."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return []
+    cached = _modules_cache.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    import ast
+
+    edits: list[tuple[int, str, str | None]] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree: ast.AST | None = ast.parse(handle.read(), path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+        tree = None
+
+    def is_modules(node: ast.AST) -> bool:
+        return _is_sys_modules(node) or (
+            isinstance(node, ast.Constant) and node.value == "sys.modules")
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = function
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name
+            key: object = None  # the constant key of a pop() or item, if there is one
+            method = patch = item = False
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                method = child.func.attr in _MODULES_METHODS and \
+                    _is_sys_modules(child.func.value)
+                if method and child.func.attr in ("pop", "setdefault") and child.args and \
+                        isinstance(child.args[0], ast.Constant):
+                    key = child.args[0].value
+                patch = child.func.attr == "dict" and bool(child.args) and \
+                    is_modules(child.args[0])
+            elif isinstance(child, ast.Subscript) and \
+                    isinstance(child.ctx, (ast.Store, ast.Del)):
+                item = _is_sys_modules(child.value)
+                if item and isinstance(child.slice, ast.Constant):
+                    key = child.slice.value
+            if method or item or patch:
+                edits.append((getattr(child, "lineno", 0), function,
+                              key if type(key) is str else None))
+            visit(child, inner)
+
+    if tree is not None:
+        visit(tree, "<module>")
+    edits.sort()
+    if len(_modules_cache) > _MAX_FILES:
+        _modules_cache.clear()
+    _modules_cache[path] = (mtime, edits)
+    return edits
+
+
+def find_modules_edit(test: str, rootdir: str | None, name: str | None = None,
+                      fixtures: tuple[str, ...] = ()) -> Frame | None:
+    """The line in ``test``'s function (then a fixture it names, in its file) that took
+    module ``name`` out of ``sys.modules``: an edit by that constant key
+    (``sys.modules.pop("pkg.core")``), else one by a computed key or wholesale (a
+    prefix-wiping loop's ``del sys.modules[k]``, a snapshot's ``clear()``/``update()``,
+    ``patch.dict(sys.modules)``). An edit by another constant key is never it; None when
+    the test's source holds no such statement."""
+    if "::" not in test:
+        return None
+    relpath, _, rest = test.partition("::")
+    function = rest.split("::")[-1].split("[")[0]
+    path = os.path.join(rootdir, relpath) if rootdir and not os.path.isabs(relpath) else relpath
+    edits = _modules_edits(path)
     for wanted in (function, *fixtures):
-        for rel, edits in found:
-            for line, where in edits:
-                if where == wanted:
-                    return Frame(rel, line, where)
-    rel, edits = found[0]
-    if edits:
-        line, where = edits[0]
-        return Frame(rel, line, where)
+        mine = [(line, where, key) for line, where, key in edits if where == wanted]
+        for exact in (True, False):
+            for line, where, key in mine:
+                if (key == name) if exact else key is None:
+                    return Frame(relpath, line, where)
     return None

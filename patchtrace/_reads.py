@@ -26,6 +26,9 @@ __all__ = ["Reads", "reads_of_traceback"]
 #: Code objects examined at most per failure (a failing test rarely reaches more).
 _BUDGET: Final = 400
 _FUNCTION_KINDS: Final = (staticmethod, classmethod)
+#: globals whose identity says nothing of what they are (see ``Reads.values``)
+_PLAIN_KINDS: Final = frozenset({int, float, str, bytes, bool, complex, tuple, frozenset,
+                                 types.FunctionType, types.BuiltinFunctionType})
 
 
 def _is_project_file(path: object) -> bool:
@@ -63,7 +66,7 @@ class _Follow:
 class Reads:
     """Names read by the reached code, and which namespaces each was read through."""
 
-    __slots__ = ("consts", "names", "via")
+    __slots__ = ("consts", "names", "values", "via")
 
     def __init__(self) -> None:
         #: every name in ``co_names`` of reached code (globals, attributes, builtins)
@@ -73,6 +76,10 @@ class Reads:
         #: name -> identity keys of the module/class namespaces the reading code could
         #: reach it through (its own globals' module, modules and classes it names)
         self.via: dict[str, set[int]] = {}
+        #: identity key -> ``module.name`` of the objects (not modules, classes, functions
+        #: or atoms) that the reached code names among its globals: a logger in a module's
+        #: ``log = logging.getLogger(__name__)``, a mock a module holds
+        self.values: dict[int, str] = {}
 
     def read(self, name: str, owner: object | None = None) -> bool:
         """Could the reached code have read ``name`` (of ``owner``, when given)?"""
@@ -129,9 +136,13 @@ def reads_of_traceback(tb: Any, packages: frozenset[str] = frozenset()) -> Reads
         if isinstance(module, types.ModuleType) and module.__dict__ is namespace:
             reached.append(module)
         names: tuple[str, ...] = code.co_names
+        module_name = namespace.get("__name__")
         for name in names:
             value = namespace.get(name)
             kind = type(value)
+            if value is not None and kind not in _PLAIN_KINDS and \
+                    not issubclass(kind, (types.ModuleType, type)):
+                reads.values.setdefault(object.__hash__(value), f"{module_name}.{name}")
             if issubclass(kind, types.ModuleType) or (
                     issubclass(kind, type) and not is_mock(value)
                     and follow.cls(cast(type, value))):

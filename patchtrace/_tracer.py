@@ -12,11 +12,13 @@ import weakref
 from _thread import get_ident
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import stack as _stack
 from ._vocab import Op, SourceName
-from .ledger import PROCESS, Ledger, Mutation, Scope
+from .ledger import PROCESS, Ledger, Scope, seal_raw, thread_of_caller
+
+_MAIN: Final = threading.main_thread().ident
 
 if TYPE_CHECKING:
     from .config import Config
@@ -55,6 +57,9 @@ class Tracer:
         self.errors: list[str] = []
         #: a traced child of a test session (PATCHTRACE_CHILDREN=1) prints nothing of ours
         self.silent = False
+        #: calls recorded by the calls source (signal.signal, logging configuration, ...):
+        #: the boundary comparison re-reads what they change only when this moved
+        self.calls = 0
         self._lock = threading.Lock()
 
     # -- quiet: "this thread is inside our own code" ---------------------------------------
@@ -132,34 +137,48 @@ class Tracer:
         self,
         op: Op,
         source: SourceName,
-        target: str,
+        target: object,
         name: str | None,
         before: object,
         after: object,
         *,
         token: int | None = None,
-        desc: str | None = None,
+        desc: object = None,
         patcher: object = None,
-        stack: _stack.Stack | None = None,
+        stack: _stack.Stack | tuple[Any, ...] | None = None,
         holder: object = None,
-    ) -> Mutation:
+        hint: object = None,
+        unwinding: tuple[str, int] | None = None,
+    ) -> int:
+        """Append one lazy record (see :mod:`patchtrace.ledger`) and return its seq.
+
+        ``target`` is the target string, or the object itself (named when the record is
+        read, with ``hint``); ``desc`` a string or ``(function, argument)`` (see
+        ``ledger.materialise``); ``stack`` defaults to the caller's raw stack.
+        """
         if stack is None:
-            stack = _stack.capture(1)
+            stack = _stack.capture_raw(1)
+        if source == "calls":
+            self.calls += 1
         ledger = self.ledger
         scope = self.scope
-        mutation = Mutation(
-            ledger._count + 1, op, source, target, name, before, after, stack, scope, token,
-            desc,
-        )
-        if holder is not None and target.startswith("object:"):
-            try:
-                mutation.holder = weakref.ref(holder)
-            except TypeError:
-                pass
+        if type(target) is str:
+            hint = None
+            if holder is not None and target.startswith("object:"):
+                try:
+                    hint = weakref.ref(holder)
+                except TypeError:
+                    pass
+        seq = ledger._count + 1
+        if token == seq:  # a patch: its token is its seq (one int object for both)
+            seq = token
+        raw = (seq, op, source, target, hint, name, before, after, stack, scope,
+               token, desc, None if get_ident() == _MAIN else thread_of_caller(), unwinding,
+               False)
         if scope is PROCESS:
             # No boundary will come to seal a process-scope record: never hold user objects.
-            mutation.seal()
-        return ledger.append(mutation, patcher)
+            raw = seal_raw(raw)
+        return ledger.add(raw, patcher)
 
     # -- failure containment --------------------------------------------------------------
     def internal_error(self, part: str, exc: BaseException) -> None:

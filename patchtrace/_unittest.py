@@ -24,15 +24,23 @@ import sys
 from types import FunctionType, ModuleType
 from typing import Any, Final
 
-__all__ = ["hints", "install", "uninstall"]
+__all__ = ["hints", "install", "pollution", "uninstall"]
 
 #: the JSON ``hints`` of the failing tests of this process (plain data)
 _found: list[dict[str, object]] = []
+#: failing test id -> its "pollution present" lines (plain strings), in order of failure
+_pollution: dict[str, list[str]] = {}
 
 
 def hints() -> list[dict[str, object]]:
     """The hints noted so far (for the report at exit)."""
     return list(_found)
+
+
+def pollution() -> list[tuple[str, list[str]]]:
+    """Each failing test that ran while leaks were in place, with its "pollution present"
+    lines (as pytest shows them in the failure's report), for the report at exit."""
+    return list(_pollution.items())
 
 
 def install() -> None:
@@ -186,6 +194,7 @@ def _note_failure(test: Any, exc_info: Any) -> None:
     scope_test = tracer.scope.test
     if scope_test.startswith("<") or type(exc_info) is not tuple or len(exc_info) != 3:
         return
+    _note_victims(detector, tracer, scope_test, exc_info)
     try:
         from . import _hints
 
@@ -198,6 +207,37 @@ def _note_failure(test: Any, exc_info: Any) -> None:
                       if (hint.test, hint.message) not in known)  # (setUp and tearDown both)
     except Exception as exc:
         tracer.internal_error("unittest hints", exc)
+
+
+def _note_victims(detector: Any, tracer: Any, test_id: str, exc_info: tuple[Any, ...]) -> None:
+    """The live leaks a failing test used become its victim links (``victims``, with
+    ``victim_evidence``), as under pytest; the leaks in place are noted for the report."""
+    try:
+        from . import _victims
+        from ._reads import reads_of_traceback
+
+        _victims.freeze()  # before formatting: the test's reads end with its failure
+        tb = exc_info[2]
+        text = _failure_text(exc_info)
+        hits = detector.victim_of(test_id, lambda packages: reads_of_traceback(tb, packages),
+                                  text, tb=tb, exc=exc_info[1])
+        live = detector.live()
+        if live:
+            lines = _victims.pollution_lines(live, hits, test_id)
+            known = _pollution.setdefault(test_id, [])
+            known.extend(line for line in lines if line not in known)
+    except Exception as exc:
+        tracer.internal_error("unittest victims", exc)
+
+
+def _failure_text(exc_info: tuple[Any, ...]) -> str:
+    """The failure as unittest prints it (bounded), or ``''``."""
+    import traceback
+
+    try:
+        return "".join(traceback.format_exception(*exc_info))[:20_000]
+    except Exception:
+        return ""
 
 
 def _test_location(test: Any, rootdir: str | None) -> tuple[str, int] | None:

@@ -28,7 +28,8 @@ Op = Literal[
 
 #: Who saw it: a source's ``name`` (``Tracer.source(name)``), or ``scan`` for a boundary
 #: comparison of the watch source.
-SourceName = Literal["audit", "mock", "monkeypatch", "reload", "watch", "scan", "calls"]
+SourceName = Literal["audit", "mock", "monkeypatch", "reload", "watch", "scan", "calls",
+                     "reads"]
 
 #: What a leak is (the JSON report's ``kind``; CONTRACT.md lists the contract's ones).
 Kind = Literal[

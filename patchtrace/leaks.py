@@ -35,14 +35,15 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
-from . import _oracle
+from . import _copies, _oracle, _victims
 from . import stack as _stack
 from ._reads import Reads
 from ._vocab import ATOMS as _ATOMS
 from ._vocab import KINDS, Kind
-from .ledger import NOTHING, UNKNOWN, Mutation, Scope
+from .ledger import COLLECTION, NOTHING, UNKNOWN, Mutation, Scope
 from .naming import UNRESOLVED, find_path
 from .sources import resources
+from .sources.calls import explains
 from .stack import Frame
 from .values import (
     MISSING,
@@ -103,6 +104,11 @@ FIXES: Final = {
         "import the real module before patching sys.modules, or restore it afterwards"
     ),
     "resource-changed": "restore it in teardown (or use the matching pytest fixture)",
+    "collection": (
+        "never mutate sys.modules or builtins at module scope in conftest.py; use a fixture "
+        "(monkeypatch.setitem / setattr / setenv, or patch.dict in a yield fixture) so that "
+        "it is undone"
+    ),
     "resource-changed:logging": (
         "pass disable_existing_loggers=False to dictConfig/fileConfig, remove the handlers "
         "and restore the levels you set in teardown, or use the caplog fixture"
@@ -216,6 +222,8 @@ class Leak:
 
     @property
     def fix(self) -> str:
+        if self.polluter == COLLECTION.test and self.target is not None:
+            return FIXES["collection"]  # a conftest's or test module's import-time store
         if self.kind == "patch-not-stopped" and self.source == "monkeypatch":
             return FIXES["patch-not-stopped:monkeypatch"]
         if self.kind == "binding-changed" and self.target == "os.environ":
@@ -242,6 +250,8 @@ class Leak:
                     f"not the original {self.before.repr}")
         elif self.kind == "module-dropped":
             text = f"sys.modules[{self.name!r}] was removed{at} while the module is still in use"
+            if self.desc:
+                text += f": {self.desc}"
         elif self.kind == "module-reloaded":
             text = (f"importlib.reload({self.name}){at} left the module other than it "
                     f"was before the test: {self.desc or 'its namespace changed'}")
@@ -251,6 +261,8 @@ class Leak:
                     f"a later patch.stopall() would set it to {self.before.repr} again")
         elif self.kind == "module-replaced":
             text = f"sys.modules[{self.name!r}] now holds another module object{at}"
+            if self.desc:
+                text += f": {self.desc}"
         else:
             text = f"{self.label} changed{at}: {self.before.repr} -> {self.value.repr}"
         return f"{text}; {self.fix}" if self.fix else text
@@ -435,8 +447,9 @@ class _Wide:
     __slots__ = ("before", "changes", "key", "mark_end", "mark_start", "name", "polluter",
                  "scope")
 
-    def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int) -> None:
-        self.before = resources.take()
+    def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int,
+                 calls: int | None = None) -> None:
+        self.before = resources.take(calls)
         self.key = key
         self.name = name
         self.scope = scope
@@ -456,7 +469,7 @@ class Detector:
         self.leaks: list[Leak] = []
         self.tests = 0
         self._mark = len(tracer.ledger)
-        self._snapshot = resources.take()
+        self._snapshot = resources.take(self.tracer.calls)
         self._wide: dict[int, _Wide] = {}
         self._fresh = False  # end() just ran: its snapshot is the next begin()'s baseline
         #: survivor bookkeeping: tests (or (test, fixture)) ended, at which epoch
@@ -491,6 +504,19 @@ class Detector:
         self._pending: dict[int, tuple[object, object]] = {}
         #: (kind, target, name, type of value) -> the first leak of that change
         self._first_of: dict[tuple[str, str | None, str | None, str], Leak] = {}
+        #: the conftests and test modules pytest imported while collecting (absolute paths,
+        #: in import order), set by the pytest plugin: where to look for the line of a
+        #: change found at the collection boundary (``_oracle.find_module_store``)
+        self.collected_files: list[str] = []
+        #: project modules imported since the last boundary (weakly): one that left
+        #: sys.modules in the scope while its objects are still held is two copies
+        self._fresh_imports = _copies.FreshImports()
+        self._fresh_imports.install()
+        #: leaks of a module that left sys.modules (or was replaced), with the classes of
+        #: the copy that left (weakly): a later failing test that met both copies is a victim
+        self._copy_leaks: list[_copies.CopyLeak] = []
+        #: id(leak) -> (module name, the old copy), for the length of one boundary
+        self._pending_copies: dict[int, tuple[str, object]] = {}
         #: (node id, fixture names) of the test running now, set by the pytest plugin: where
         #: to look for the line of a change only a snapshot saw (``_oracle.find_path_edit``)
         self.running_fixtures: tuple[str, tuple[str, ...]] = ("", ())
@@ -525,14 +551,27 @@ class Detector:
 
     def _stored_by_test(self, name: str) -> bool:
         test = self.tracer.scope.test
+        if test == COLLECTION.test:
+            return self._find_store(test, name) is not None
         return not test.startswith("<") and \
             _oracle.find_store(test, self.rootdir, name) is not None
+
+    def _find_store(self, test: str, name: str, *, last: bool = False, subscript: bool = False,
+                    target: str | None = None) -> Frame | None:
+        """The line of ``test``'s source that stores ``name``; for ``<collection>``, a
+        top-level store in a conftest or test module pytest imported."""
+        if test == COLLECTION.test:
+            return _oracle.find_module_store(self.collected_files, self.rootdir, name,
+                                             subscript=subscript, target=target)
+        return _oracle.find_store(test, self.rootdir, name, last=last, subscript=subscript,
+                                  target=target)
 
     # -- scope start -------------------------------------------------------------------------
     def begin(self) -> None:
         """A scope (test) starts: new baseline. Cheap when nothing changed in between."""
         self._released = set()
         self._imported()  # forget imports made between tests
+        self._fresh_imports.take()
         self._reloaded()  # and reloads
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
@@ -543,15 +582,17 @@ class Detector:
             if watch is not None:
                 watch.refresh()
                 watch.scan()
-            self._snapshot = resources.take()
+            self._snapshot = resources.take(self.tracer.calls)
         # else: the previous end() just took both, at the same nesting of pytest's wrappers
         self._fresh = False
         watch = self._watch
         if watch is not None:
             watch.new_scope()
-        if self.leaks:
+        live = self.live() if self.leaks else []
+        if live:
             self._mock_counts = {identity_key(leak): _mock_activity(leak.obj())
-                                 for leak in self.live()}
+                                 for leak in live}
+        _victims.arm(live)  # what this test reads of what the live leaks changed
 
     def scope_mark(self) -> int:
         """The ledger position where the current scope (a test's setup) began."""
@@ -565,21 +606,23 @@ class Detector:
             watch.scan()
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
-        self._snapshot = resources.take()
+        self._snapshot = resources.take(self.tracer.calls)
 
     def wide_setup_start(self, key: int, name: str, scope: str, polluter: str) -> None:
-        self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger))
+        self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger),
+                                self.tracer.calls)
 
     def wide_setup_end(self, key: int) -> None:
         wide = self._wide.get(key)
         if wide is None:
             return
         wide.mark_end = len(self.tracer.ledger)
-        wide.changes = resources.diff(wide.before, resources.take())
+        wide.changes = resources.diff(wide.before, resources.take(self.tracer.calls))
 
     # -- scope end ---------------------------------------------------------------------------
     def end(self, scope: Scope, *, collection: bool = False) -> list[Leak]:
         """The scope that began last has ended: find its leaks (sealing its records)."""
+        _victims.freeze()
         if not scope.test.startswith("<"):
             self.tests += 1
         ledger = self.tracer.ledger
@@ -591,18 +634,10 @@ class Detector:
             finally:
                 self.tracer.scope = saved
             watch.refresh()  # track what the test imported, from its state now
-        records = ledger.since(self._mark)
         test = scope.test
-        if self._wide:
-            owned = self._owned_marks()
-            mine = [m for m in records if m.scope.test == test and not m.scope.wide
-                    and not _in_marks(m.seq, owned)]
-        else:
-            mine = [m for m in records if m.scope.test == test and not m.scope.wide]
-        if test == "<process>":
-            # A script is the program: its own environment is its business. What it patched
-            # in other modules and never put back is still reported.
-            mine = [m for m in mine if m.target != "os.environ"]
+        # Patches the test applied and undid itself are left out, never materialised
+        # (lazy records, see ledger): they cannot have leaked.
+        mine = self._mine(ledger.since(self._mark, drop_undone=test), test)
         found: list[Leak] = []
         # What open wider fixtures set up, or finalized fixtures undid, is theirs to answer for.
         handled: set[tuple[str, str | None]] = {
@@ -623,9 +658,12 @@ class Detector:
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
         self._imported()
-        after = resources.take()
+        after = resources.take(self.tracer.calls)
         changes = resources.diff(self._snapshot, after)
+        if changes:  # a resource changed: its line may be any record's, undone or not
+            mine = self._mine(ledger.since(self._mark), test)
         found.extend(self._resources(changes, mine, handled, scope, collection=collection))
+        found.extend(self._dropped_in_use(self._fresh_imports.take(), mine, handled, scope))
         if watch is not None:
             watch.new_scope()  # its baselines hold user objects: drop them now
         ledger.seal()  # drop our strong references before asking what keeps mocks alive
@@ -640,7 +678,21 @@ class Detector:
         # Reusable by the next begin() only between tests: both sit at the same nesting of
         # pytest's capture and logging wrappers (collection and the process do not).
         self._fresh = not collection and not scope.test.startswith("<")
-        return self._accept(found)
+        return self._note_copies(self._accept(found))
+
+    def _mine(self, records: list[Mutation], test: str) -> list[Mutation]:
+        """The records ``test`` itself made (not an open wider fixture's)."""
+        if self._wide:
+            owned = self._owned_marks()
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide
+                    and not _in_marks(m.seq, owned)]
+        else:
+            mine = [m for m in records if m.scope.test == test and not m.scope.wide]
+        if test == "<process>":
+            # A script is the program: its own environment is its business. What it patched
+            # in other modules and never put back is still reported.
+            mine = [m for m in mine if m.target != "os.environ"]
+        return mine
 
     def wide_finalized(self, key: int) -> list[Leak]:
         """A wider fixture's finalizer ran: does anything its setup did remain?"""
@@ -659,7 +711,7 @@ class Detector:
         found.extend(self._patches(records, handled, include_wide=True))
         found.extend(self._bindings(records, handled, include_wide=True))
         made = {(c.target, c.name) for c in wide.changes}
-        for change in resources.diff(wide.before, resources.take()):
+        for change in resources.diff(wide.before, resources.take(self.tracer.calls)):
             key2 = (change.target, change.name)
             if key2 in handled or key2 not in made:
                 continue
@@ -689,6 +741,7 @@ class Detector:
         return self._accept([*self._survivors([]), *self._settle_threads(final=True)])
 
     def close(self) -> None:
+        self._fresh_imports.uninstall()
         try:
             gc.callbacks.remove(self._on_gc)
         except ValueError:
@@ -856,8 +909,8 @@ class Detector:
             leak.before = _summary(original) if original is not UNKNOWN else group[0].before
             self._pending[id(leak)] = (original, now)
             if leak.where is None and name is not None:
-                found = _oracle.find_store(setter.scope.test, self.rootdir, name,
-                                           last=kind == "restore-mismatch", target=target)
+                found = self._find_store(setter.scope.test, name,
+                                         last=kind == "restore-mismatch", target=target)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             if leak.where is None and (setter.source == "scan" or not leak.stack) and \
@@ -986,6 +1039,9 @@ class Detector:
                 # as resources (resource-changed) are always reported.
                 continue
             handled.add(key)
+            if change.target == "sys.modules" and change.name is not None and \
+                    change.kind in ("module-dropped", "module-replaced"):
+                self._pending_copies[id(leak)] = (change.name, change.before)
             if change.target == "module:threading" and change.kind == "resource-changed":
                 try:
                     self._pending_threads.append(
@@ -995,6 +1051,95 @@ class Detector:
                     pass
             out.append(leak)
         return out
+
+    def _dropped_in_use(
+        self, fresh: dict[str, weakref.ref[ModuleType]], records: list[Mutation],
+        handled: set[tuple[str, str | None]], scope: Scope,
+    ) -> list[Leak]:
+        """Modules imported in the scope that left ``sys.modules`` before it ended
+        (``patch.dict(sys.modules)`` or a snapshot restore undoing the import) while a
+        class or function of theirs is still held from outside them: the next import
+        makes a second copy (``module-dropped``; ``module-replaced`` when the scope already
+        imported it again). A module absent before and after whose objects nobody holds
+        is nothing (rule 1). Present before the scope: the snapshot comparison reports it."""
+        if not fresh:
+            return []
+        before = self._snapshot.modules
+        gone: list[tuple[str, ModuleType, object]] = []
+        for name, ref in fresh.items():
+            module = ref()
+            if module is None or name in before or ("sys.modules", name) in handled:
+                continue
+            now: object = sys.modules.get(name, NOTHING)
+            if now is not module:
+                gone.append((name, module, now))
+        if not gone:
+            return []
+        defined_by = {name: _copies.defined_in(module, name) for name, module, _ in gone}
+        # One walk for all of them (~2 ms on a pytest-sized process): the dropped copies
+        # are out of sys.modules, and a copy imported again holds its own new objects.
+        holders = _Holders("", (obj for objs in defined_by.values() for obj in objs.values()))
+        out = []
+        for name, module, now in gone:
+            defined = defined_by[name]
+            held = sorted((q, h) for q, obj in defined.items()
+                          if (h := holders.of(obj)) is not None)
+            if not held:
+                continue
+            handled.add(("sys.modules", name))
+            kind: Kind = "module-dropped" if now is NOTHING else "module-replaced"
+            setter = next((m for m in reversed(records) if m.op == "patch"
+                           and m.target == "sys.modules" and m.name in (None, name)), None)
+            if setter is not None:
+                leak = self._leak_from(setter, kind, now)
+                leak.target, leak.name = "sys.modules", name
+            else:
+                leak = Leak(kind, scope.test, scope.phase if scope.phase != "teardown"
+                            else "call", "sys.modules", name, fixture=scope.fixture,
+                            value=_summary(now), obj=now)
+                found = _oracle.find_modules_edit(scope.test, self.rootdir, name,
+                                                  self._fixtures_of(scope.test))
+                if found is not None:
+                    leak.where, leak.stack = found, [found]
+            qualname, holder = held[0]
+            leak.desc = f"{name}.{qualname} of the dropped copy is still held by {holder}" + (
+                f" (and {len(held) - 1} more)" if len(held) > 1 else "")
+            leak.before = summarize(module)
+            self._pending_copies[id(leak)] = (name, module)
+            out.append(leak)
+        return out
+
+    def _note_copies(self, accepted: list[Leak]) -> list[Leak]:
+        """Keep, weakly, the classes of the copy that left ``sys.modules`` for each accepted
+        leak, and which bindings of other modules still hold its objects (one walk for
+        all of a boundary's modules); a repeat adds its copy to the first leak."""
+        pending, self._pending_copies = self._pending_copies, {}
+        if not pending:
+            return accepted
+        mine = []
+        for leak in accepted:
+            if id(leak) not in pending:
+                continue
+            name, module = pending[id(leak)]
+            entry = next((known for known in self._copy_leaks if known.leak.id == leak.id),
+                         None)
+            if entry is None:
+                if leak not in self.leaks:
+                    continue
+                entry = _copies.CopyLeak(leak, name)
+                self._copy_leaks.append(entry)
+            # A repeat (a fixture re-importing the module for every test) adds its old
+            # classes; the bindings that hold old copies were found the first time.
+            mine.append((entry, _copies.defined_in(module, name), not entry.holders))
+        walk = [obj for _, objs, needed in mine if needed for obj in objs.values()]
+        # The old copies are out of sys.modules: the walk (which skips its name) meets
+        # only other modules' bindings.
+        holders = _Holders("", walk) if walk else None
+        for entry, objs, needed in mine:
+            held = [(q, text) for q, obj in objs.items()
+                    if (text := holders.of(obj))] if needed and holders is not None else []
+            entry.add(objs, held)
+        return accepted
 
     def _settle_threads(self, *, final: bool = False) -> list[Leak]:
         """Threads a scope left running are leaks only if they are still running a while
@@ -1031,6 +1176,12 @@ class Detector:
             if mutation.target == change.target and (
                 mutation.name == change.name or change.name is None or mutation.name is None
             ):
+                if mutation.op == "call" and not explains(
+                        mutation.desc, mutation.after_value(), change.before, change.after):
+                    # a call on the same resource that did not make this change (a
+                    # removeHandler after the setLevel that leaked, a filter added inside
+                    # catch_warnings): its line would be a guess
+                    continue
                 setter = mutation
                 break
         if setter is not None:
@@ -1043,9 +1194,13 @@ class Detector:
                         value=_summary(change.after), obj=change.after)
             if change.name is not None and change.target in (
                     "sys.modules", "builtins", "module:sys", "module:warnings"):
-                found = _oracle.find_store(scope.test, self.rootdir, change.name,
-                                           subscript=change.target == "sys.modules",
-                                           target=change.target)
+                found = self._find_store(scope.test, change.name,
+                                         subscript=change.target == "sys.modules",
+                                         target=change.target)
+                if found is None and change.kind in ("module-dropped", "module-replaced"):
+                    # a prefix wipe (del sys.modules[k] in a loop), a snapshot restore
+                    found = _oracle.find_modules_edit(scope.test, self.rootdir, change.name,
+                                                      self._fixtures_of(scope.test))
                 if found is not None:
                     leak.where, leak.stack = found, [found]
             elif change.target == "logging":
@@ -1055,9 +1210,11 @@ class Detector:
                     if found is not None:
                         leak.where, leak.stack = found, [found]
                         break
-            elif change.target == "sys.path":
+            elif change.target in ("sys.path", "sys.meta_path", "sys.path_hooks"):
                 fixtures = (scope.fixture,) if scope.fixture else self._fixtures_of(scope.test)
-                found = _oracle.find_path_edit(scope.test, self.rootdir, fixtures)
+                found = _oracle.find_path_edit(
+                    scope.test, self.rootdir, fixtures, target=change.target,
+                    added=change.added, entry=change.entry)
                 if found is not None:
                     leak.where, leak.stack = found, [found]
         leak.before = _summary(change.before)
@@ -1208,7 +1365,7 @@ class Detector:
             elif leak.target is not None:
                 obj = leak.obj()
                 now = current_value(leak.target, leak.name)
-                if obj is not NOTHING and same_value(obj, now):
+                if (obj is not NOTHING and same_value(obj, now)) or _victims.in_place(leak):
                     out.append(leak)
         return out
 
@@ -1225,34 +1382,120 @@ class Detector:
 
     def victim_of(
         self, test: str, reads: Callable[[frozenset[str]], Reads | set[str]],
-        failure_text: str = "",
+        failure_text: str = "", *, tb: Any = None, exc: object = None,
     ) -> list[Leak]:
         """Live leaks a failing ``test`` used: touched a leaked mock, could have read a
         leaked binding (its code or the project code it calls names it, through its
-        module or class: see ``_reads``), or failed on a leaked value."""
-        found: Reads | set[str] | None = None
-        hits = []
-        for leak in self.live():
-            obj = leak.obj()
-            evidence = ""
-            if obj is not NOTHING and is_mock(obj):
-                before = self._mock_counts.get(identity_key(leak))
-                if before is not None and _mock_activity(obj) > before:
-                    evidence = "called or touched the leaked mock during this test"
-            if not evidence and leak.name:
-                if found is None:
-                    found = reads(self._leaked_packages())
-                if _read_by(found, leak):
-                    evidence = f"read {leak.label}"
-            if not evidence and type(obj) is str and len(obj) >= 3 and failure_text and \
-                    repr(obj) in failure_text:
-                evidence = f"failed on the leaked value of {leak.label}"
+        module or class: see ``_reads``), read a leaked resource, or failed on a leaked
+        value (see ``_victims``); and mocks of ended tests it called or holds, which are
+        survivors by that very fact (reported now, before any collection confirms them)."""
+        _victims.freeze()  # our own reads below are not the test's
+        failure = _victims.Failure(test, reads, failure_text, tb, exc, self._leaked_packages,
+                                   self._imported_now())
+        hits: list[Leak] = []
+        for entry in self._copy_leaks:
+            # Not "live": the binding is gone or another copy is there; what is still in
+            # place is the old copy's objects, and the test met them.
+            leak = entry.leak
+            if test in leak.victims or leak.polluter == test:
+                continue
+            evidence = entry.met_in(exc if isinstance(exc, BaseException) else None)
+            if not evidence and entry.holders:
+                evidence = entry.read_by(failure.reads())
             if evidence:
-                if test not in leak.victims:
-                    leak.victims.append(test)
-                    leak.victim_evidence[test] = evidence
+                leak.victims.append(test)
+                leak.victim_evidence[test] = evidence
                 hits.append(leak)
+        for leak in self.live():
+            if leak in hits:
+                continue  # its old copy's evidence says more than "held the new one"
+            evidence = self._evidence(leak, failure)
+            if evidence:
+                self._link(leak, test, evidence)
+                hits.append(leak)
+        if tb is not None:
+            hits.extend(self._survivors_used(failure))
         return hits
+
+    def _evidence(self, leak: Leak, failure: _victims.Failure) -> str:
+        obj = leak.obj()
+        if obj is not NOTHING and is_mock(obj):
+            if leak.kind == "mock-survived":
+                return _victims.mock_evidence(obj, failure, "surviving mock",
+                                              _victims.mock_name(obj))
+            # a module replaced by a mock: used when its call history grew (an attribute
+            # read alone, ``hasattr`` by a plugin, says nothing)
+            evidence = _victims.mock_evidence(obj, failure, "leaked mock", leak.label,
+                                              calls_only=leak.target == "sys.modules")
+            if evidence:
+                return evidence
+            before = self._mock_counts.get(identity_key(leak))
+            if leak.target != "sys.modules" and before is not None and \
+                    _mock_activity(obj) > before:
+                return "called or touched the leaked mock during this test"
+        evidence = _victims.resource_evidence(leak, failure)
+        if evidence:
+            return evidence
+        if leak.name and leak.target not in ("cwd", "signal", "sys.path", "logging") and \
+                _read_by(failure.reads(), leak):
+            return f"read {leak.label}"
+        if type(obj) is str and len(obj) >= 3 and failure.text and \
+                repr(obj) in failure.text:
+            return f"failed on the leaked value of {leak.label}"
+        return ""
+
+    @staticmethod
+    def _link(leak: Leak, test: str, evidence: str) -> None:
+        if test not in leak.victims:
+            leak.victims.append(test)
+            leak.victim_evidence[test] = evidence
+
+    def _imported_now(self) -> list[str]:
+        """Modules imported so far during the running test (not taken: end() takes them)."""
+        if self._sources_seen is not self.tracer.sources:
+            self._cache_sources(self.tracer.sources)
+        audit = self.tracer.source("audit")
+        names = getattr(audit, "imported", None)
+        return list(names) if type(names) is list else []
+
+    def _survivors_used(self, failure: _victims.Failure) -> list[Leak]:
+        """Mocks made by tests that have ended, that the failing test called, holds or
+        shows: alive after their test by evidence, without waiting for a collection."""
+        mocks = self._mocks
+        if mocks is None or not mocks.created:
+            return []
+        ended, test = self._ended, failure.test
+
+        def done(s: Scope) -> bool:
+            key: object = (s.test, s.fixture) if s.wide else s.test
+            return key in ended and s.test != test
+
+        known = {identity_key(leak.obj()) for leak in self.leaks if leak.obj() is not NOTHING}
+        found: list[tuple[Leak, str]] = []
+        for obj, record in mocks.alive_created_in(done):
+            if identity_key(obj) in known or _held_by_known(obj, self.tracer):
+                continue
+            evidence = _victims.mock_evidence(obj, failure, "surviving mock",
+                                              _victims.mock_name(obj))
+            if not evidence:
+                continue
+            (chains,) = _alive_via([obj])
+            if chains is not None and not chains:
+                continue  # only the failing test's own frames keep it: not a leak
+            if chains and _only_via_ignored(self.config, obj, chains):
+                continue
+            mocks.forget(obj)  # judged now
+            leak = self._leak_from_creation(obj, record)
+            leak.alive_via = chains
+            found.append((leak, evidence))
+        obj = None  # no strong reference beyond this check
+        out = []
+        for leak in self._accept([leak for leak, _ in found]):
+            for candidate, evidence in found:
+                if candidate is leak:
+                    self._link(leak, test, evidence)
+            out.append(leak)
+        return out
 
 
 def _read_by(found: Reads | set[str], leak: Leak) -> bool:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Generator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _session, _tracer
+from . import _autostart, _session, _tracer, _victims
 from ._reads import Reads, reads_of_traceback
 from .config import (
     OFF,
@@ -349,6 +350,7 @@ def _start(config: pytest.Config) -> None:
         # filters after our check: a simplefilter() inside a test is not a leak.
         detector.ignore_targets.add("warnings")
     state = _State(settings, tracer, detector)
+    _track_imports(state, True)  # what conftests import and patch at once is seen
     state.parent = parent
     state.started_by = _session.started_by() if parent is not None else None
     state.marker = marker
@@ -407,10 +409,38 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
     try:
         return (yield)
     finally:
-        _guard(state, lambda: _end_collection(state))
+        _guard(state, lambda: _end_collection(state, session.config))
 
 
-def _end_collection(state: _State) -> None:
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """A test module about to be imported: where a change found at the collection boundary
+    may have been made (its line is looked up there on 3.10/3.11: no dict watcher saw it)."""
+    if isinstance(collector, pytest.Module):
+        state = _state(collector.config)
+        if state is not None:
+            state.detector.collected_files.append(str(collector.path))
+
+
+def _conftest_files(config: pytest.Config) -> list[str]:
+    """The conftests loaded so far, the rootdir's first (they are loaded outside in)."""
+    paths = []
+    for plugin in config.pluginmanager.get_plugins():
+        if issubclass(type(plugin), ModuleType):  # 3.10/3.11: a _TracedModule
+            path = vars(plugin).get("__file__")
+            if type(path) is str and os.path.basename(path) == "conftest.py":
+                paths.append(path)
+    return sorted(paths, key=lambda p: (p.count(os.sep), p))
+
+
+def _track_imports(state: _State, on: bool) -> None:
+    watch = state.tracer.source("watch")
+    if watch is not None:
+        watch.track_imports(on)  # type: ignore[attr-defined]
+
+
+def _end_collection(state: _State, config: pytest.Config) -> None:
+    _track_imports(state, False)
+    state.detector.collected_files[:0] = _conftest_files(config)
     leaks = state.detector.end(COLLECTION, collection=True)
     state.tracer.scope = BETWEEN
     _after_leaks(state, leaks)
@@ -610,6 +640,7 @@ def pytest_runtest_makereport(
             not call.excinfo.errisinstance((pytest.skip.Exception, pytest.xfail.Exception)):
         # before the report is rendered: rendering may call what a mocker patch replaced
         calls = _guard(state, lambda: _hint_calls(state, item))
+        _victims.freeze()  # what the test read is judged as of its failure
     report = yield
     if state is None or not report.failed or call.excinfo is None:
         return report
@@ -622,14 +653,14 @@ def pytest_runtest_makereport(
         return _names_in_traceback(excinfo.tb, packages)
 
     text = str(report.longrepr)[:20_000]
-    hits = _guard(state, lambda: state.detector.victim_of(item.nodeid, names, text)) or []
+    hits = _guard(state, lambda: state.detector.victim_of(
+        item.nodeid, names, text, tb=excinfo.tb, exc=excinfo.value)) or []
     live = _guard(state, state.detector.live) or []
+    # a module's old copy that this test met: no binding is "live", its objects are
+    live += [leak for leak in hits if leak not in live]
     if live:
-        lines = []
-        for leak in live:
-            used = " (used by this test)" if leak in hits else ""
-            lines.append(f"{leak.id} {leak.kind}: {leak.label} from {leak.polluter}{used}")
-        report.sections.append(("patchtrace: pollution present", "\n".join(lines)))
+        report.sections.append(("patchtrace: pollution present",
+                                "\n".join(_victims.pollution_lines(live, hits, item.nodeid))))
     if calls is not None:  # not in teardown: by then the records no longer hold originals
         _guard(state, lambda: _add_hints(state, item, report, excinfo.tb, calls))
     return report

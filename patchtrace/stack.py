@@ -29,7 +29,8 @@ import sysconfig
 from types import CodeType, FrameType
 from typing import Final, final
 
-__all__ = ["Frame", "Stack", "capture", "frame_file", "function_at", "is_hidden"]
+__all__ = ["Frame", "Stack", "capture", "capture_raw", "frame_file", "function_at",
+           "is_hidden"]
 
 _MAX_DEPTH: Final = 80
 #: captured at import: a test that leaves ``sys._getframe = None`` (or mocked) must not cost
@@ -405,12 +406,44 @@ def frame_file(frame: FrameType) -> str:
     return frame.f_code.co_filename
 
 
+#: file -> position -> the one item tuple for it (see capture_raw): a suite's records are made
+#: from the same few lines over and over, and each item is kept by every record
+_interned: dict[str, dict[int, tuple[str, int, CodeType | str | None]]] = {}
+_INTERNED_MAX: Final = 50_000
+_interned_count = 0
+
+
+def _item(filename: str, key: int, position: int,
+          code: CodeType | None) -> tuple[str, int, CodeType | str | None]:
+    """The shared ``(file, position, code)`` item (made once per file and position)."""
+    global _interned_count
+    items = _interned.get(filename)
+    if items is None:
+        if _interned_count > _INTERNED_MAX:
+            _interned.clear()
+            _interned_count = 0
+        items = _interned[filename] = {}
+    item = items.get(key)
+    if item is None or item[2] is not code:
+        item = items[key] = (filename, position, code)
+        _interned_count += 1
+    return item
+
+
 def capture(skip: int = 0, limit: int = _MAX_DEPTH, *, hidden: bool = False) -> Stack:
-    """Capture the caller's stack cheaply. ``skip`` drops that many extra inner frames.
+    """Capture the caller's stack cheaply (see :func:`capture_raw`)."""
+    return Stack(capture_raw(skip + 1, limit, hidden=hidden))
+
+
+def capture_raw(skip: int = 0, limit: int = _MAX_DEPTH, *,
+                hidden: bool = False) -> tuple[tuple[str, int, CodeType | str | None], ...]:
+    """Capture the caller's stack cheaply, as the items of a :class:`Stack` (what a lazy
+    record keeps). ``skip`` drops that many extra inner frames.
 
     Hidden frames (mock's internals, the standard library) are kept by file only, unless
     ``hidden``: then their code too, for the few readers of their function names (the
-    debugger tells a ``@patch`` decorator's frames apart).
+    debugger tells a ``@patch`` decorator's frames apart). Each item is shared by every
+    stack with the same frame position (``_item``): a record costs a tuple of pointers.
 
     ~0.3 µs per frame: most of it is CPython materializing frame objects for ``f_back``
     (3.11+) and computing ``f_lineno``; the walk stops at pytest's runner.
@@ -418,11 +451,12 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH, *, hidden: bool = False) -> 
     try:
         frame: FrameType | None = _getframe(skip + 1)
     except ValueError:
-        return EMPTY
+        return ()
     items: list[tuple[str, int, CodeType | str | None]] = []
     append = items.append
     drivers = _driver_cache
     hidden_files = _hidden_cache
+    interned = _interned
     while frame is not None and limit:
         filename = frame.f_globals.get("__file__")
         code = None
@@ -433,21 +467,36 @@ def capture(skip: int = 0, limit: int = _MAX_DEPTH, *, hidden: bool = False) -> 
         # keeping the driver frame so where() can tell machinery from user code (without
         # its position: nobody shows a driver's line).
         driver = drivers.get(filename)
+        known = interned.get(filename)
         if driver or (driver is None and is_driver(filename)):
-            append((filename, 0, None))
+            item = known.get(0) if known is not None else None
+            append(item if item is not None and item[2] is None
+                   else _item(filename, 0, 0, None))
             break
         if code is None:
             if not hidden and (hidden_files[filename] if filename in hidden_files
                                else is_hidden(filename)):
-                append((filename, 0, None))  # never shown: no line, no f_code for it
+                # never shown: no line, no f_code for it
+                item = known.get(0) if known is not None else None
+                append(item if item is not None and item[2] is None
+                       else _item(filename, 0, 0, None))
             else:
                 lasti = frame.f_lasti
                 if lasti < _LINENO_CHEAP:
-                    append((filename, frame.f_lineno or 0, None))
+                    line = frame.f_lineno or 0
+                    item = known.get(line) if known is not None else None
+                    append(item if item is not None and item[2] is None
+                           else _item(filename, line, line, None))
                 else:
-                    append((filename, lasti, frame.f_code))
+                    code = frame.f_code
+                    item = known.get(~lasti) if known is not None else None
+                    append(item if item is not None and item[2] is code
+                           else _item(filename, ~lasti, lasti, code))
         else:
-            append((filename, frame.f_lasti, code))
+            lasti = frame.f_lasti
+            item = known.get(~lasti) if known is not None else None
+            append(item if item is not None and item[2] is code
+                   else _item(filename, ~lasti, lasti, code))
         frame = frame.f_back
         limit -= 1
-    return Stack(tuple(items))
+    return tuple(items)

@@ -18,7 +18,7 @@ from ._vocab import ATOMS as _ATOMS
 __all__ = ["ValueSummary", "identity_key", "is_mock", "is_plain", "mock_classes", "safe_repr",
            "same_value", "summarize", "type_name"]
 
-_MOCK_MODULES: Final = ("unittest.mock", "mock")  # "mock" is the PyPI backport pytest-mock can use
+_MOCK_MODULES: Final = ("unittest.mock", "mock.mock")  # "mock.mock": the PyPI backport
 _REPR_LIMIT: Final = 120
 
 
@@ -51,23 +51,57 @@ def mock_classes() -> tuple[type, ...]:
     return _mock_cache[2]
 
 
+#: (module, name) of the base class of every mock: unittest.mock's, and the PyPI backport's
+#: (``mock.mock``, which the ``mock`` package re-exports)
+_MOCK_BASES: Final = frozenset({("unittest.mock", "NonCallableMock"),
+                                ("mock.mock", "NonCallableMock")})
+_class_name: Final = type.__dict__["__name__"].__get__
+_class_module: Final = type.__dict__["__module__"].__get__
+_class_mro: Final = type.__dict__["__mro__"].__get__
+
+
+_class_flags: Final = type.__dict__["__flags__"].__get__
+_HEAPTYPE: Final = 1 << 9
+#: identity keys of static (C) types seen: never a mock, and never freed (a bounded set)
+_static_types: set[int] = set()
+
+
+def _mock_type(cls: type) -> bool:
+    """A class deriving from a mock base, known by its MRO's raw names: the backport's
+    classes are recognised without importing ``mock``, and so are those of a second copy
+    of a mock module (a test that re-imports it)."""
+    key = identity_key(cls)
+    if key in _static_types:
+        return False
+    try:
+        for klass in _class_mro(cls):
+            if _class_name(klass) == "NonCallableMock" and \
+                    (_class_module(klass), "NonCallableMock") in _MOCK_BASES:
+                return True
+        if not _class_flags(cls) & _HEAPTYPE:
+            _static_types.add(key)
+    except Exception:  # a metaclass can do anything
+        return False
+    return False
+
+
 def is_mock(obj: object) -> bool:
-    """True for instances of unittest.mock's classes (or subclasses) and autospecced functions.
+    """True for instances of unittest.mock's classes (or subclasses), of the ``mock``
+    backport's, and autospecced functions.
 
     Decided from ``type(obj)`` and raw ``__dict__`` reads only, so a mock with a ``spec``
     (whose ``__class__`` is the spec) is still recognised and no child mock is created.
     """
-    bases = mock_classes()
-    if not bases:
-        return False
     cls = type(obj)
-    if issubclass(cls, bases):
+    bases = mock_classes()
+    if bases and issubclass(cls, bases):
         return True
     if cls is types.FunctionType:
         # create_autospec(func) returns a real function carrying the mock in __dict__['mock'].
         inner = obj.__dict__.get("mock")
-        return inner is not None and issubclass(type(inner), bases)
-    return False
+        return inner is not None and ((bool(bases) and issubclass(type(inner), bases))
+                                      or _mock_type(type(inner)))
+    return _mock_type(cls)
 
 
 def type_name(obj: object) -> str:

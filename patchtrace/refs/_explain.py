@@ -10,7 +10,7 @@ from typing import IO, Any
 from patchtrace.values import is_mock, safe_repr, type_name
 
 from ._edges import describe
-from ._graph import Fetcher, Roots, Search, ignored_ids, search_all
+from ._graph import Fetcher, Roots, Search, Strategy, ignored_ids, search_all
 from ._model import Chain, Explanation
 
 __all__ = ["explain", "explain_all", "why"]
@@ -24,6 +24,7 @@ def explain(
     skip_tracebacks: bool = False,
     skip_runner: bool = False,
     max_depth: int = 64,
+    strategy: Strategy = "auto",
 ) -> Explanation:
     """The shortest chains of references from roots (modules, classes, thread stacks, ...)
     down to ``obj``, as plain data that holds no reference to ``obj`` or anything on the way.
@@ -36,7 +37,7 @@ def explain(
     """
     return explain_all(
         (obj,), max_chains=max_chains, ignore=ignore, skip_tracebacks=skip_tracebacks,
-        skip_runner=skip_runner, max_depth=max_depth,
+        skip_runner=skip_runner, max_depth=max_depth, strategy=strategy,
     )[0]
 
 
@@ -48,6 +49,7 @@ def explain_all(
     skip_tracebacks: bool = False,
     skip_runner: bool = False,
     max_depth: int = 64,
+    strategy: Strategy = "auto",
 ) -> list[Explanation]:
     """``explain()`` for many objects at once: one :class:`Explanation` per object, in order,
     each the same as ``explain(obj)`` would give.
@@ -56,6 +58,13 @@ def explain_all(
     level for all of them, and a node reached by several is fetched once), so the cost is
     bounded by the deepest chain rather than by the sum of them.  The list or tuple passed as
     ``objects`` is not a reason for anything to be alive.
+
+    ``strategy``: where the referrers come from.  ``"levels"``: one ``gc.get_referrers``
+    per level over the union of every search's frontier (best for narrow or shared chains);
+    ``"index"``: one reverse-reference index of the whole heap, built in one pass (best for
+    many disjoint chains; not built past ``refs._index.MAX_BYTES``, then levels);
+    ``"auto"`` (the default): levels until the cost model says the index is cheaper.  All
+    three give the same chains.
     """
     targets: list[object] = list(objects)
     if not targets:
@@ -90,7 +99,7 @@ def explain_all(
             if not pending:
                 break
             if fetcher is None:
-                fetcher = Fetcher(ignore_ids)
+                fetcher = Fetcher(ignore_ids, strategy)
             else:
                 # Naming the first pass's chains may have given instances a __dict__ of
                 # their own: what was cached about their referrers is stale.

@@ -87,15 +87,16 @@ class Report:
     """One run's findings, ready to render. Build it with :func:`build`."""
 
     __slots__ = ("baseline_error", "children", "crashed", "errors", "extra", "failed_run",
-                 "hints", "leaks", "mutations", "outputs", "rootdir", "same_change", "seed",
-                 "session", "tests")
+                 "hints", "leaks", "mutations", "outputs", "pollution", "rootdir",
+                 "same_change", "seed", "session", "tests")
 
     def __init__(self, leaks: Sequence[Leak], *, tests: int, mutations: int, rootdir: str,
                  hints: Iterable[Mapping[str, Any]] = (),
                  children: Iterable[Mapping[str, Any]] = (),
                  extra: Mapping[str, Any] | None = None, seed: str | None = None,
                  session: bool = True, crashed: Iterable[str] = (),
-                 errors: Iterable[str] = (), baseline_error: str | None = None) -> None:
+                 errors: Iterable[str] = (), baseline_error: str | None = None,
+                 pollution: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
         #: numbered and masked (see the module's docstring)
         self.leaks: list[Leak] = list(leaks)
         #: the first leak's id -> the same change's leaks on other workers (:func:`same_change`)
@@ -123,6 +124,12 @@ class Report:
         self.errors: list[str] = [str(line) for line in errors]
         #: why PATCHTRACE_BASELINE could not be read
         self.baseline_error = baseline_error
+        #: plain unittest: each failing test's "pollution present" lines (pytest shows
+        #: them in the failure's report instead), masked
+        from .secrets import mask_values
+
+        self.pollution: list[tuple[str, list[str]]] = [
+            (str(test), [mask_values(str(line)) for line in lines]) for test, lines in pollution]
         #: strict mode: the exit status is 1 only because of leaks no test raised
         self.failed_run = False
         #: (what, path, None when written, or why not): filled by the writer

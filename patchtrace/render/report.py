@@ -251,6 +251,10 @@ def write_summary(model: Report, config: Config, terminal: Terminal, *,
                       f"(reproduce with -p randomly --randomly-seed={model.seed})")
     for line in leak_lines(model, terminal, internal_error=internal_error):
         terminal.line(line)
+    for test_id, lines in model.pollution:  # as pytest's failure reports show them
+        terminal.line(f"patchtrace: pollution present when {test_id} failed:")
+        for line in lines:
+            terminal.line(f"  {line}")
     _outputs(model, terminal)
     if model.failed_run:
         terminal.line("patchtrace (strict): no test failed, but these leaks fail the run "

@@ -15,8 +15,9 @@ def default_sources() -> list[Source]:
     from .calls import CallsSource
     from .mock import MockSource
     from .monkeypatch import MonkeyPatchSource
+    from .reads import ReadsSource
     from .reload import ReloadSource
     from .watch import WatchSource
 
-    return [AuditSource(), MockSource(), MonkeyPatchSource(), ReloadSource(), WatchSource(),
-            CallsSource()]
+    return [AuditSource(), ReadsSource(), MockSource(), MonkeyPatchSource(), ReloadSource(),
+            WatchSource(), CallsSource()]

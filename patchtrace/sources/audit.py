@@ -1,4 +1,5 @@
-"""``sys.addaudithook``: environment writes, chdir, imports, ``__class__``/``__code__`` swaps.
+"""``sys.addaudithook``: environment writes, chdir, imports, ``__class__``/``__code__`` swaps,
+``sys.settrace``/``sys.setprofile`` calls.
 
 An audit hook cannot be removed, so it is installed once per process and consults a
 module global to know whether anything listens. It returns within a set lookup for the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
@@ -21,12 +23,15 @@ from ..naming import target_of
 if TYPE_CHECKING:
     from .._tracer import Tracer
 
-__all__ = ["AuditSource", "chdirs"]
+__all__ = ["AuditSource", "chdirs", "events"]
 
 _EVENTS: Final = frozenset(
     {"os.putenv", "os.unsetenv", "os.chdir", "import", "object.__setattr__",
-     "cpython.run_file", "cpython.run_module", "cpython.run_command", "cpython.run_stdin"}
+     "cpython.run_file", "cpython.run_module", "cpython.run_command", "cpython.run_stdin",
+     "open", "os.listdir", "os.scandir", "sys.settrace", "sys.setprofile"}
 )
+#: paths opened or listed: forwarded to the read log (``sources/reads.py``), nothing recorded
+_PATH_EVENTS: Final = frozenset({"open", "os.listdir", "os.scandir"})
 _FUNCTION_ATTRS: Final = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 _SKIP_ENV: Final = frozenset({b"PYTEST_CURRENT_TEST", "PYTEST_CURRENT_TEST"})
 _FS_ENCODING: Final = sys.getfilesystemencoding()
@@ -35,6 +40,18 @@ _OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 _listener: AuditSource | None = None
 _installed = False
 _chdirs = 0
+_path_reader: Callable[[str, tuple[Any, ...]], None] | None = None
+
+
+def set_path_reader(reader: Callable[[str, tuple[Any, ...]], None] | None) -> None:
+    """Who hears of paths opened or listed (the read log of ``sources/reads.py``)."""
+    global _path_reader
+    _path_reader = reader
+#: environment writes (pytest's own variable left out) and imports seen so far, counted
+#: even inside our own wrappers: what the boundary comparison asks before it re-reads
+#: the environment, and the loggers a module's import-time code may configure
+_env_writes = 0
+_imports = 0
 
 
 def chdirs() -> int | None:
@@ -43,12 +60,32 @@ def chdirs() -> int | None:
     return _chdirs if _listener is not None else None
 
 
+def events() -> tuple[int, int, int] | None:
+    """(chdir calls, environment writes, imports) seen so far; None when not listening."""
+    return (_chdirs, _env_writes, _imports) if _listener is not None else None
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if event not in _EVENTS:
+        return
+    if event in _PATH_EVENTS:
+        reader = _path_reader
+        if reader is not None:
+            try:
+                reader(event, args)
+            except Exception:
+                pass
         return
     if event == "os.chdir":
         global _chdirs
         _chdirs += 1
+    elif event == "os.putenv" or event == "os.unsetenv":
+        if args[0] not in _SKIP_ENV:
+            global _env_writes
+            _env_writes += 1
+    elif event == "import":
+        global _imports
+        _imports += 1
     source = _listener
     if source is None:
         return
@@ -121,6 +158,18 @@ class AuditSource:
                 before = NOTHING
             tracer.record("chdir", "audit", "cwd", None, before, _text(args[0]),
                           stack=_stack.capture(2))
+        elif event == "sys.settrace" or event == "sys.setprofile":
+            # Raised before the function is set, by sys.settrace/setprofile and by C callers
+            # of PyEval_SetTrace (coverage, cProfile): the line of the user's call, if a
+            # user made it; the boundary compares what is set. An audit event, not a
+            # wrapper: a wrapper's frame would be traced or profiled by what it installs.
+            from .calls import _user_stack
+
+            stack = _user_stack(1)  # _hook <- handle <- _user_stack
+            if stack is not None:
+                name = event.partition(".")[2]
+                tracer.record("call", "audit", "module:sys", name, NOTHING, NOTHING,
+                              desc=f"{event}(...)", stack=stack)
         elif event == "import":
             self.imported.append(str(args[0]))
             if len(self.imported) > 10_000:

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MockSource"]
 
-_MODULES: Final = ("unittest.mock", "mock")
+#: the backport's classes live in ``mock.mock`` (the ``mock`` package re-exports only the
+#: public names: its ``_patch`` and ``_patch_dict`` are not there)
+_MODULES: Final = ("unittest.mock", "mock.mock")
 #: set by NonCallableMock.__init__ for children (CallableMixin passes them positionally)
 _CHILD_ATTRS: Final = ("_mock_parent", "_mock_new_parent")
 
@@ -41,7 +43,11 @@ _CHILD_ATTRS: Final = ("_mock_parent", "_mock_new_parent")
 def _path_hint(patcher: Any) -> str | None:
     """The dotted path of ``patch('pkg.mod.attr')``: 3.11+ keep it in a partial, 3.10 in a
     lambda's closure; ``patch.object`` has none."""
-    getter = patcher.__dict__.get("getter")
+    return path_hint_of_getter(patcher.__dict__.get("getter"))
+
+
+def path_hint_of_getter(getter: Any) -> str | None:
+    """:func:`_path_hint` from the patcher's ``getter``."""
     if isinstance(getter, functools.partial) and getter.args and isinstance(getter.args[0], str):
         return str(getter.args[0])
     closure = getattr(getter, "__closure__", None) if callable(getter) else None
@@ -59,6 +65,24 @@ def _describe(hint: str | None, attribute: str) -> str:
     if hint is not None:
         return f"patch('{hint}.{attribute}')"
     return f"patch.object(..., {attribute!r})"
+
+
+def _described(_target: str, attribute: str | None, hint: str | None) -> str:
+    """A lazy record's ``desc`` (see ``ledger.materialise``)."""
+    return _describe(hint, attribute or "")
+
+
+#: hint -> the lazy ``desc`` of its records, one tuple for all of them
+_descs: dict[str | None, tuple[Any, str | None]] = {}
+
+
+def _desc_of(hint: str | None) -> tuple[Any, str | None]:
+    desc = _descs.get(hint)
+    if desc is None:
+        if len(_descs) > 5_000:
+            _descs.clear()
+        desc = _descs[hint] = (_described, hint)
+    return desc
 
 
 class MockCreation:
@@ -154,13 +178,13 @@ class MockSource:
         after = raw_attribute(target, attribute)
         if after is NOTHING:
             after = getattr(target, attribute, NOTHING)
-        hint = _path_hint(patcher)
-        mutation = tracer.record(
-            "patch", "mock", target_of(target, hint), attribute, before, after,
-            token=tracer.ledger.next_seq(), desc=_describe(hint, attribute), patcher=patcher,
-            stack=_stack.capture(2, hidden=True), holder=target,
+        hint = path_hint_of_getter(state.get("getter"))
+        # A lazy record: the target is named, and the description made, when it is read.
+        self._tokens[identity_key(patcher)] = tracer.record(
+            "patch", "mock", _as_target(target, hint), attribute, before, after,
+            token=tracer.ledger.next_seq(), desc=_desc_of(hint), patcher=patcher,
+            stack=_stack.capture_raw(2, hidden=True), hint=hint,
         )
-        self._tokens[identity_key(patcher)] = mutation.seq
 
     def _make_exit(self, original: Any) -> Any:
         source = self
@@ -195,18 +219,14 @@ class MockSource:
         if token is None or not isinstance(attribute, str):
             return
         restored = raw_attribute(target, attribute)
-        applied = tracer.ledger.applied(token)
-        if applied is not None:  # named when it was applied: the same target, the same words
-            named, desc = applied.target, applied.desc
-        else:
-            hint = _path_hint(patcher)
-            named, desc = target_of(target, hint), _describe(hint, attribute)
-        mutation = tracer.record(
-            "unpatch", "mock", named, attribute, current, restored, token=token, desc=desc,
-            stack=_stack.capture(2),
+        # Named as the patch record is (the same object and hint: the same target, the
+        # same words), when it is read.
+        hint = path_hint_of_getter(patcher.__dict__.get("getter"))
+        tracer.record(
+            "unpatch", "mock", _as_target(target, hint), attribute, current, restored,
+            token=token, desc=_desc_of(hint), stack=_stack.capture_raw(2), hint=hint,
+            unwinding=None if error is None else (type(error).__name__, id(error)),
         )
-        if error is not None:
-            mutation.unwinding = (type(error).__name__, id(error))
 
     # -- patch.dict ---------------------------------------------------------------------------
     def _make_dict_patch(self, original: Any) -> Any:
@@ -244,12 +264,11 @@ class MockSource:
         shown = ", ".join(_key_name(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
         where = hint or target_of(in_dict)
         desc = f"patch.dict({where!s}, {{{shown}}}{', clear=True' if patcher.clear else ''})"
-        mutation = tracer.record(
+        self._tokens[identity_key(patcher)] = tracer.record(
             "patch", "mock", _dict_target(in_dict, hint), name, before, after,
             token=tracer.ledger.next_seq(), desc=desc, patcher=patcher,
-            stack=_stack.capture(2, hidden=True),
+            stack=_stack.capture_raw(2, hidden=True),
         )
-        self._tokens[identity_key(patcher)] = mutation.seq
 
     def _make_dict_unpatch(self, original: Any) -> Any:
         source = self
@@ -266,13 +285,12 @@ class MockSource:
             try:
                 token = source._tokens.pop(identity_key(patcher), None)
                 if token is not None:
-                    mutation = tracer.record(
-                        "unpatch", "mock", _dict_target(patcher.in_dict, None), None, NOTHING,
-                        NOTHING, token=token, stack=_stack.capture(1),
-                    )
                     error = sys.exc_info()[1]  # set while an exception propagates through
-                    if error is not None:       # the with block or the decorator
-                        mutation.unwinding = (type(error).__name__, id(error))
+                    tracer.record(              # the with block or the decorator
+                        "unpatch", "mock", _dict_target(patcher.in_dict, None), None, NOTHING,
+                        NOTHING, token=token, stack=_stack.capture_raw(1),
+                        unwinding=None if error is None else (type(error).__name__, id(error)),
+                    )
             except Exception as exc:
                 tracer.internal_error("mock source", exc)
             return result
@@ -319,6 +337,12 @@ class MockSource:
             if obj is not None:
                 out.append((obj, record))
         return out
+
+
+def _as_target(target: object, hint: str | None) -> object:
+    """What a lazy record keeps as its target: the object (named when read), or the name
+    now for a string (a record's string target is its name)."""
+    return target_of(target, hint) if type(target) is str else target
 
 
 def _forget(created: dict[int, MockCreation], key: int, _ref: object) -> None:

@@ -39,8 +39,8 @@ class MonkeyPatchSource:
         self._tracer: Tracer | None = None
         self._originals: list[tuple[type, str, Any]] = []
         self._depth = 0
-        #: identity_key(MonkeyPatch) -> tokens of its applied patches
-        self._tokens: dict[int, list[int]] = {}
+        #: identity_key(MonkeyPatch) -> (token, target, name) of its applied patches
+        self._tokens: dict[int, list[tuple[int, object, str | None]]] = {}
 
     def install(self, tracer: Tracer) -> None:
         self._tracer = tracer
@@ -104,30 +104,30 @@ class MonkeyPatchSource:
         saved: tuple[Any, Any],
         cwd: str | None,
     ) -> None:
-        stack = _stack.capture(2)
-        records: list[tuple[str, str | None, object, object, object]] = []
+        stack = _stack.capture_raw(2)
+        # Lazy records: targets are kept as objects (named when read, see ledger).
+        records: list[tuple[object, str | None, object, object]] = []
         for target, name, oldval in mp._setattr[lengths[0]:]:
             after = raw_attribute(target, name)
             before = NOTHING if _is_notset(oldval) else oldval
-            records.append((target_of(target), name, before, after, target))
+            records.append((_as_target(target), name, before, after))
         for dictionary, key, oldval in mp._setitem[lengths[1]:]:
             before = NOTHING if _is_notset(oldval) else oldval
             after = dictionary.get(key, NOTHING) if hasattr(dictionary, "get") else NOTHING
-            records.append((target_of(dictionary), _key(key), before, after, None))
+            records.append((_as_target(dictionary), _key(key), before, after))
         if method == "syspath_prepend" and args:
-            records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0]), None))
+            records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0])))
         if method == "chdir" and args:
-            records.append(("cwd", None, cwd, _getcwd(), None))
+            records.append(("cwd", None, cwd, _getcwd()))
         tokens = self._tokens.setdefault(identity_key(mp), [])
-        for target_name, name, before, after, holder in records:
+        desc = _DESCS.get(method) or (_described, method)
+        for target, name, before, after in records:
             token = tracer.ledger.next_seq()
-            shown = _label(target_name, name) if method not in ("chdir", "syspath_prepend") \
-                else (name or "")
             tracer.record(
-                "patch", "monkeypatch", target_name, name, before, after, token=token,
-                desc=f"monkeypatch.{method}({shown})", patcher=mp, stack=stack, holder=holder,
+                "patch", "monkeypatch", target, name, before, after, token=token,
+                desc=desc, patcher=mp, stack=stack,
             )
-            tokens.append(token)
+            tokens.append((token, target, name))
 
     def _install_undo(self, cls: type, original: Any) -> None:
         source = self
@@ -145,13 +145,13 @@ class MonkeyPatchSource:
             try:
                 tokens = source._tokens.pop(identity_key(mp), [])
                 if tokens:
-                    stack = _stack.capture(1)
-                    for token in reversed(tokens):
-                        applied = tracer.ledger.applied(token)
-                        if applied is None:
+                    stack = _stack.capture_raw(1)
+                    is_applied = tracer.ledger.is_applied
+                    for token, target, name in reversed(tokens):
+                        if not is_applied(token):
                             continue
                         tracer.record(
-                            "unpatch", "monkeypatch", applied.target, applied.name, NOTHING,
+                            "unpatch", "monkeypatch", target, name, NOTHING,
                             NOTHING, token=token, desc="monkeypatch.undo()", stack=stack,
                         )
             except Exception as exc:
@@ -161,6 +161,21 @@ class MonkeyPatchSource:
         undo.__patchtrace__ = True  # type: ignore[attr-defined]
         self._originals.append((cls, "undo", original))
         setattr(cls, "undo", undo)
+
+
+def _as_target(target: object) -> object:
+    """A lazy record's target: the object, named when read (a string is named now)."""
+    return target_of(target) if type(target) is str else target
+
+
+def _described(target: str, name: str | None, method: str) -> str:
+    """A lazy record's ``desc`` (see ``ledger.materialise``)."""
+    shown = _label(target, name) if method not in ("chdir", "syspath_prepend") else (name or "")
+    return f"monkeypatch.{method}({shown})"
+
+
+#: the lazy ``desc`` of each method's records, one tuple for all of them
+_DESCS: Final = {method: (_described, method) for method in _METHODS}
 
 
 def _getcwd() -> str | None:

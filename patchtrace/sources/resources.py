@@ -32,6 +32,7 @@ from ..ledger import NOTHING
 from ..values import identity_key, is_mock
 from ._imports import is_ours
 from .audit import chdirs as audit_chdirs
+from .audit import events as audit_events
 
 __all__ = ["Change", "Snapshot", "diff", "take"]
 
@@ -40,15 +41,20 @@ __all__ = ["Change", "Snapshot", "diff", "take"]
 class Change:
     """One difference between two snapshots."""
 
-    __slots__ = ("after", "before", "kind", "name", "needs_line", "target")
+    __slots__ = ("added", "after", "before", "entry", "kind", "name", "needs_line", "target")
 
     def __init__(self, kind: Kind, target: str, name: str | None, before: object, after: object,
-                 *, needs_line: bool = False):
+                 *, needs_line: bool = False, added: bool | None = None,
+                 entry: object = NOTHING):
         self.kind = kind
         self.target = target
         self.name = name
         self.before = before
         self.after = after
+        #: for a list (sys.path, sys.meta_path, sys.path_hooks): whether the entry was added
+        #: (or one more copy of it) or removed, and the entry itself, for the source oracle
+        self.added = added
+        self.entry = entry
         #: a leak only when a user line is known for it (a record of the call that made
         #: it, or a statement in the polluter's source): a logger a library created and
         #: configured as it was imported, a sys.path entry pytest inserted once more
@@ -298,8 +304,8 @@ class _Loggers:
     identity. Measured with 2,000 loggers: see docs/performance.md.
     """
 
-    __slots__ = ("attrs", "current", "dicts", "handlers", "lists", "loggers_copy", "names",
-                 "nonempty", "read_tags", "rebuilds", "root", "tags", "total")
+    __slots__ = ("attrs", "current", "dicts", "handlers", "lengths", "lists", "loggers_copy",
+                 "names", "nonempty", "read_tags", "rebuilds", "root", "tags", "total")
 
     def __init__(self) -> None:
         self.loggers_copy: object = None
@@ -316,6 +322,8 @@ class _Loggers:
         self.total = 0
         #: how often the loggers were listed again (``loggerDict`` changed)
         self.rebuilds = 0
+        #: the length of every handler list at the last read (``unchanged``)
+        self.lengths: tuple[int, ...] = ()
 
     def _rebuild(self, root: object, loggers: dict[Any, Any], placeholder: object) -> None:
         entries: list[tuple[int, str, dict[str, Any]]] = []
@@ -360,6 +368,29 @@ class _Loggers:
         disable = state.get("_disable", state.get("disable"))  # a property over _disable (3.7+)
         return (self.names, self.handlers, self.attrs, disable)
 
+    def unchanged(self, logging: ModuleType) -> bool:
+        """The catch-all of :func:`take`: the same ``loggerDict`` (version tag) and root, no
+        logger's ``__dict__`` tag moved (an attribute store: ``logger.handlers = [...]``,
+        ``logger.propagate = False``), every handler list as long as it was. Only where
+        tags move (3.10-3.12); a handler replaced in place (``handlers[0] = h``) is
+        found at the next full read."""
+        read = self.read_tags
+        if read is None:
+            return False
+        namespace = logging.__dict__
+        root = namespace.get("root")
+        logger_cls = namespace.get("Logger")
+        cls_dict = _raw_dict(logger_cls) if isinstance(logger_cls, type) else None
+        manager = cls_dict.get("manager") if cls_dict is not None else None
+        state = _raw_dict(manager) if manager is not None else None
+        loggers = state.get("loggerDict") if state is not None else None
+        if type(loggers) is not dict or root is not self.root or \
+                _copy_of(loggers) is not self.loggers_copy:
+            return False
+        if sum(read()) != self.total:
+            return False
+        return tuple(map(len, self.lists)) == self.lengths
+
     def _refresh(self) -> None:
         read = self.read_tags
         moved: list[int] | None = None
@@ -387,6 +418,7 @@ class _Loggers:
 
     def _read_handlers(self) -> None:
         lists = self.lists
+        self.lengths = tuple(map(len, lists))
         # Most loggers have no handler: find the few that do in C (a list's truth is its
         # size), then compare those by identity.
         nonempty = tuple(compress(range(len(lists)), lists))
@@ -430,10 +462,16 @@ def _raw_dict(obj: object) -> dict[str, Any] | None:
     if type(namespace) is dict:
         return namespace
     if type(obj) is type or isinstance(obj, type):  # a class: the dict behind its mappingproxy
-        from .watch import _class_dict
+        global _class_dict
+        if _class_dict is None:  # watch imports this module: looked up once, not per call
+            from .watch import _class_dict as found
 
+            _class_dict = found
         return _class_dict(obj)
     return None
+
+
+_class_dict: Callable[[type], dict[str, Any] | None] | None = None
 
 
 #: handler class -> made by pytest's logging plugin (it adds a new one around every phase)
@@ -621,40 +659,116 @@ def _namespaces() -> tuple[dict[str, object], ...]:
     return tuple(out)
 
 
-def take() -> Snapshot:
+class _Seen:
+    """What the last snapshot read, and under which events: the parts that only an event
+    can change are read again only after one (see :func:`take`)."""
+
+    __slots__ = ("env", "env_key", "identity", "lists", "locale", "locale_key", "logging",
+                 "logging_key", "reads", "values")
+
+    def __init__(self) -> None:
+        self.env: dict[Any, Any] = {}
+        self.env_key: object = None
+        self.logging: object = NOTHING
+        self.logging_key: object = None
+        self.locale: object = NOTHING
+        self.locale_key: object = None
+        self.identity: tuple[object, ...] = ()
+        self.values: tuple[object, ...] = ()
+        self.lists: tuple[tuple[object, ...], ...] = ()
+        #: part -> how often it was read in full (the rest of the time it was reused)
+        self.reads: dict[str, int] = {"env": 0, "logging": 0, "locale": 0}
+
+
+_seen: Final = _Seen()
+
+
+def reads() -> dict[str, int]:
+    """How often each event-driven part was read in full so far (for tests, benchmarks)."""
+    return dict(_seen.reads)
+
+
+def take(calls: int | None = None) -> Snapshot:
     """A snapshot (~10 µs): one flat function, since it runs at every boundary and each
     Python call costs as much as several of its probes. Probes never raise: a probe that
-    cannot answer gives NOTHING."""
+    cannot answer gives NOTHING.
+
+    Driven by events where events exist: the environment is copied again only after an
+    ``os.putenv``/``os.unsetenv`` audit event (pytest's own variable aside) or when its
+    ``_data`` dict is another one or has another length (the catch-all for a write behind
+    the hook's back); the loggers are re-read only after a wrapped logging call (``calls``,
+    the tracer's count of the calls source's records) or an import, or when the
+    catch-all moved (the loggers' version tags and handler-list lengths, see
+    ``_Loggers``); the locale only after a wrapped call or an import. Without the audit
+    hook, or without ``calls``, every part is read. The rest (streams and hooks, the
+    ``sys.path`` lists, the signal table, the ``sys`` and ``warnings`` namespaces, threads)
+    is read every time: it is the cheap catch-all, and a part that did not change is
+    handed back as the same object, which :func:`diff` skips by identity.
+    """
     global _env_seen
+    seen = _seen
     snap = Snapshot()
     modules = sys.modules
+    events = audit_events()
     try:
-        snap.identity = (sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
-                         sys.breakpointhook, sys.gettrace(), sys.getprofile(),
-                         _asyncio_policy(), _asyncio_loop())
+        identity: tuple[object, ...] = (
+            sys.stdin, sys.stdout, sys.stderr, sys.displayhook, sys.excepthook,
+            sys.breakpointhook, sys.gettrace(), sys.getprofile(), _asyncio_policy(),
+            _asyncio_loop())
+        if _identical(identity, seen.identity):
+            identity = seen.identity
+        else:
+            seen.identity = identity
+        snap.identity = identity
     except Exception:
         snap.identity = (NOTHING,) * len(_IDENTITY)
     try:
         # cwd: the system is asked again only after an os.chdir/os.fchdir audit event.
-        chdirs = audit_chdirs()
+        chdirs = None if events is None else events[0]
         if chdirs is None or chdirs != _chdirs_seen:
             _cwd()
         socket = modules.get("socket")
-        snap.values = (_last_cwd, sys.getrecursionlimit(),
-                       None if socket is None else socket.getdefaulttimeout(),  # None: default
-                       _locale() if "locale" in modules else NOTHING)
+        if "locale" in modules:
+            key = None if events is None or calls is None else (calls, events[2])
+            if key is None or key != seen.locale_key:
+                seen.locale = _locale()
+                seen.locale_key = key
+                seen.reads["locale"] += 1
+            locale = seen.locale
+        else:
+            locale = NOTHING
+        values = (_last_cwd, sys.getrecursionlimit(),
+                  None if socket is None else socket.getdefaulttimeout(),  # None: default
+                  locale)
+        if values == seen.values:  # str/int/float/None: == runs no user code
+            values = seen.values
+        else:
+            seen.values = values
+        snap.values = values
     except Exception:
         snap.values = (NOTHING,) * len(_VALUE)
-    snap.lists = _lists()
+    lists = _lists()
+    previous = seen.lists
+    if len(previous) == len(lists) and all(map(_identical, lists, previous)):
+        lists = previous
+    else:
+        seen.lists = lists
+    snap.lists = lists
     data = getattr(os.environ, "_data", None)
     if type(data) is dict:
-        env = dict(data)  # C speed; pytest's PYTEST_CURRENT_TEST is left out
-        env.pop(b"PYTEST_CURRENT_TEST", None)
-        env.pop("PYTEST_CURRENT_TEST", None)
-        if env == _env_seen:  # bytes (str on Windows) on both sides: == runs no user code
-            env = _env_seen  # the same object as last time, for diff's identity check
+        env_key = None if events is None else (events[1], id(data), len(data))
+        if env_key is not None and env_key == seen.env_key:
+            env = _env_seen  # no write since: the same object as last time
         else:
-            _env_seen = env
+            seen.reads["env"] += 1
+            env = dict(data)  # C speed; pytest's PYTEST_CURRENT_TEST is left out
+            env.pop(b"PYTEST_CURRENT_TEST", None)
+            env.pop("PYTEST_CURRENT_TEST", None)
+            if env == _env_seen:  # bytes (str on Windows) on both sides: == runs no user code
+                env = _env_seen  # the same object as last time, for diff's identity check
+            else:
+                _env_seen = env
+            seen.env_key = env_key
         snap.env = env
     else:
         snap.env = _env()
@@ -668,9 +782,18 @@ def take() -> Snapshot:
     logging = modules.get("logging")
     if type(logging) is ModuleType:
         try:
-            snap.logging = _loggers(logging)
+            log_key = None if events is None or calls is None or not _TAGS_MOVE \
+                else (calls, events[2])
+            if log_key is not None and log_key == seen.logging_key and \
+                    _loggers.unchanged(logging):
+                snap.logging = seen.logging
+            else:
+                seen.reads["logging"] += 1
+                snap.logging = seen.logging = _loggers(logging)
+                seen.logging_key = log_key
         except Exception:
             snap.logging = NOTHING
+            seen.logging_key = None
     warnings = modules.get("warnings")
     if warnings is not None:
         snap.warnings = (tuple(warnings.filters), warnings.showwarning)
@@ -686,7 +809,7 @@ def _text(value: object) -> str:
 
 
 def _identical(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    return len(a) == len(b) and all(map(operator.is_, a, b))
+    return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
 
 
 def diff(before: Snapshot, after: Snapshot) -> list[Change]:
@@ -721,10 +844,12 @@ def diff(before: Snapshot, after: Snapshot) -> list[Change]:
         count = len(changes)
         for item in new_items:
             if identity_key(item) not in old_ids:
-                changes.append(Change("resource-changed", target, _entry(item), NOTHING, item))
+                changes.append(Change("resource-changed", target, _entry(item), NOTHING, item,
+                                      added=True, entry=item))
         for item in old_items:
             if identity_key(item) not in new_ids:
-                changes.append(Change("resource-changed", target, _entry(item), item, NOTHING))
+                changes.append(Change("resource-changed", target, _entry(item), item, NOTHING,
+                                      added=False, entry=item))
         if len(changes) == count:  # same members, other order
             changes.append(Change("resource-changed", target, "order", list(old_items),
                                   list(new_items)))
@@ -792,15 +917,19 @@ def _path_changes(old_items: tuple[object, ...], new_items: tuple[object, ...]) 
             mine, theirs = counts[key], others.get(key, 0)
             if mine <= theirs:
                 continue
+            # a str entry is named whole: two long paths cut at the same 80 characters
+            # would be one binding (and the second leak taken for a repair of the first)
+            name = repr(item) if type(item) is str else _entry(item)
             if theirs == 0:
                 before, after = (NOTHING, item) if added else (item, NOTHING)
-                changes.append(Change("resource-changed", "sys.path", _entry(item), before,
-                                      after))
+                changes.append(Change("resource-changed", "sys.path", name, before, after,
+                                      added=added, entry=item))
             else:
                 old_n, new_n = (theirs, mine) if added else (mine, theirs)
                 changes.append(Change(
-                    "resource-changed", "sys.path", _entry(item),
-                    f"{_entry(item)} x{old_n}", f"{_entry(item)} x{new_n}", needs_line=True))
+                    "resource-changed", "sys.path", name,
+                    f"{name} x{old_n}", f"{name} x{new_n}", needs_line=True,
+                    added=added, entry=item))
     return changes
 
 

@@ -161,6 +161,10 @@ def _is_project_file(path: str) -> bool:
     return not (_stack.is_hidden(path) or "site-packages" in path or "dist-packages" in path)
 
 
+def _any_file(path: str) -> bool:
+    return True
+
+
 def _is_project_module(module: types.ModuleType) -> bool:
     path = module.__dict__.get("__file__")
     if not isinstance(path, str) or type(module) is not types.ModuleType:
@@ -234,7 +238,30 @@ def importing(frame: types.FrameType, depth: int = 8) -> bool:
         spec = caller.f_globals.get("__spec__")
         if getattr(spec, "_initializing", False) is True and \
                 caller.f_code.co_name == "<module>":
+            # A conftest or test module that pytest itself imports while collecting is
+            # the user's code at import time, not a library building itself: what it
+            # stores (sys.modules["dep"] = MagicMock() at module scope) is recorded.
+            return not (_collected(caller) and _is_project_file(_stack.frame_file(frame)))
+        caller = caller.f_back
+        depth -= 1
+    return False
+
+
+def _collected(module_frame: types.FrameType, depth: int = 16) -> bool:
+    """``module_frame`` runs the top level of a project file that pytest imports (a
+    conftest, a test module, a ``pytest_plugins`` module): through the import system's
+    frames (and pytest's assertion rewriter), the first frame that imported it is
+    pytest's own. A module imported by another module (the project's package, imported by
+    a conftest) is not: its top level is how that package builds itself."""
+    if not _is_project_file(_stack.frame_file(module_frame)):
+        return False
+    caller = module_frame.f_back
+    while caller is not None and depth:
+        filename = _stack.frame_file(caller)
+        if _stack.is_driver(filename):
             return True
+        if not _stack.is_hidden(filename):
+            return False  # imported by the project's (or a library's) own code
         caller = caller.f_back
         depth -= 1
     return False
@@ -361,6 +388,11 @@ class WatchSource:
         self._own_before: dict[tuple[int, str], object] = {}
         #: 3.10/3.11: the snapshots the last scan replaced (the values at scope start)
         self._previous: dict[int, dict[str, Any]] = {}
+        #: while collecting: every module is tracked as soon as it is imported (see
+        #: track_imports), with its dict's version tag then (3.10/3.11)
+        self._tracking_all = False
+        self._fresh_tags: dict[int, int] = {}
+        self._reader_stale = False
         #: set by the detector: does the current test's source store attribute ``name``?
         #: (3.10/3.11: a plain value stored on a library module is kept when it does)
         self.stored_by_test: Callable[[str], bool] | None = None
@@ -388,6 +420,7 @@ class WatchSource:
                 pass
         self._swapped.clear()
         cancel_on_import(self._imported)
+        self.track_imports(False)
         self._clear_watcher()
         self.tracer = None
         self._by_id.clear()
@@ -415,6 +448,33 @@ class WatchSource:
         name = module.__dict__.get("__name__")
         if isinstance(name, str) and self._track(name, module) and self.mode == "scan":
             self._build_reader()
+
+    def track_imports(self, on: bool) -> None:
+        """While on (pytest turns it on while it loads conftests and test modules), every
+        module is tracked right after it is imported, not at the next boundary: a conftest
+        that imports a library and patches it at once (``import requests;
+        requests.get = MagicMock()``) is seen, on 3.12+ as it happens, on 3.10/3.11 by the
+        scan, from the version tag its dict had when the import ended."""
+        if on == self._tracking_all:
+            return
+        self._tracking_all = on
+        if on:
+            on_import(_any_file, self._imported_any)
+        else:
+            cancel_on_import(self._imported_any)
+
+    def _imported_any(self, module: types.ModuleType) -> None:
+        name = module.__dict__.get("__name__")
+        if not isinstance(name, str):
+            return
+        before = set(self._by_id) if self.mode == "scan" else None
+        if self._track(name, module) and before is not None:
+            for key in self._by_id.keys() - before:
+                entry = self._by_id[key]
+                if entry.target not in _NOT_SCANNED:
+                    self._fresh_tags[key] = ctypes.c_uint64.from_address(
+                        id(entry.dict) + _VERSION_OFFSET).value
+            self._reader_stale = True  # built once, at the next scan
 
     def _track(self, name: str, module: object) -> int:
         key = identity_key(module)
@@ -567,7 +627,9 @@ class WatchSource:
     # -- 3.10/3.11: version tags --------------------------------------------------------------
     def _build_reader(self) -> None:
         """Readers of the version tags of every tracked dict, in two groups (_TagGroup)."""
-        old_tags: dict[int, int] = {}
+        old_tags: dict[int, int] = dict(self._fresh_tags)
+        self._fresh_tags.clear()
+        self._reader_stale = False
         for group in self._groups:
             old_tags.update(zip(group.keys, group.last, strict=False))
         located = sorted((id(entry.dict) + _VERSION_OFFSET, key)
@@ -606,6 +668,8 @@ class WatchSource:
     def scan(self) -> int:
         """Compare the dicts whose version moved; record suspicious changes. Returns count."""
         tracer = self.tracer
+        if self.mode == "scan" and self._reader_stale:
+            self._build_reader()
         if self.mode != "scan" or tracer is None or not self._groups:
             return 0
         changed = [key for group in self._groups for key in group.changed()]
