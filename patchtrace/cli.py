@@ -121,16 +121,16 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"patchtrace {__version__}")
         return 0
     if args.command == "report":
-        from .render.terminal import headline, render
+        from .config import Config
+        from .render import _view, report
 
         loaded = _load(args.path)
         if loaded is None:
             return 2
         data, leaks = loaded
-        tests = data.get("tests")
-        print(headline(leaks, tests if isinstance(tests, int) else 0))
-        for line in render(leaks, verbosity=args.verbose, color=sys.stdout.isatty()):
-            print(line)
+        # the run's model and writer: the same lines as the run's own summary
+        model = _view.from_saved(data, leaks)
+        report.write_summary(model, Config("report"), report.StdoutTerminal(args.verbose))
         return 1 if leaks else 0
     if args.command == "run":
         # Only the separator after `run` is ours; a later `--` belongs to the command.

@@ -11,6 +11,11 @@ from it (terminal summary, JSON, HTML, graphs, GitHub annotations). So:
 - **masked once**: each leak is replaced by its masked copy (:func:`~patchtrace.render.
   secrets.mask_leak`) here; a masked copy masks to itself, so a renderer that masks again
   changes nothing.
+- **one block per change**: the same change (:func:`change_key`) left on several xdist
+  workers stays one leak per worker (each worker is a process of its own, with its own
+  state, victims and ``repeats``; ids ``gw0-L1``, ``gw1-L1``), but the terminal explains it
+  once: ``same_change`` maps the first leak's id to the other workers' leaks, which the
+  summary lists under it in one line each.
 - **plain data**: counts are ints, hints and children plain dicts, texts strings; the leaks
   are :class:`~patchtrace.leaks.Leak` values (plain data, plus at most a weak reference to
   the leaked object, for the graphs; none once masked). Nothing here calls a user object:
@@ -29,10 +34,11 @@ from ..values import safe_repr
 if TYPE_CHECKING:
     from ..leaks import Leak
 
-__all__ = ["Report", "build", "id_order"]
+__all__ = ["Report", "build", "change_key", "from_saved", "id_order", "worker_of"]
 
 _PARTS: Final = re.compile(r"\d+|\D+")
 _OWN_ID: Final = re.compile(r"L(\d+)")
+_WORKER_ID: Final = re.compile(r"(.+)-L\d+")
 
 
 def id_order(leak_id: str) -> list[tuple[int, int | str]]:
@@ -41,13 +47,48 @@ def id_order(leak_id: str) -> list[tuple[int, int | str]]:
             for part in _PARTS.findall(leak_id)]
 
 
+def worker_of(leak_id: str) -> str | None:
+    """The xdist worker a leak id is labelled with (``gw0`` of ``gw0-L1``), else None."""
+    match = _WORKER_ID.fullmatch(leak_id)
+    return match.group(1) if match is not None else None
+
+
+def change_key(leak: Leak) -> tuple[str, str | None, str | None, str]:
+    """What makes two leaks the same change (CONTRACT ``repeats``): kind, target, name and
+    type of value; a reload's "value" is its module, so what it changed tells two reloads
+    apart."""
+    return (leak.kind, leak.target, leak.name,
+            leak.desc or "" if leak.kind == "module-reloaded" else leak.value.type)
+
+
+def same_change(leaks: Sequence[Leak]) -> dict[str, list[Leak]]:
+    """The first leak's id -> the leaks of the same change on *other* xdist workers, in id
+    order; a leak listed there is not explained again in the terminal. Leaks of one
+    process (no worker label, or the same worker) and baseline leaks are never folded."""
+    first: dict[tuple[str, str | None, str | None, str], Leak] = {}
+    workers: dict[str, set[str | None]] = {}
+    out: dict[str, list[Leak]] = {}
+    for leak in leaks:
+        worker = worker_of(leak.id)
+        if worker is None or leak.known or leak.target is None:
+            continue
+        key = change_key(leak)
+        head = first.setdefault(key, leak)
+        seen = workers.setdefault(head.id, {worker})
+        if head is leak or worker in seen:
+            continue
+        seen.add(worker)
+        out.setdefault(head.id, []).append(leak)
+    return out
+
+
 @final
 class Report:
     """One run's findings, ready to render. Build it with :func:`build`."""
 
     __slots__ = ("baseline_error", "children", "crashed", "errors", "extra", "failed_run",
-                 "hints", "leaks", "mutations", "outputs", "pollution", "rootdir", "seed",
-                 "session", "tests")
+                 "hints", "leaks", "mutations", "outputs", "pollution", "rootdir",
+                 "same_change", "seed", "session", "tests")
 
     def __init__(self, leaks: Sequence[Leak], *, tests: int, mutations: int, rootdir: str,
                  hints: Iterable[Mapping[str, Any]] = (),
@@ -58,12 +99,16 @@ class Report:
                  pollution: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
         #: numbered and masked (see the module's docstring)
         self.leaks: list[Leak] = list(leaks)
+        #: the first leak's id -> the same change's leaks on other workers (:func:`same_change`)
+        self.same_change: dict[str, list[Leak]] = same_change(self.leaks)
         self.tests = int(tests)
         self.mutations = int(mutations)
         #: where the leaks' file names are relative to (fixes, source lines, HTML links)
         self.rootdir = str(rootdir)
         #: the JSON ``hints`` (failing tests' patches that never took effect)
-        self.hints: list[dict[str, Any]] = [dict(hint) for hint in hints]
+        #: (their texts masked, as a value: a hint names a patch and who holds the original)
+        self.hints: list[dict[str, Any]] = [
+            {str(key): _plain(value) for key, value in hint.items()} for hint in hints]
         #: the JSON ``children`` (PATCHTRACE_CHILDREN)
         self.children: list[dict[str, Any]] = [dict(child) for child in children]
         #: more top-level JSON fields (pytest: ``rootdir``, ``randomly_seed``, ...)
@@ -152,3 +197,31 @@ def build(
         _baseline.mark(found, baseline)
     return Report([mask_leak(leak) for leak in found], tests=tests, mutations=mutations,
                   rootdir=rootdir, **fields)
+
+
+#: the top-level fields of a saved report that are not ``extra`` (see render/json.py)
+_SAVED: Final = frozenset({"schema", "patchtrace", "python", "tests", "mutations", "leaks",
+                           "children", "hints"})
+
+
+def from_saved(data: Mapping[str, Any], leaks: Iterable[Leak]) -> Report:
+    """The model of a saved JSON report (``python -m patchtrace report``): the run's own
+    ids, counts, hints, children, seed and crashed workers, so the summary says exactly
+    what the run's said (less the lines about the files the run wrote)."""
+    def count(key: str) -> int:
+        value = data.get(key)
+        return value if type(value) is int else 0
+
+    def dicts(key: str) -> list[Mapping[str, Any]]:
+        return [item for item in data.get(key) or () if type(item) is dict]
+
+    seed = data.get("randomly_seed")
+    crashed = data.get("crashed_workers")
+    rootdir = data.get("rootdir")
+    return build(
+        leaks, tests=count("tests"), mutations=count("mutations"),
+        rootdir=rootdir if type(rootdir) is str else ".", hints=dicts("hints"),
+        children=dicts("children"),
+        extra={key: value for key, value in data.items() if key not in _SAVED},
+        seed=None if seed is None else str(seed),
+        crashed=[str(worker) for worker in crashed] if type(crashed) is list else ())

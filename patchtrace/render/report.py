@@ -35,6 +35,7 @@ __all__ = [
     "Report",
     "ReporterTerminal",
     "StderrTerminal",
+    "StdoutTerminal",
     "Terminal",
     "WorkerReport",
     "build",
@@ -79,6 +80,27 @@ class StderrTerminal:
         from .. import _captured
 
         _captured.say(text)
+
+
+@final
+class StdoutTerminal:
+    """Standard output (``python -m patchtrace report``): the headline without a
+    separator, colour on a terminal, rich wrapping at the terminal's width (``COLUMNS``) as
+    pytest's reporter does."""
+
+    def __init__(self, verbosity: int = 0) -> None:
+        import shutil
+        import sys
+
+        self.verbosity = verbosity
+        self.color = sys.stdout.isatty()
+        self.width = shutil.get_terminal_size(fallback=(80, 24)).columns
+
+    def sep(self, text: str, *, bad: bool = False) -> None:
+        self.line(text)
+
+    def line(self, text: str, *, style: Style = None) -> None:
+        print(text)
 
 
 @final
@@ -196,7 +218,7 @@ def leak_lines(model: Report, terminal: Terminal, *,
 
         return rich_terminal.render(
             model.leaks, verbosity=max(terminal.verbosity, -1), color=terminal.color,
-            width=terminal.width, rootdir=model.rootdir)
+            width=terminal.width, rootdir=model.rootdir, same_change=model.same_change)
     except Exception as exc:
         # rich imports what a leak may have replaced (a test that left
         # sys.modules["colorsys"] = MagicMock()): the summary falls back to plain lines.

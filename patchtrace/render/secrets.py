@@ -68,6 +68,16 @@ _TOKENS: Final = re.compile("|".join((
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JWT
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----|.*)",
 )), re.DOTALL)
+#: The same credentials cut short by a summary's length limit (``safe_repr`` ends a long repr
+#: with ``...``): the ``@`` of a URL, or the tail that makes a token's shape, is gone, so the
+#: rules above no longer see them; what is left of the credential is masked up to the cut.
+_CUT: Final = re.compile("|".join((
+    r"(?P<url>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@/'\"]*\.\.\.",
+    r"(?P<auth>\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Tt]oken)\s+)[A-Za-z0-9._~+/=-]+?\.\.\.",
+    r"\b(?:gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_(?:live|test)_|AIza|sk-|npm_"
+    r"|pypi-|eyJ|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)(?=[0-9A-Z]*\.\.\.))"
+    r"[A-Za-z0-9_.-]*?\.\.\.",
+)))
 #: a quoted string literal in a line of source
 _LITERAL: Final = re.compile(r"""(?P<q>['"])(?P<text>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
 
@@ -78,7 +88,12 @@ def mask_values(text: str) -> str:
         return text
     text = _URL_PASSWORD.sub(r"\g<keep>***", text)
     text = _AUTH_SCHEME.sub(r"\g<keep>***", text)
-    return _TOKENS.sub("***", text)
+    text = _TOKENS.sub("***", text)
+    return _CUT.sub(_cut, text) if "..." in text else text
+
+
+def _cut(match: re.Match[str]) -> str:
+    return f"{match.group('url') or match.group('auth') or ''}***..."
 
 
 def mask_source(line: str, leak: Leak) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,8 +56,11 @@ def render(
     width: int = 100,
     rootdir: str | None = None,
     header: str | None = None,
+    same_change: Mapping[str, Sequence[Leak]] | None = None,
 ) -> list[str]:
-    """Lines of the summary, grouped by polluter."""
+    """Lines of the summary, grouped by polluter. ``same_change`` (the model's): the leaks
+    of the same change on other xdist workers, each one line under the first leak's
+    explanation instead of a block of its own."""
     from rich.console import Console
     from rich.text import Text
     from rich.theme import Theme
@@ -82,9 +85,11 @@ def render(
         console.print(Text(header))
     leaks = [mask_leak(leak) for leak in leaks]  # a saved report may come from anywhere
     known = [leak for leak in leaks if leak.known]  # in the baseline: one line, at the end
+    elsewhere = same_change or {}
+    folded = {other.id for others in elsewhere.values() for other in others}
     groups: dict[str, list[Leak]] = {}
     for leak in leaks:
-        if not leak.known:
+        if not leak.known and leak.id not in folded:
             groups.setdefault(leak.polluter, []).append(leak)
     for polluter, items in groups.items():
         tree = Tree(Text(f"{polluter}", style="label"), guide_style="dim")
@@ -98,10 +103,14 @@ def render(
                 title.append(f" ({leak.phase})", style="dim")
             node = tree.add(title)
             if verbosity < 0:
+                _add_same_change(node, elsewhere.get(leak.id, ()))
                 continue
-            node.add(Text.assemble(
-                ("before ", "dim"), leak.before.repr, ("  ->  now ", "dim"), leak.value.repr
-            ))
+            if leak.kind == "module-reloaded" and leak.desc:
+                # the module object is the same on both sides: say what differs in it
+                node.add(Text.assemble(("changed: ", "dim"), leak.desc))
+            else:
+                node.add(Text.assemble(("before ", "dim"), leak.before.repr,
+                                       ("  ->  now ", "dim"), leak.value.repr))
             if leak.where is not None:
                 frames = leak.stack if verbosity > 0 else [leak.where]
                 for frame in frames or [leak.where]:
@@ -129,11 +138,28 @@ def render(
                 node.add(Text(f"also left by {leak.repeats} later test"
                               f"{'s' if leak.repeats != 1 else ''}", style="dim"))
             node.add(Text(f"fix: {leak.fix}", style="fix"))
+            _add_same_change(node, elsewhere.get(leak.id, ()))
         console.print(tree)
     if known:
         console.print(Text(f"{len(known)} known leak{'s' * (len(known) != 1)}, see the baseline",
                            style="dim"))
     return buffer.getvalue().rstrip("\n").splitlines()
+
+
+def _add_same_change(node: Tree, others: Sequence[Leak]) -> None:
+    """Another worker, another process: its own leak, the same explanation (one line)."""
+    from rich.text import Text
+
+    for other in others:
+        node.add(Text.assemble(
+            ("same change on another worker: ", "dim"), (f"{other.id} ", "dim"),
+            (other.kind, "kind"), " ", (other.label, "label"),
+            (f" from {other.polluter}" + _also(other.repeats), "dim"),
+            ("; victims: " + ", ".join(other.victims), "victim") if other.victims else ""))
+
+
+def _also(repeats: int) -> str:
+    return f", also left by {repeats} later test{'s' * (repeats != 1)}" if repeats else ""
 
 
 def _source(file: str, line: int, rootdir: str | None) -> str:
