@@ -18,15 +18,20 @@ import operator
 import os
 import sys
 import types
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 from patchtrace.values import is_mock, mock_classes
 
 from ._index import HeapIndex
 from ._safe import mro, raw_dict, thread_name
 
-#: How a search gets referrers: see ``Fetcher.plan``.
-Strategy = Literal["auto", "levels", "index"]
+#: How a search gets referrers: see ``Fetcher.plan``. A plain ``str`` at run time: this
+#: module is imported late, in a process the suite may have polluted, and building a
+#: Literal calls sys._getframe on 3.10 with typing_extensions installed.
+if TYPE_CHECKING:
+    Strategy = Literal["auto", "levels", "index"]
+else:
+    Strategy = str
 
 __all__ = [
     "Fetcher", "Roots", "Search", "Strategy", "ignore_container", "ignored_ids", "search",

@@ -49,7 +49,11 @@ __all__ = [
 
 #: ``internal_error(part, exc)``: a part failed; say it once (``Tracer.internal_error``)
 InternalError = Callable[[str, BaseException], None]
-Style = Literal["warn", "bad"] | None
+if TYPE_CHECKING:
+    # Only for type checkers: the writer is imported at the end of a run, in a process the
+    # suite may have polluted, and building a Literal at run time calls sys._getframe on
+    # 3.10 with typing_extensions installed (a suite may have set it to None).
+    Style = Literal["warn", "bad"] | None
 
 
 class Terminal(Protocol):
