@@ -404,29 +404,25 @@ def seal_raw(raw: Raw, seen: dict[int, object] | None = None) -> Raw:
         obj = target
         target = _target_name(obj, raw[4])
         holder = _weak(obj) if target.startswith("object:") else None
-    before, after = raw[6], raw[7]
-    if before is not NOTHING and type(before) not in _ATOMS:
-        if seen is None:
-            before = _seal_value(before)
-        else:
-            key = id(before)
-            sealed = seen.get(key)
-            if sealed is None:
-                sealed = seen[key] = _seal_value(before)
-            before = sealed
-    if after is not NOTHING and type(after) not in _ATOMS:
-        if seen is None:
-            after = _seal_value(after)
-        else:
-            key = id(after)
-            sealed = seen.get(key)
-            if sealed is None:
-                sealed = seen[key] = _seal_value(after)
-            after = sealed
+    before, after = _sealed(raw[6], seen), _sealed(raw[7], seen)
     # A (function, argument) desc stays as it is: its argument is a string, never a user
     # object, and one such tuple is shared by all the records of a call site.
     return (raw[0], raw[1], raw[2], target, holder, raw[5], before, after, raw[8], raw[9],
             raw[10], raw[11], raw[12], raw[13], True)
+
+
+def _sealed(value: object, seen: dict[int, object] | None) -> object:
+    """``value`` as a sealed record keeps it: atoms as they are, anything else through
+    ``_seal_value``, once per object when ``seen`` is given (the values of one seal)."""
+    if value is NOTHING or type(value) in _ATOMS:
+        return value
+    if seen is None:
+        return _seal_value(value)
+    key = id(value)  # alive: the raw record holds it while it is sealed
+    sealed = seen.get(key)
+    if sealed is None:
+        sealed = seen[key] = _seal_value(value)
+    return sealed
 
 
 def named(raw: Raw) -> Raw:
