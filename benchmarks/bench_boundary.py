@@ -27,8 +27,8 @@ from unittest import mock
 from _pytest.monkeypatch import MonkeyPatch
 
 from patchtrace import _tracer
+from patchtrace.boundary import Detector
 from patchtrace.config import Config
-from patchtrace.leaks import Detector
 from patchtrace.ledger import Scope
 from patchtrace.sources import resources
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_imports.py
 
 Prints, in µs of CPU time (best of 7 rounds): the check for modules that left
-``sys.modules`` while in use (``Detector._dropped_in_use``) when the scope imported no
+``sys.modules`` while in use (``boundary.checks.modules.check``) when the scope imported no
 project module (what nearly every boundary pays), when it imported some and kept them,
 when one was dropped and nothing holds its objects (one walk of the other modules'
 namespaces), and when one was dropped while a registry holds an instance; keeping the old
@@ -30,8 +30,10 @@ import pytest  # noqa: F401  (a pytest-sized sys.modules)
 from patchtrace import _copies, _oracle
 from patchtrace._reads import Reads
 from patchtrace._tracer import Tracer
+from patchtrace.boundary import Detector
+from patchtrace.boundary.checks import Handled, modules
 from patchtrace.config import Config
-from patchtrace.leaks import Detector, Leak
+from patchtrace.leak import Leak
 from patchtrace.ledger import Scope
 from patchtrace.sources.watch import WatchSource
 
@@ -56,19 +58,25 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {len(sys.modules)} modules, µs of CPU per call")
     detector = Detector(Tracer(Config()))
     scope = Scope("t.py::test_x", "call")
+    ctx = detector._context(scope, Handled())
+
+    def dropped_in_use(fresh: dict[str, weakref.ref[types.ModuleType]]) -> object:
+        ctx.handled, ctx.fresh = Handled(), fresh  # a new boundary's, as before the split
+        return modules.check([], ctx)
+
     try:
         empty: dict[str, weakref.ref[types.ModuleType]] = {}
         print(f"{'dropped check, no import':<44} "
-              f"{best(lambda: detector._dropped_in_use(empty, [], set(), scope), 5000):8.2f}")
+              f"{best(lambda: dropped_in_use(empty), 5000):8.2f}")
         kept = {f"pt_bench_kept{i}": module(f"pt_bench_kept{i}") for i in range(10)}
         sys.modules.update(kept)
         fresh = {name: weakref.ref(mod) for name, mod in kept.items()}
         print(f"{'dropped check, 10 imported and kept':<44} "
-              f"{best(lambda: detector._dropped_in_use(fresh, [], set(), scope), 2000):8.2f}")
+              f"{best(lambda: dropped_in_use(fresh), 2000):8.2f}")
         lone = module("pt_bench_lone")
         one = {"pt_bench_lone": weakref.ref(lone)}
         print(f"{'dropped check, 1 dropped, nothing held':<44} "
-              f"{best(lambda: detector._dropped_in_use(one, [], set(), scope), 50):8.2f}")
+              f"{best(lambda: dropped_in_use(one), 50):8.2f}")
         holder = types.ModuleType("pt_bench_registry")
         registry: list[object] = []
         holder.REGISTRY = registry  # type: ignore[attr-defined]
@@ -79,7 +87,7 @@ def main() -> None:
 
         def dropped_held() -> None:
             detector._pending_copies.clear()
-            detector._dropped_in_use(two, [], set(), scope)
+            dropped_in_use(two)
 
         print(f"{'dropped check, 1 dropped, held by a registry':<44} "
               f"{best(dropped_held, 50):8.2f}")

@@ -57,7 +57,7 @@ def main() -> None:
     with open("bench.txt", "w") as handle:
         handle.write("x")
     from patchtrace import _tracer, _victims
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
     from patchtrace.sources.reads import LOG
 
     tracer = _tracer.start()

@@ -101,8 +101,8 @@ def _main_child(parent: Any) -> None:
     output paths, no debugger, nothing printed."""
     global _started, _detector, _parent, _started_by
     from . import _session, _tracer, _unittest
+    from .boundary import Detector
     from .config import Config, parse_patterns
-    from .leaks import Detector
 
     _parent = parent
     _started_by = _session.started_by()
@@ -140,7 +140,7 @@ def _main() -> None:
     if not config.enabled:
         return
     from . import _tracer, _unittest
-    from .leaks import Detector
+    from .boundary import Detector
 
     tracer = _tracer.start(config)
     tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())

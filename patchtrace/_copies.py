@@ -129,7 +129,7 @@ def _current(name: str, qualname: str) -> object:
         return None
 
 
-#: how ``leaks._where`` names a module binding that holds an object
+#: how ``boundary._holders._where`` names a module binding that holds an object
 _HOLDER: Final = re.compile(r"^module (\S+) \((?:in )?attribute (\S+)\)")
 
 

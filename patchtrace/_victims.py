@@ -42,7 +42,7 @@ from .sources.reads import LOG
 from .values import identity_key, is_mock, summarize
 
 if TYPE_CHECKING:
-    from .leaks import Leak
+    from .leak import Leak
 
 __all__ = ["Failure", "arm", "freeze", "in_place", "mock_evidence", "pollution_lines",
            "resource_evidence"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .leaks import Leak
+    from .leak import Leak
 
 __all__ = ["main"]
 

@@ -704,7 +704,8 @@ def _resolve_path(dotted: str) -> object:
 
 
 def _binding_of(target: str) -> _Binding | None:
-    from .leaks import _resolve_class, namespace_of
+    from .boundary._read import namespace_of
+    from .boundary._read import resolve_class as _resolve_class
 
     if target == "os.environ":
         return _Binding(mapping=os.environ)

@@ -1,7 +1,7 @@
 """The pytest plugin: options, scopes, boundaries, the summary, strict mode, xdist.
 
 A thin shell: it moves the tracer's scope as pytest moves through collection, setup, call
-and teardown, and asks the :class:`~patchtrace.leaks.Detector` at each boundary. At the end
+and teardown, and asks the :class:`~patchtrace.boundary.Detector` at each boundary. At the end
 it builds the run's report model (:mod:`patchtrace.render._view`) once and hands it to the
 one writer (:mod:`patchtrace.render.report`): the files when the session finishes, the
 summary when the terminal reporter asks. State lives in ``config.stash`` only, never in a
@@ -20,6 +20,7 @@ import pytest
 
 from . import _autostart, _boundary_times, _session, _tracer, _victims
 from ._reads import Reads, reads_of_traceback
+from .boundary import Detector
 from .config import (
     OFF,
     ON,
@@ -32,7 +33,7 @@ from .config import (
     parse_patterns,
     validate_extras,
 )
-from .leaks import Detector, Leak
+from .leak import Leak
 from .ledger import COLLECTION, Scope
 
 if TYPE_CHECKING:

@@ -15,8 +15,11 @@ import pytest
 
 from patchtrace import stack as _stack
 from patchtrace._tracer import Tracer
+from patchtrace.boundary import Detector
+from patchtrace.boundary._held import Held as _Held
+from patchtrace.boundary.checks.reloads import _reload_differences
 from patchtrace.config import Config
-from patchtrace.leaks import Detector, Leak, _Held, _reload_differences
+from patchtrace.leak import Leak
 from patchtrace.ledger import NOTHING, Scope
 
 MODULE = "pt_unit_conf"

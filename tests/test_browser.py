@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import html
 from patchtrace.stack import Frame
 from patchtrace.values import MISSING, ValueSummary
@@ -279,7 +279,7 @@ def test_every_kind_of_leak_as_a_user_sees_it(every_kind: tuple[Path, dict[str, 
     page, data = every_kind
     leaks = data["leaks"]
     assert isinstance(leaks, list)
-    from patchtrace.leaks import KINDS
+    from patchtrace.leak import KINDS
 
     assert {leak["kind"] for leak in leaks} == set(KINDS)
     dom = dump(page)

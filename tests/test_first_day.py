@@ -178,7 +178,7 @@ def test_a_command_that_cannot_be_executed(tmp_path: Path) -> None:
 
 
 def _report_with_many_leaks(tmp_path: Path, count: int = 400) -> Path:
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
     from patchtrace.render import json as json_report
 
     leaks = [Leak("binding-changed", f"tests/test_a.py::test_{i}", "call", "os.environ",
@@ -237,7 +237,7 @@ def test_report_headline_matches_pytest(tmp_path: Path) -> None:
 
 # -- one headline, plural right -----------------------------------------------------------------
 def test_the_headline_counts_in_words() -> None:
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
     from patchtrace.render.terminal import headline
 
     one = Leak("binding-changed", "t.py::test_a", "call", "os.environ", "A")
@@ -276,7 +276,7 @@ def test_unittest_says_the_same_headline(tmp_path: Path) -> None:
 
 # -- PATCHTRACE_IGNORE covers a mock kept only by the ignored binding ----------------------------
 def test_chain_binding_names_the_binding_a_chain_starts_from() -> None:
-    from patchtrace.leaks import _chain_binding
+    from patchtrace.boundary.survivors import _chain_binding
 
     assert _chain_binding(["sys.modules['yamlish']"]) == ("sys.modules", "yamlish")
     assert _chain_binding(["module pkg.mod", "attribute REGISTRY", "[0]"]) == (
@@ -634,7 +634,7 @@ def test_the_builtin_renderer_does_not_clip_long_titles() -> None:
 
 # -- HTML: collapsed trivial graphs, a message that does not repeat its rows, real links ---------
 def _html_leak(tmp_path: Path, *, file: str, chain: list[str] | None) -> object:
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
     from patchtrace.stack import Frame
     from patchtrace.values import ValueSummary
 

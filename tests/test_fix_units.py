@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from patchtrace.fix import _baseline, _diff, reproduce, suggest
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import github
 from patchtrace.stack import Frame
 

@@ -203,8 +203,8 @@ def test_hints_for_a_hand_built_record(handmade: types.ModuleType) -> None:
 
 def test_detector_scope_mark_is_where_the_current_test_began() -> None:
     from patchtrace import _tracer
+    from patchtrace.boundary import Detector
     from patchtrace.config import Config
-    from patchtrace.leaks import Detector
 
     tracer = _tracer.start(Config())
     detector = Detector(tracer)

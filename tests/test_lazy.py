@@ -27,8 +27,9 @@ from unittest import mock
 import pytest
 
 from patchtrace import _tracer
+from patchtrace.boundary import Detector
 from patchtrace.config import Config
-from patchtrace.leaks import Detector, Leak
+from patchtrace.leak import Leak
 from patchtrace.ledger import Ledger, Mutation, Scope, materialise
 from patchtrace.naming import target_of
 from patchtrace.sources import resources

@@ -18,7 +18,7 @@ from unittest import mock
 
 import pytest
 
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import _layout, graph
 from patchtrace.render import json as json_report
 from patchtrace.render.secrets import MASK, is_secret_name, mask_leak

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import graph, html
 from patchtrace.render import json as json_report
 from patchtrace.stack import Frame

@@ -14,7 +14,7 @@ from unittest import mock
 import pytest
 
 from patchtrace.config import Config
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import _view, report
 from patchtrace.render.secrets import MASK, mask_leak
 from patchtrace.stack import Frame

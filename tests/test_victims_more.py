@@ -543,7 +543,7 @@ def test_a_mock_shown_in_the_failure_message_is_evidence_and_another_is_not() ->
 
 def test_a_failure_inside_the_leaked_handler_is_evidence_and_another_handler_is_not() -> None:
     from patchtrace import _victims
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
 
     def on_usr1() -> None:
         raise RuntimeError("reloading")
@@ -562,7 +562,7 @@ def test_a_failure_inside_the_leaked_handler_is_evidence_and_another_handler_is_
 def test_a_removed_environment_key_is_in_place_until_it_is_set_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from patchtrace import _victims
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
 
     monkeypatch.delenv("PT_VICTIMS_REMOVED", raising=False)
     leak = Leak("binding-changed", "t::p", "call", "os.environ", "PT_VICTIMS_REMOVED")
@@ -576,7 +576,7 @@ def test_a_sys_path_entry_is_in_place_while_added_and_a_count_of_copies_is_not_j
     import sys
 
     from patchtrace import _victims
-    from patchtrace.leaks import Leak
+    from patchtrace.leak import Leak
 
     entry = str(tmp_path)
     added = Leak("resource-changed", "t::p", "call", "sys.path", repr(entry), obj=entry)

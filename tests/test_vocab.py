@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from patchtrace import _vocab, leaks, values
+from patchtrace import _vocab, leak, values
 from patchtrace.sources import default_sources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_every_kind_is_in_the_contract_or_documented_for_users() -> None:
 
 
 def test_every_kind_has_a_fix() -> None:
-    fixed = {key.partition(":")[0] for key in leaks.FIXES}
+    fixed = {key.partition(":")[0] for key in leak.FIXES}
     assert set(_vocab.KINDS) <= fixed, set(_vocab.KINDS) - fixed
 
 
@@ -68,10 +68,10 @@ def test_one_definition_site() -> None:
     ledger = sys.modules["patchtrace.ledger"]
     assert NOTHING is _vocab.NOTHING
     assert UNKNOWN is _vocab.UNKNOWN
-    assert leaks.KINDS is _vocab.KINDS
+    assert leak.KINDS is _vocab.KINDS
     assert values._ATOMS is _vocab.ATOMS
     assert ledger._ATOMS is _vocab.ATOMS  # type: ignore[attr-defined]
-    assert leaks._ATOMS is _vocab.ATOMS
+    assert leak._ATOMS is _vocab.ATOMS
 
 
 def test_atoms_are_exact_types() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from patchtrace.leaks import Leak
+from patchtrace.leak import Leak
 from patchtrace.render import _view
 from patchtrace.render import terminal as rich_terminal
 from patchtrace.render.secrets import mask_values

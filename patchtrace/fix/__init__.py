@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._reproduce import reproduce
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = ["fill", "reproduce", "suggest"]
 

@@ -53,6 +53,6 @@ def load(path: str) -> frozenset[tuple[str, str, str | None, str | None]]:
 
 def mark(leaks: Iterable[Any], entries: frozenset[tuple[str, str, str | None, str | None]]
          ) -> None:
-    """Set ``known`` on each :class:`~patchtrace.leaks.Leak` that matches an entry."""
+    """Set ``known`` on each :class:`~patchtrace.leak.Leak` that matches an entry."""
     for leak in leaks:
         leak.known = (leak.polluter, leak.kind, leak.target, leak.name) in entries

@@ -17,7 +17,7 @@ from it (terminal summary, JSON, HTML, graphs, GitHub annotations). So:
   once: ``same_change`` maps the first leak's id to the other workers' leaks, which the
   summary lists under it in one line each.
 - **plain data**: counts are ints, hints and children plain dicts, texts strings; the leaks
-  are :class:`~patchtrace.leaks.Leak` values (plain data, plus at most a weak reference to
+  are :class:`~patchtrace.leak.Leak` values (plain data, plus at most a weak reference to
   the leaked object, for the graphs; none once masked). Nothing here calls a user object:
   values were summarized with :func:`~patchtrace.values.safe_repr` when they were recorded,
   and the extra fields are shown with it too (credentials in them masked, as in a value).
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from ..values import safe_repr
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = ["Report", "build", "change_key", "from_saved", "id_order", "worker_of"]
 

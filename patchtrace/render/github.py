@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = ["commands", "enabled", "escape_data", "escape_property"]
 

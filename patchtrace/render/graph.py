@@ -26,7 +26,7 @@ from .._vocab import ATOMS as _ATOMS
 from .secrets import mask_leak
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = [
     "Edge",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .secrets import mask_leak, mask_source
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
     from ..stack import Frame
 
 __all__ = ["render", "write"]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .._version import __version__
-from ..leaks import Leak
+from ..leak import Leak
 
 __all__ = ["SCHEMA", "build", "load", "write"]
 

@@ -29,7 +29,7 @@ from ._view import Report, build
 if TYPE_CHECKING:
     from .._session import Marker
     from ..config import Config
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = [
     "Report",
@@ -345,7 +345,7 @@ def worker_payload(leaks: Iterable[Leak], *, tests: int, mutations: int,
 def read_worker_payload(data: str) -> WorkerReport:
     """A worker's findings; raises ``ValueError`` (and the like) when they are unreadable."""
     from .. import _captured
-    from ..leaks import Leak
+    from ..leak import Leak
 
     payload = _captured.loads(data)
     if type(payload) is not dict:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 from ..values import ValueSummary
 
 if TYPE_CHECKING:
-    from ..leaks import Leak
+    from ..leak import Leak
 
 __all__ = ["MASK", "is_secret_name", "mask_leak", "mask_source", "mask_text", "mask_values",
            "show_secrets"]

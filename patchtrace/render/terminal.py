@@ -1,6 +1,6 @@
 """The terminal report, rendered with rich into plain lines for pytest's reporter.
 
-Plain data in (:class:`~patchtrace.leaks.Leak`), text out: rich renders into a string
+Plain data in (:class:`~patchtrace.leak.Leak`), text out: rich renders into a string
 buffer at the reporter's width, with colour only when pytest has markup, and the plugin
 writes the lines through ``terminalreporter.write_line`` (never ``print``).
 """
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from rich.tree import Tree
 
-    from ..leaks import Leak
+    from ..leak import Leak
     from ..refs import Explanation
 
 __all__ = ["headline", "print_why", "render", "why_tree"]
