@@ -45,7 +45,7 @@ CONFTEST = textwrap.dedent('''
 
     import pytest
 
-    from patchtrace import _hints
+    from patchtrace.analysis import hints as _hints
 
     SKIP = {"antigravity", "this", "idlelib", "turtledemo", "turtle", "tkinter", "test",
             "__phello__", "__hello__", "lib2to3", "ensurepip", "venv", "pydoc_data", "xxlimited",

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest  # noqa: F401  (a pytest-sized sys.modules)
 
-from patchtrace import _copies, _oracle
-from patchtrace._reads import Reads
 from patchtrace._tracer import Tracer
+from patchtrace.analysis import copies as _copies
+from patchtrace.analysis import oracle as _oracle
+from patchtrace.analysis.reads import Reads
 from patchtrace.boundary import Detector
 from patchtrace.boundary.checks import Handled, modules
 from patchtrace.config import Config

@@ -56,7 +56,8 @@ def main() -> None:
     os.chdir(scratch)
     with open("bench.txt", "w") as handle:
         handle.write("x")
-    from patchtrace import _tracer, _victims
+    from patchtrace import _tracer
+    from patchtrace.analysis import victims as _victims
     from patchtrace.leak import Leak
     from patchtrace.sources.reads import LOG
 

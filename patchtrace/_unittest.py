@@ -11,7 +11,7 @@ reported then, blamed on the first test of the class (or module), with ``fixture
 TestCaseFunction calls ``run`` too, and pytest runs ``setUpClass`` through a class-scoped
 fixture), so this glue stands aside.
 
-A failing test's hints (a patch that never took effect, see :mod:`patchtrace._hints`) are
+A failing test's hints (a patch that never took effect, see :mod:`patchtrace.analysis.hints`) are
 noted where unittest hands the failure to the result: ``unittest.case._addError`` (3.11+)
 or ``TestCase._feedErrorsToResult`` (3.10), while the test's records still hold each
 patch's original and the traceback is at hand (it is not kept).
@@ -196,7 +196,7 @@ def _note_failure(test: Any, exc_info: Any) -> None:
         return
     _note_victims(detector, tracer, scope_test, exc_info)
     try:
-        from . import _hints
+        from .analysis import hints as _hints
 
         rootdir = detector.rootdir
         found = _hints.hints_for_failure(
@@ -213,8 +213,8 @@ def _note_victims(detector: Any, tracer: Any, test_id: str, exc_info: tuple[Any,
     """The live leaks a failing test used become its victim links (``victims``, with
     ``victim_evidence``), as under pytest; the leaks in place are noted for the report."""
     try:
-        from . import _victims
-        from ._reads import reads_of_traceback
+        from .analysis import victims as _victims
+        from .analysis.reads import reads_of_traceback
 
         _victims.freeze()  # before formatting: the test's reads end with its failure
         tb = exc_info[2]

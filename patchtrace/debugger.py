@@ -552,7 +552,7 @@ def _cmd_holders(ctx: _Context, arg: str) -> None:
     expr = arg.strip()
     if not expr:
         raise CommandError("usage: pt holders EXPR  (e.g. pt holders os.getcwd)")
-    from ._hints import find_holders
+    from .analysis.hints import find_holders
 
     obj = ctx.eval(expr)
     [found] = find_holders([obj], everywhere=True)
@@ -589,7 +589,7 @@ def _write_holders(ctx: _Context, title: str | None, holders: list[Any]) -> None
 def _never_called(patch: Mutation) -> list[str]:
     """For `pt patches`: a patch whose mock was never called, and where the original is
     still bound in the project (patched in the wrong place?)."""
-    from . import _hints
+    from .analysis import hints as _hints
 
     calls = _hints.calls_when_failed(patch)
     if calls is None:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from . import _autostart, _boundary_times, _session, _tracer, _victims
-from ._reads import Reads, reads_of_traceback
+from . import _autostart, _boundary_times, _session, _tracer
+from .analysis import victims as _victims
+from .analysis.reads import Reads, reads_of_traceback
 from .boundary import Detector
 from .config import (
     OFF,
@@ -675,7 +676,7 @@ def pytest_runtest_makereport(
 
 
 def _hint_calls(state: _State, item: pytest.Item) -> dict[int, int]:
-    from . import _hints
+    from .analysis import hints as _hints
 
     # The detector's mark is where this test's setup began; its records are unsealed until
     # the teardown boundary, so they still hold each patch's original and replacement.
@@ -686,7 +687,7 @@ def _hint_calls(state: _State, item: pytest.Item) -> dict[int, int]:
 def _add_hints(state: _State, item: pytest.Item, report: pytest.TestReport, tb: Any,
                calls: dict[int, int]) -> None:
     """A patch of this failing test that never took effect, and who holds the original."""
-    from . import _hints
+    from .analysis import hints as _hints
 
     records = state.tracer.ledger.since(state.detector.scope_mark())
     path, line0, _ = item.location

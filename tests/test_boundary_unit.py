@@ -186,7 +186,7 @@ def test_reload_differences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_recovered_line_must_store_to_the_same_target(tmp_path: Path) -> None:
-    from patchtrace import _oracle
+    from patchtrace.analysis import oracle as _oracle
 
     (tmp_path / "test_fs.py").write_text(
         "from lib.fake import FakeThing\n"

@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from patchtrace import _hints
+from patchtrace.analysis import hints as _hints
 from patchtrace.ledger import Mutation, Scope
 from patchtrace.stack import Stack
 from patchtrace.values import identity_key

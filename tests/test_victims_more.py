@@ -514,7 +514,7 @@ def test_a_leaked_signal_handler_links_the_tests_that_read_it(
 
 # -- the pieces, on hand-built leaks ------------------------------------------------------------
 def _failure(tb: Any = None, text: str = "", exc: object = None) -> Any:
-    from patchtrace import _victims
+    from patchtrace.analysis import victims as _victims
 
     return _victims.Failure("t::victim", lambda packages: set(), text, tb, exc,
                             frozenset, [])
@@ -531,7 +531,7 @@ def _traceback(func: Callable[[], object]) -> Any:
 def test_a_mock_shown_in_the_failure_message_is_evidence_and_another_is_not() -> None:
     from unittest import mock
 
-    from patchtrace import _victims
+    from patchtrace.analysis import victims as _victims
 
     leaked, other = mock.MagicMock(name="Fake"), mock.MagicMock(name="Other")
     child = leaked.client()  # a return value of a child: one of the family
@@ -542,7 +542,7 @@ def test_a_mock_shown_in_the_failure_message_is_evidence_and_another_is_not() ->
 
 
 def test_a_failure_inside_the_leaked_handler_is_evidence_and_another_handler_is_not() -> None:
-    from patchtrace import _victims
+    from patchtrace.analysis import victims as _victims
     from patchtrace.leak import Leak
 
     def on_usr1() -> None:
@@ -561,7 +561,7 @@ def test_a_failure_inside_the_leaked_handler_is_evidence_and_another_handler_is_
 
 def test_a_removed_environment_key_is_in_place_until_it_is_set_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from patchtrace import _victims
+    from patchtrace.analysis import victims as _victims
     from patchtrace.leak import Leak
 
     monkeypatch.delenv("PT_VICTIMS_REMOVED", raising=False)
@@ -575,7 +575,7 @@ def test_a_sys_path_entry_is_in_place_while_added_and_a_count_of_copies_is_not_j
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import sys
 
-    from patchtrace import _victims
+    from patchtrace.analysis import victims as _victims
     from patchtrace.leak import Leak
 
     entry = str(tmp_path)

@@ -31,8 +31,10 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from .. import _copies, _oracle, _victims
-from .._reads import Reads
+from ..analysis import copies as _copies
+from ..analysis import oracle as _oracle
+from ..analysis import victims as _victims
+from ..analysis.reads import Reads
 from ..leak import Leak
 from ..ledger import COLLECTION, NOTHING, Mutation, Scope
 from ..sources import resources

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from .. import _oracle
 from .. import stack as _stack
+from ..analysis import oracle as _oracle
 from ..leak import Leak
 from ..ledger import COLLECTION, NOTHING, Mutation
 from ..naming import UNRESOLVED, find_path

@@ -14,7 +14,7 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, final
 
-from .. import _victims
+from ..analysis import victims as _victims
 from ..ledger import NOTHING, Scope
 from ..values import identity_key, is_mock
 

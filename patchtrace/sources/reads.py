@@ -22,7 +22,7 @@ library is the project's or a library's, not pytest's or patchtrace's): the dete
 own reads, and pytest's, are not the test's. The other wrappers are installed once, when
 tracing starts (before any baseline, so no boundary sees them appear), and cost one
 global read and a branch while nothing is watched; :data:`LOG` is read by the detector
-(``patchtrace._victims``), never the other way round.
+(``patchtrace.analysis.victims``), never the other way round.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Final
 
-from ... import _copies, _oracle
 from ..._vocab import NOTHING, Kind
+from ...analysis import copies as _copies
+from ...analysis import oracle as _oracle
 from ...leak import Leak
 from ...values import summarize
 from .._holders import Holders

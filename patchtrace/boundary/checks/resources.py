@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ... import _oracle
+from ...analysis import oracle as _oracle
 from ...leak import Leak
 from ...sources.calls import explains
 from ...values import same_value

@@ -18,8 +18,8 @@ import types
 from collections.abc import Iterator
 from typing import Any, Final, cast
 
-from . import stack as _stack
-from .values import is_mock
+from .. import stack as _stack
+from ..values import is_mock
 
 __all__ = ["Reads", "reads_of_traceback"]
 

@@ -31,8 +31,8 @@ import weakref
 from types import FunctionType, ModuleType
 from typing import Any, Final
 
-from ._reads import Reads
-from .sources._imports import cancel_on_import, on_import
+from ..sources._imports import cancel_on_import, on_import
+from .reads import Reads
 
 __all__ = ["Copies", "CopyLeak", "FreshImports", "defined_in", "weak_copies"]
 
@@ -47,7 +47,7 @@ _MAX_LOCALS: Final = 200
 
 
 def _is_project_file(path: str) -> bool:
-    from .sources.watch import _is_project_file as project
+    from ..sources.watch import _is_project_file as project
 
     return project(path)
 

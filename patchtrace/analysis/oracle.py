@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from .stack import Frame
+from ..stack import Frame
 
 if TYPE_CHECKING:
     import ast  # at run time only when a file is parsed: start-up stays light

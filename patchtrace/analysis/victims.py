@@ -36,18 +36,18 @@ from collections.abc import Callable
 from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from ._reads import Reads
-from .ledger import NOTHING
-from .sources.reads import LOG
-from .values import identity_key, is_mock, summarize
+from ..ledger import NOTHING
+from ..sources.reads import LOG
+from ..values import identity_key, is_mock, summarize
+from .reads import Reads
 
 if TYPE_CHECKING:
-    from .leak import Leak
+    from ..leak import Leak
 
 __all__ = ["Failure", "arm", "freeze", "in_place", "mock_evidence", "pollution_lines",
            "resource_evidence"]
 
-_OURS: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _MOCK_ID: Final = re.compile(r"id='(\d+)'")
 #: descendants of a mock looked at (children, return values) for "held" and "shown"
 _FAMILY: Final = 200
@@ -121,7 +121,7 @@ class Failure:
 
 
 def _held_by(tb: Any) -> dict[int, str]:
-    from . import stack as _stack
+    from .. import stack as _stack
 
     out: dict[int, str] = {}
     seen = 0
@@ -280,7 +280,7 @@ def _logger(name: str) -> object:
 
 
 def _logger_state(logger: object, name: str) -> str | None:
-    from .sources import resources
+    from ..sources import resources
 
     namespace = _raw(logger)
     if not namespace:
@@ -313,7 +313,7 @@ def _logger_in_place(leak: Leak, logger: object, name: str) -> bool:
 
 def _getsignal(number: int) -> object:
     try:
-        from .sources.resources import _getsignal
+        from ..sources.resources import _getsignal
 
         return _getsignal(number)
     except Exception:
@@ -334,7 +334,7 @@ def in_place(leak: Leak) -> bool:
         if leak.kind != "resource-changed":
             return False
         if target == "cwd":
-            from . import _captured
+            from .. import _captured
 
             return type(obj) is str and _captured.getcwd() == obj
         if target == "sys.path":
@@ -435,7 +435,7 @@ def _path_evidence(leak: Leak, failure: Failure) -> str:
     entry = _path_entry(leak)
     if entry is None:
         return ""
-    from . import _captured
+    from .. import _captured
 
     root = _captured.abspath(entry) if entry else _captured.getcwd()
     obj = leak.obj()

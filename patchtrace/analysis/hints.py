@@ -5,7 +5,7 @@ test did ``from os import getcwd`` and calls its own name. The mock stays at zer
 the test fails. When a test fails, :func:`hints_for_failure` looks at the patches applied
 since its setup began; for each whose replacement was never used (a mock without a single
 call, its own or a child's; or a plain value whose binding the failing code never read, as
-far as :mod:`patchtrace._reads` can tell), it looks for other names still bound to the
+far as :mod:`patchtrace.analysis.reads` can tell), it looks for other names still bound to the
 *original* object (:func:`find_holders`): module namespaces, the classes of the project's
 modules and the default arguments of the project's functions.
 
@@ -22,10 +22,10 @@ import types
 from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any, Final, cast, final
 
-from . import stack as _stack
-from ._reads import Reads, reads_of_traceback
-from .ledger import NOTHING, UNKNOWN, Mutation
-from .values import identity_key, is_mock
+from .. import stack as _stack
+from ..ledger import NOTHING, UNKNOWN, Mutation
+from ..values import identity_key, is_mock
+from .reads import Reads, reads_of_traceback
 
 __all__ = ["Hint", "Holder", "find_holders", "hints_for_failure", "mock_calls"]
 
@@ -47,7 +47,7 @@ _CLASS_QUALNAME: Final = type.__dict__["__qualname__"]
 _MODULE_DICT: Final[Any] = vars(types.ModuleType)["__dict__"]
 #: Our own package: its modules keep references of their own (the debugger's os.getcwd,
 #: taken at start) and are never the binding a user should patch.
-_OURS: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 #: Holders named in a message (the rest are in the JSON).
 _SHOWN: Final = 3
 
