@@ -59,10 +59,29 @@ def check(records: Iterable[Mutation], ctx: Context) -> list[Leak]:
                                       "attribute temp_original"]
                     out.append(leak)
                 continue
+        if mutation.source == "mock" and _unobservable(ctx, mutation):
+            continue
         leak = ctx.leak_from(mutation, "patch-not-stopped", after)
         ctx.pending[id(leak)] = (mutation.before_value(), after)
         out.append(leak)
     return out
+
+
+def _unobservable(ctx: Context, mutation: Mutation) -> bool:
+    """A patch left on a class or object that only its patcher still reaches (a class
+    the test defined, patched with ``patch.object(Foo, ...).start()`` and never
+    stopped): no later code can see the patched attribute, and a later
+    ``patch.stopall()`` would put it back where nobody looks. Not a leak."""
+    if not mutation.target.startswith(("class:", "object:")):
+        return False  # a module, the environment, sys.modules: reachable by name
+    active = next((a for a in ctx.build.tracer.ledger.active()
+                   if a.mutation is mutation), None)
+    patcher = active.patcher() if active is not None else None
+    if patcher is None:
+        return False
+    from ...refs._reach import patched_object_unreachable
+
+    return patched_object_unreachable(patcher)
 
 
 def _dormant(ctx: Context, mutation: Mutation, original: object, after: object) -> bool | None:

@@ -1,0 +1,256 @@
+"""Rules of "a leak is a difference later code can observe" found on real suites (the `fa`
+branch's triage: mock, pytest-mock, pyfakefs, loguru).
+
+Every suite that expects no report for a case has a twin in the same run that must stay
+reported, so none of these can pass with detection off.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from patchtrace.refs._reach import patched_object_unreachable, reachable
+
+from .conftest import load_report, package_suite
+
+Enable = Callable[..., Path]
+
+#: classes the unit tests below make reachable on purpose
+REGISTRY: list[object] = []
+
+
+def _rows(report_path: Path) -> list[tuple[str, str, str | None, str | None]]:
+    return sorted((leak["kind"], leak["polluter"].split("::")[-1], leak["target"],
+                   leak["name"]) for leak in load_report(report_path)["leaks"])
+
+
+def _local_class() -> type:
+    class Foo:
+        def foo(self) -> None:
+            pass
+
+    return Foo
+
+
+# -- reachability, on objects built here ------------------------------------------------------
+def test_an_object_held_only_by_ignored_holders_is_unreachable() -> None:
+    holder = types.SimpleNamespace()  # stands for a patcher
+    holder.target = _local_class()
+    # not inside the assert: pytest's rewritten assert keeps its operands in named locals
+    found = reachable(holder.target, ignore=[holder, holder.__dict__])
+    assert not found
+
+
+def test_the_same_object_in_a_module_registry_is_reachable() -> None:
+    holder = types.SimpleNamespace()
+    holder.target = _local_class()
+    REGISTRY.append(holder.target)
+    try:
+        assert reachable(holder.target, ignore=[holder, holder.__dict__])
+    finally:
+        REGISTRY.clear()
+
+
+def test_a_named_local_of_a_live_frame_is_reachable() -> None:
+    holder = types.SimpleNamespace()
+    cls = holder.target = _local_class()
+    assert reachable(holder.target, ignore=[holder, holder.__dict__])
+    del cls
+
+
+def test_a_started_patcher_on_a_local_class_reaches_nothing_else() -> None:
+    from unittest import mock
+
+    patcher = mock.patch.object(_local_class(), "foo")
+    patcher.start()
+    try:
+        found = patched_object_unreachable(patcher)
+        assert found
+    finally:
+        patcher.stop()
+
+
+def test_a_started_patcher_on_a_module_class_is_reachable() -> None:
+    from unittest import mock
+
+    patcher = mock.patch.object(Path, "home")
+    patcher.start()
+    try:
+        assert not patched_object_unreachable(patcher)
+    finally:
+        patcher.stop()
+
+
+# -- R7: a patch on an object no later code can reach ------------------------------------------
+# The rule: a patch started and never stopped is a difference later code can observe only
+# if later code can reach the patched object. A class or object the test made and dropped
+# is reachable after it only through the patcher (its ``target``, its getter's closure) and
+# mock's ``_patch._active_patches`` list: nothing is reported, not even ``patch-dormant``
+# (a later ``patch.stopall()`` puts the attribute back where nobody looks). The same
+# patch on a module's class, or on a local class put in a module's registry, is reported.
+# Found on mock's own suite: ``SpecSignatureTest::test_mocking_unbound_methods``.
+PATCHES_SUITE = """
+import unittest
+from unittest.mock import patch
+
+REGISTRY = []
+SHARED = {}
+
+
+class Module:
+    def foo(self, x):
+        pass
+
+
+class Shared:
+    def foo(self):
+        pass
+
+
+def test_local_class_never_stopped():
+    class Foo:
+        def foo(self, x):
+            pass
+
+    patch.object(Foo, "foo").start()
+    Foo().foo(1)
+
+
+def test_local_instance_never_stopped():
+    obj = Shared()
+    patch.object(obj, "foo").start()
+    obj.foo()
+
+
+def test_local_dict_never_stopped():
+    patch.dict({}, {"a": 1}).start()
+
+
+def test_module_class_never_stopped():
+    patch.object(Module, "foo").start()
+
+
+def test_local_class_in_registry_never_stopped():
+    class Bar:
+        def foo(self):
+            pass
+
+    REGISTRY.append(Bar)
+    patch.object(Bar, "foo").start()
+
+
+def test_module_dict_never_stopped():
+    patch.dict(SHARED, {"a": 1}).start()
+
+
+class TestUnittest(unittest.TestCase):
+    def test_mocking_unbound_methods(self):  # as in mock's own suite
+        class Foo(object):
+            def foo(self, foo):
+                pass
+
+        p = patch.object(Foo, "foo")
+        mock_foo = p.start()
+        Foo().foo(1)
+        mock_foo.assert_called_with(1)
+"""
+
+
+def test_a_patch_on_an_object_only_its_patcher_reaches_is_no_leak(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {"test_patches.py": PATCHES_SUITE})
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=7)
+    assert [(kind, test) for kind, test, _target, _name in _rows(report_path)] == [
+        ("patch-not-stopped", "test_local_class_in_registry_never_stopped"),
+        ("patch-not-stopped", "test_module_class_never_stopped"),
+        ("patch-not-stopped", "test_module_dict_never_stopped"),
+    ]
+
+
+# -- R8: a pytest session a test runs in its own process is part of that test ------------------
+# The rule: a test that runs pytest in-process (pytester's runpytest, pytest.main()) calls
+# the test runner as a library. The session tracing the process traces the inner one as
+# part of that test's call: what the inner tests change is the outer test's leak (with the
+# inner test's line), and what the inner runner's plugins change is the runner's state, as
+# in R4 (pytest-asyncio's event_loop fixture setting a fresh loop as it ends). Before, the
+# inner session took the tracer over and stopped it as it ended: the plugin's loop came back
+# with no record (pytest-mock's test_detailed_introspection_async), and every later test of
+# the outer run was seen only by comparison, with no line.
+LOOP_PLUGIN = """
+import asyncio
+import pytest
+
+
+@pytest.fixture
+def plugin_loop():
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # a clean loop for who comes next
+"""
+
+NESTED_SUITE = '''
+import os
+
+pytest_plugins = ["pytester"]
+
+INNER_ARGS = ("-p", "no:randomly", "-p", "no:cacheprovider", "-q")
+
+
+def test_a_inner_plugins_loop(pytester):
+    pytester.makepyfile(test_inner="""
+def test_uses_the_plugins_loop(plugin_loop):
+    assert plugin_loop.run_until_complete(_answer()) == 42
+
+
+async def _answer():
+    return 42
+""")
+    pytester.runpytest_inprocess(*INNER_ARGS).assert_outcomes(passed=1)
+
+
+def test_b_inner_test_leaves_a_loop(pytester):
+    pytester.makepyfile(test_inner="""
+import asyncio
+
+
+def test_sets_a_loop():
+    asyncio.set_event_loop(asyncio.new_event_loop())
+""")
+    pytester.runpytest_inprocess(*INNER_ARGS).assert_outcomes(passed=1)
+
+
+def test_c_after_the_inner_runs():
+    os.environ["PT_AFTER_INNER"] = "1"
+'''
+
+
+def test_an_in_process_pytest_session_is_part_of_its_test(
+        pytester: pytest.Pytester, traced_env: Enable,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    report_path = traced_env()
+    site = pytester.path / "vendor" / "site-packages"
+    package_suite(pytester, {
+        "vendor/site-packages/pt_loop_plugin/__init__.py": LOOP_PLUGIN,
+        "vendor/site-packages/pt_loop_plugin-1.0.dist-info/METADATA":
+            "Metadata-Version: 2.1\nName: pt-loop-plugin\nVersion: 1.0\n",
+        "vendor/site-packages/pt_loop_plugin-1.0.dist-info/entry_points.txt":
+            "[pytest11]\npt_loop = pt_loop_plugin\n",
+        "test_outer.py": NESTED_SUITE,
+    })
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
+    leaks = load_report(report_path)["leaks"]
+    found = sorted((leak["polluter"].split("::")[-1], leak["target"], leak["name"],
+                    leak["where"]["function"] if leak["where"] else None) for leak in leaks)
+    assert found == [
+        ("test_b_inner_test_leaves_a_loop", "asyncio", "event_loop", "test_sets_a_loop"),
+        ("test_c_after_the_inner_runs", "os.environ", "PT_AFTER_INNER",
+         "test_c_after_the_inner_runs"),
+    ]
