@@ -28,8 +28,8 @@ from . import _captured
 if TYPE_CHECKING:
     from ._tracer import Tracer
 
-__all__ = ["VARIABLE", "Marker", "collect", "mark", "other", "read", "summary", "unmark",
-           "write_child"]
+__all__ = ["VARIABLE", "Marker", "collect", "in_process", "mark", "other", "read", "summary",
+           "unmark", "write_child"]
 
 VARIABLE: Final = "PATCHTRACE_SESSION"
 _PREFIX: Final = "child-"
@@ -74,6 +74,13 @@ def other() -> Marker | None:
     if marker is None or marker.pid == _captured.getpid():
         return None
     return marker
+
+
+def in_process() -> bool:
+    """A session of *this* process has marked it: a pytest session starting now is run
+    in-process by one of its tests (pytester's ``runpytest``, ``pytest.main()``)."""
+    marker = read()
+    return marker is not None and marker.pid == _captured.getpid()
 
 
 def mark(tracer: Tracer | None, *, children: bool) -> Marker | None:

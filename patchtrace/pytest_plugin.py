@@ -308,6 +308,12 @@ def _child_settings(config: pytest.Config) -> Config:
 def _start(config: pytest.Config) -> None:
     if _state(config) is not None:
         return
+    if _session.in_process() and _tracer.current() is not None:
+        # A session run in-process by a test this process's session traces (pytester's
+        # runpytest, pytest.main() in a test): it is part of that test's call, traced by
+        # the running session. A second start would take the tracer over and stop it when
+        # the inner session ends, leaving the rest of the outer run untraced.
+        return
     parent = _session.other()
     if parent is not None and _is_worker(config):
         parent = None  # xdist workers are traced like their controller
