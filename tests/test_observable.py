@@ -254,3 +254,99 @@ def test_an_in_process_pytest_session_is_part_of_its_test(
         ("test_c_after_the_inner_runs", "os.environ", "PT_AFTER_INNER",
          "test_c_after_the_inner_runs"),
     ]
+
+
+# -- R9: a store through an instance's class names that class ---------------------------------
+# The rule (issue 13 §3): a line recovered from a test's source on 3.10/3.11 must store to
+# the changed target. ``logger.__class__.foobar = ...`` and ``type(logger).foobar = ...``
+# store to the class of the object ``logger`` names: the text is resolved through the
+# file's imports and the loaded modules' raw namespaces, and the type of what it names is
+# compared with the target. loguru's test_levels.py stores ``logger.__class__.foobar``; on
+# 3.11 no line matched ``loguru.logger.__class__`` with ``loguru._logger.Logger`` and the
+# change was dropped as a library's. The same text on an instance of another class is not
+# a store to this one.
+CLASS_OF_SOURCE = """
+from ptclassof import logger, other
+
+
+def test_via_instance():
+    logger.__class__.foobar = 1
+
+
+def test_via_type():
+    type(logger).bazqux = 1
+
+
+def test_other_class():
+    other.__class__.foobar = 1
+"""
+
+
+def _class_of_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("ptclassof")
+    exec("class Logger: pass\nclass Other: pass\nlogger = Logger()\nother = Other()\n",
+         module.__dict__)
+    monkeypatch.setitem(__import__("sys").modules, "ptclassof", module)
+
+
+def test_a_store_through_an_instances_class_is_found(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchtrace import _oracle
+
+    _class_of_module(monkeypatch)
+    (tmp_path / "test_x.py").write_text(CLASS_OF_SOURCE)
+    via_instance = _oracle.find_store("test_x.py::test_via_instance", str(tmp_path), "foobar",
+                                      target="class:ptclassof.Logger")
+    via_type = _oracle.find_store("test_x.py::test_via_type", str(tmp_path), "bazqux",
+                                  target="class:ptclassof.Logger")
+    assert via_instance is not None and via_type is not None
+    assert (via_instance.line, via_type.line) == (6, 10)
+
+
+def test_a_store_through_another_instances_class_is_not(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchtrace import _oracle
+
+    _class_of_module(monkeypatch)
+    (tmp_path / "test_x.py").write_text(CLASS_OF_SOURCE)
+    # the twin: the same text is a store to Other, not to Logger
+    assert _oracle.find_store("test_x.py::test_other_class", str(tmp_path), "foobar",
+                              target="class:ptclassof.Other") is not None
+    found = _oracle.find_store("test_x.py::test_other_class", str(tmp_path), "foobar",
+                               target="class:ptclassof.Logger")
+    # test_via_instance's line is in the file, but no line of test_other_class: the file's
+    # first certain store, as for any target
+    assert found is not None and found.line == 6
+
+
+def test_a_class_changed_through_an_instance_is_reported(pytester: pytest.Pytester,
+                                                         traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, {
+        "libpkg/__init__.py": "class Logger:\n    pass\n\n\nlogger = Logger()\n",
+        "test_class_of.py": """
+from libpkg import logger
+
+
+def test_via_instance():
+    logger.__class__.foobar = 1
+
+
+def test_via_type():
+    type(logger).bazqux = 1
+
+
+def test_direct():
+    import libpkg
+    libpkg.Logger.barbaz = 1
+""",
+    })
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
+    found = sorted((leak["polluter"].split("::")[-1], leak["target"], leak["name"],
+                    leak["where"]["line"] if leak["where"] else None)
+                   for leak in load_report(report_path)["leaks"])
+    assert found == [
+        ("test_direct", "class:libpkg.Logger", "barbaz", 15),
+        ("test_via_instance", "class:libpkg.Logger", "foobar", 6),
+        ("test_via_type", "class:libpkg.Logger", "bazqux", 10),
+    ]

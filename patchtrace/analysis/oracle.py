@@ -76,6 +76,10 @@ def _owner_text(owner: ast.AST, klass: str | None) -> str | None:
                              and text.count(".") == 1):
             return klass
         return text
+    if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and \
+            owner.func.id == "type" and len(owner.args) == 1:
+        inner = _dotted(owner.args[0])  # type(logger).x = ...: the class of that object
+        return f"{inner}.__class__" if inner is not None else None
     return _dotted(owner)
 
 
@@ -180,6 +184,10 @@ def _stores_to(owner: str | None, target: str, aliases: _Aliases) -> bool:
         return False
     first, _, rest = owner.partition(".")
     resolved = aliases.get(first, first) + (f".{rest}" if rest else "")
+    if resolved.endswith(".__class__") and ":" in target:
+        # logger.__class__.x = ... (or type(logger).x): the class of the object the text
+        # names, looked up now through module namespaces (loguru's test_levels.py)
+        return _class_of(resolved[:-len(".__class__")]) == wanted
     if target == "builtins" and resolved in ("builtins", "__builtins__"):
         return True
     if resolved == wanted or wanted.endswith("." + resolved):
@@ -188,6 +196,34 @@ def _stores_to(owner: str | None, target: str, aliases: _Aliases) -> bool:
     # same way; a bare ``self``/``cls``/local name never matches a dotted target.
     return "." in resolved and wanted.endswith(resolved.rpartition(".")[2]) and \
         wanted.rpartition(".")[2] == resolved.rpartition(".")[2]
+
+
+def _class_of(dotted: str) -> str | None:
+    """``module.qualname`` of the type of the object ``dotted`` names, found through the
+    raw namespaces of loaded modules and of the objects on the way (never an attribute
+    lookup that could run user code); None when the text names nothing loaded."""
+    import sys
+
+    from .refs._safe import class_name, raw_dict
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is not None:
+            break
+    else:
+        return None
+    obj: object = module
+    for part in parts[cut:]:
+        try:
+            namespace = object.__getattribute__(obj, "__dict__") \
+                if issubclass(type(obj), type(sys)) else raw_dict(obj)
+        except Exception:
+            return None
+        if namespace is None or part not in namespace:
+            return None
+        obj = namespace[part]
+    return class_name(type(obj))
 
 
 def find_store(
