@@ -350,3 +350,65 @@ def test_direct():
         ("test_via_instance", "class:libpkg.Logger", "foobar", 6),
         ("test_via_type", "class:libpkg.Logger", "bazqux", 10),
     ]
+
+
+# -- R10: a new sys.modules entry no import asked for is planted ------------------------------
+# The rule: a new non-module object in ``sys.modules`` makes ``import name`` succeed for the
+# rest of the session. An import that asked for that name (a module that puts a wrapper in
+# its own place as it is imported, as ``sh`` does) is how the library is built; a name no
+# import of the scope asked for was planted. 3.12's dict watchers see the store as it
+# happens; on 3.10/3.11 the snapshot now tells them apart by the audit source's imports
+# (pyfakefs' DynamicPatcher leaves ``sys.modules['Path']``, missed on 3.11 before).
+PLANTED_SUITE = {
+    "plantlib.py": """
+import sys
+
+
+class _Fake:
+    pass
+
+
+def plant():
+    sys.modules["pt_planted_name"] = _Fake()
+""",
+    "selfwrap.py": """
+import sys
+
+
+class _Wrapper:
+    def __init__(self, module):
+        self.module = module
+
+
+sys.modules[__name__] = _Wrapper(sys.modules[__name__])
+""",
+    "test_planted.py": """
+import sys
+
+import plantlib
+
+
+def test_a_library_plants_an_entry():
+    plantlib.plant()
+
+
+def test_b_a_module_wraps_itself_as_it_is_imported():
+    import selfwrap  # noqa: F401
+
+
+def test_c_planted_and_removed():
+    sys.modules["pt_planted_gone"] = object()
+    del sys.modules["pt_planted_gone"]
+""",
+}
+
+
+def test_a_new_sys_modules_entry_no_import_asked_for_is_planted(
+        pytester: pytest.Pytester, traced_env: Enable) -> None:
+    report_path = traced_env()
+    package_suite(pytester, PLANTED_SUITE)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
+    assert [(kind, test, target, name) for kind, test, target, name in _rows(report_path)] == [
+        ("binding-changed", "test_a_library_plants_an_entry", "sys.modules",
+         "pt_planted_name"),
+    ]

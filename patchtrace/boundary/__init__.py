@@ -299,9 +299,15 @@ class Detector:
         ctx.scope_values = {}
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
-        self._imported()
+        asked = self._imported()
         after = resources.take(self.tracer.calls)
         changes = resources.diff(self._snapshot, after)
+        if self._snapshot.modules and after.modules and self._take_imported is not None \
+                and not self.tracer.failed("audit"):
+            # which imports the scope asked for: a new entry none of them named is planted
+            changes.extend(resources.planted(self._snapshot.modules, after.modules,
+                                             frozenset(asked)))
+        del asked
         if any(c.target == "logging" and type(c.before) is str for c in changes):
             self._remember_loggers(self._snapshot.logging, after.logging)
         if self._wide and changes:

@@ -21,7 +21,7 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from itertools import compress
 from operator import ne
 from types import ModuleType
@@ -1088,4 +1088,23 @@ def _module_changes(before: dict[str, object], after: dict[str, object]) -> list
             # import); libraries that install lazy module objects use ModuleType subclasses.
             if name not in before and (new is None or is_mock(new)):
                 out.append(Change("binding-changed", "sys.modules", name, NOTHING, new))
+    return out
+
+
+def planted(before: dict[str, object], after: dict[str, object],
+            asked: Collection[str]) -> list[Change]:
+    """New ``sys.modules`` entries that are not modules (``None`` and mocks are in
+    :func:`diff` already) and whose name no import of the scope asked for (``asked``: the
+    audit source's ``import`` events): planted, so that ``import name`` finds them for the
+    rest of the session (pyfakefs' ``DynamicPatcher`` leaves ``sys.modules['Path']``). A
+    module that puts an object in its own place as it is imported (``sys.modules[__name__]
+    = wrapper``) was asked for."""
+    if _unchanged(before, after):
+        return []
+    out: list[Change] = []
+    for name, new in after.items():
+        if name in before or new is None or issubclass(type(new), ModuleType) or \
+                is_mock(new) or name in asked:
+            continue
+        out.append(Change("binding-changed", "sys.modules", name, NOTHING, new))
     return out
