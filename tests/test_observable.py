@@ -382,6 +382,17 @@ class _Wrapper:
 
 sys.modules[__name__] = _Wrapper(sys.modules[__name__])
 """,
+    "builder.py": """
+import sys
+
+
+class _Namespace:
+    pass
+
+
+overlay = _Namespace()
+sys.modules[__name__ + ".overlay"] = overlay  # as zipp.compat.overlay does
+""",
     "test_planted.py": """
 import sys
 
@@ -396,6 +407,10 @@ def test_b_a_module_wraps_itself_as_it_is_imported():
     import selfwrap  # noqa: F401
 
 
+def test_b_an_import_builds_an_entry():
+    import builder  # noqa: F401
+
+
 def test_c_planted_and_removed():
     sys.modules["pt_planted_gone"] = object()
     del sys.modules["pt_planted_gone"]
@@ -407,7 +422,7 @@ def test_a_new_sys_modules_entry_no_import_asked_for_is_planted(
         pytester: pytest.Pytester, traced_env: Enable) -> None:
     report_path = traced_env()
     package_suite(pytester, PLANTED_SUITE)
-    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=3)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=4)
     assert [(kind, test, target, name) for kind, test, target, name in _rows(report_path)] == [
         ("binding-changed", "test_a_library_plants_an_entry", "sys.modules",
          "pt_planted_name"),

@@ -1098,13 +1098,28 @@ def planted(before: dict[str, object], after: dict[str, object],
     audit source's ``import`` events): planted, so that ``import name`` finds them for the
     rest of the session (pyfakefs' ``DynamicPatcher`` leaves ``sys.modules['Path']``). A
     module that puts an object in its own place as it is imported (``sys.modules[__name__]
-    = wrapper``) was asked for."""
+    = wrapper``) was asked for; an object a module imported in the scope holds in its
+    namespace was built by that import (zipp's ``sys.modules['zipp.compat.overlay.zipfile']
+    = zipfile``, cffi's ``_openssl.lib`` for cryptography's bindings): how the library is
+    built, which any later import makes the same."""
     if _unchanged(before, after):
         return []
-    out: list[Change] = []
-    for name, new in after.items():
-        if name in before or new is None or issubclass(type(new), ModuleType) or \
-                is_mock(new) or name in asked:
+    candidates = [(name, new) for name, new in after.items()
+                  if name not in before and new is not None
+                  and not issubclass(type(new), ModuleType) and name not in asked]
+    candidates = [(name, new) for name, new in candidates if not is_mock(new)]
+    if not candidates:
+        return []
+    built: set[int] = set()
+    for name in asked:
+        module = after.get(name)
+        if module is None or not issubclass(type(module), ModuleType):
             continue
-        out.append(Change("binding-changed", "sys.modules", name, NOTHING, new))
-    return out
+        try:
+            namespace = object.__getattribute__(module, "__dict__")
+        except Exception:
+            continue
+        if type(namespace) is dict:
+            built.update(map(id, list(namespace.values())))
+    return [Change("binding-changed", "sys.modules", name, NOTHING, new)
+            for name, new in candidates if id(new) not in built]
