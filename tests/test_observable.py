@@ -393,8 +393,26 @@ class _Namespace:
 overlay = _Namespace()
 sys.modules[__name__ + ".overlay"] = overlay  # as zipp.compat.overlay does
 """,
-    "test_planted.py": """
+    "builder_by_importlib.py": """
 import sys
+
+overlay = type("Namespace", (), {})()
+sys.modules[__name__ + ".overlay"] = overlay
+""",
+    "builder_by_patch.py": """
+import sys
+
+overlay = type("Namespace", (), {})()
+sys.modules[__name__ + ".overlay"] = overlay
+
+
+def thing():
+    pass
+""",
+    "test_planted.py": """
+import importlib
+import sys
+from unittest import mock
 
 import plantlib
 
@@ -411,6 +429,15 @@ def test_b_an_import_builds_an_entry():
     import builder  # noqa: F401
 
 
+def test_b_importlib_builds_an_entry():
+    importlib.import_module("builder_by_importlib")  # raises no "import" audit event
+
+
+def test_b_a_patch_imports_a_builder():
+    with mock.patch("builder_by_patch.thing"):  # imported inside mock's __enter__
+        pass
+
+
 def test_c_planted_and_removed():
     sys.modules["pt_planted_gone"] = object()
     del sys.modules["pt_planted_gone"]
@@ -422,7 +449,7 @@ def test_a_new_sys_modules_entry_no_import_asked_for_is_planted(
         pytester: pytest.Pytester, traced_env: Enable) -> None:
     report_path = traced_env()
     package_suite(pytester, PLANTED_SUITE)
-    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=4)
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=6)
     assert [(kind, test, target, name) for kind, test, target, name in _rows(report_path)] == [
         ("binding-changed", "test_a_library_plants_an_entry", "sys.modules",
          "pt_planted_name"),

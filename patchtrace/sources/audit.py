@@ -89,6 +89,14 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     source = _listener
     if source is None:
         return
+    if event == "import":
+        # Every import counts, also one made inside our wrappers (mock's patch resolving
+        # its target): the boundary asks which names the scope's imports asked for.
+        imported = source.imported
+        imported.append(str(args[0]))
+        if len(imported) > 10_000:
+            del imported[:5_000]
+        return
     tracer = source.tracer
     if tracer is None or (tracer.inside and tracer.busy) or not tracer.enabled:
         return
@@ -170,10 +178,6 @@ class AuditSource:
                 name = event.partition(".")[2]
                 tracer.record("call", "audit", "module:sys", name, NOTHING, NOTHING,
                               desc=f"{event}(...)", stack=stack)
-        elif event == "import":
-            self.imported.append(str(args[0]))
-            if len(self.imported) > 10_000:
-                del self.imported[:5_000]
         elif event == "object.__setattr__":
             obj, attr, value = args[0], args[1], args[2]
             if attr != "__class__" and attr not in _FUNCTION_ATTRS:

@@ -1098,10 +1098,11 @@ def planted(before: dict[str, object], after: dict[str, object],
     audit source's ``import`` events): planted, so that ``import name`` finds them for the
     rest of the session (pyfakefs' ``DynamicPatcher`` leaves ``sys.modules['Path']``). A
     module that puts an object in its own place as it is imported (``sys.modules[__name__]
-    = wrapper``) was asked for; an object a module imported in the scope holds in its
-    namespace was built by that import (zipp's ``sys.modules['zipp.compat.overlay.zipfile']
-    = zipfile``, cffi's ``_openssl.lib`` for cryptography's bindings): how the library is
-    built, which any later import makes the same."""
+    = wrapper``) was asked for; an object a module imported in the scope (asked for, or
+    new in ``sys.modules``) holds in its namespace was built by that import (zipp's
+    ``sys.modules['zipp.compat.overlay.zipfile'] = zipfile``, cffi's ``_openssl.lib`` for
+    cryptography's bindings): how the library is built, which any later import makes the
+    same."""
     if _unchanged(before, after):
         return []
     candidates = [(name, new) for name, new in after.items()
@@ -1111,8 +1112,12 @@ def planted(before: dict[str, object], after: dict[str, object],
     if not candidates:
         return []
     built: set[int] = set()
-    for name in asked:
-        module = after.get(name)
+    # the modules the scope imported: those it asked for, and every module new in
+    # sys.modules (importlib.import_module, entry points and plugin loaders raise no
+    # "import" audit event)
+    imported = [after.get(name) for name in asked]
+    imported.extend(module for name, module in after.items() if name not in before)
+    for module in imported:
         if module is None or not issubclass(type(module), ModuleType):
             continue
         try:
