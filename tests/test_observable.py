@@ -454,3 +454,18 @@ def test_a_new_sys_modules_entry_no_import_asked_for_is_planted(
         ("binding-changed", "test_a_library_plants_an_entry", "sys.modules",
          "pt_planted_name"),
     ]
+
+
+def test_planted_on_hand_built_snapshots() -> None:
+    from patchtrace.sources import resources
+
+    builder = types.ModuleType("pt_builder")
+    built, plant = object(), object()
+    builder.__dict__["overlay"] = built
+    before: dict[str, object] = {"os": __import__("os")}
+    after: dict[str, object] = {**before, "pt_builder": builder, "pt_builder.overlay": built,
+                                "pt_asked": object(), "pt_plant": plant, "pt_none": None}
+    changes = resources.planted(before, after, frozenset({"pt_asked"}))
+    # the twin entries (built by an import, asked for, a blocker left to diff()) are not
+    assert [(c.kind, c.name) for c in changes] == [("binding-changed", "pt_plant")]
+    assert resources.planted(after, dict(after), frozenset()) == []
