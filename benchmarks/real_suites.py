@@ -208,6 +208,8 @@ class Leg:
     """The longest boundary check of any timed traced run, ms."""
     longest_what: str = ""
     first_notes: str = ""
+    warm: float = float("nan")
+    """Wall seconds of the warm-up (not a timed round: cold bytecode, the report written)."""
 
 
 @dataclass
@@ -221,6 +223,8 @@ class Result:
     failed: list[str] = field(default_factory=list)
     """Tests that fail or error in the plain warm-up run (not tracing's doing)."""
     problems: list[str] = field(default_factory=list)
+    warm: float = float("nan")
+    """Wall seconds of the plain warm-up (not a timed round)."""
 
     @property
     def new(self) -> Leg:
@@ -482,6 +486,7 @@ def warm_up(result: Result, leg: Leg, base: Run, source: Path, cache: Path, vers
     first = run_suite(suite, leg.venv, source, work / f"warm-traced-{leg.label}.xml", True,
                       leg.report, leg.report.with_suffix(".log"))
     leg.first_notes = first.notes
+    leg.warm = first.seconds
     tag = "" if leg.label == "new" else f"{leg.label.upper()} DESIGN: "
     if first.notes:
         result.problems.append(f"{tag}traced stderr (see {leg.report.with_suffix('.log')}):\n"
@@ -531,6 +536,7 @@ def measure(suite: Suite, legs: list[Leg], source: Path, rounds: int, cache: Pat
     result = Result(suite, legs=legs)
     base = run_suite(suite, result.new.venv, source, work / "warm-plain.xml", False)
     result.tests = len(base.outcomes)
+    result.warm = base.seconds
     result.failed = sorted(k for k, v in base.outcomes.items()
                            if "failure" in v or "error" in v)
     for leg in reversed(legs):  # new first: its report is the one the triage reads
@@ -724,6 +730,10 @@ def main() -> None:
             if result.old is not None and args.leaks and result.old.report is not None \
                     and result.old.report.exists():
                 print(f"  old design's leaks ({result.old.leaks}): {result.old.report}")
+            # Not a measurement (cold bytecode, the report written): an idea of the size.
+            print(f"  warm-up (untimed rounds, not in the medians): plain {result.warm:.2f} s"
+                  + "".join(f", traced-{leg.label} {leg.warm:.2f} s" for leg in result.legs),
+                  flush=True)
             # as soon as it is measured
             if old_wheel is None:
                 print(f"{HEADER}\n{row(result)}", flush=True)
