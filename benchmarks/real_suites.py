@@ -757,19 +757,20 @@ def main() -> None:
     for r in results:
         if r.report is not None and r.report.exists():
             print(f"  leaks of {r.suite.name}: {r.report}")
-    old_severe = [(r.suite.name, p) for r in results for p in r.problems
-                  if p.startswith("OLD DESIGN: OUTCOME DIFFERS")]
-    if old_severe:
-        print("\nthe old design changed test outcomes (not this checkout's doing):")
-        for name, problem in old_severe:
-            print(f"  {name}: {problem}")
-    severe = [(r.suite.name, p) for r in results for p in r.problems
-              if p.startswith("OUTCOME DIFFERS")]
-    if severe:
-        print("\n!!! tracing changed test outcomes:")
-        for name, problem in severe:
-            print(f"  {name}: {problem}")
+    said_outcomes(results, "OLD DESIGN: OUTCOME DIFFERS",
+                  "the old design changed test outcomes (not this checkout's doing):")
+    if said_outcomes(results, "OUTCOME DIFFERS", "!!! tracing changed test outcomes:"):
         raise SystemExit(1)
+
+
+def said_outcomes(results: list[Result], prefix: str, title: str) -> bool:
+    """Print the problems starting with ``prefix`` under ``title``; whether there were any."""
+    found = [(r.suite.name, p) for r in results for p in r.problems if p.startswith(prefix)]
+    if found:
+        print(f"\n{title}")
+        for name, problem in found:
+            print(f"  {name}: {problem}")
+    return bool(found)
 
 
 if __name__ == "__main__":
