@@ -740,6 +740,8 @@ def main() -> None:
             else:
                 print(f"{HEADER_OLD}\n{row_old(result)}", flush=True)
 
+    if args.prepare:
+        return
     legs_said = "plain, traced-old, traced-new" if old_wheel is not None else "alternating"
     print(f"\npython {version}, {args.rounds} rounds, {legs_said}, medians")
     if old_wheel is None:
