@@ -2,6 +2,7 @@
 
     python benchmarks/real_suites.py [--suites attrs,click] [--rounds 5] [--python PYTHON]
                                      [--cache DIR] [--leaks] [--patchtrace SRC_OR_WHEEL]
+                                     [--old SRC_OR_WHEEL] [--prepare]
 
 For each suite: the pinned source distribution is downloaded from PyPI (``pip download
 --no-binary :all:``) into the cache and unpacked; a virtualenv is made with ``--python``;
@@ -18,6 +19,21 @@ and the number of leaks in the JSON report (kept in the cache, under ``reports/`
 run writes a JUnit XML file; the per-test outcomes of each traced run are compared with
 the plain ones and any difference is reported loudly (and makes the exit status 1), as is
 a difference between two plain runs (a flaky test).
+
+``--old SRC`` measures a second patchtrace beside the first (the old design, e.g. a
+``git archive`` of commit 7150871 unpacked into a directory): each suite gets a second
+virtualenv (``...-old``) with that wheel, one more untimed warm-up (its JSON report is
+``reports/<suite>-<version>-py<python>-old.json``), and each round runs plain, traced-old
+and traced-new in turn. Rows then print both traced legs side by side, with the CPU time
+(user + system) of the pytest process and of the children it waited for (``os.wait4``),
+whose ratio is far less sensitive to a loaded machine than the wall-clock ratio, and a
+summary line: the median and the largest ratio over the suites, wall and CPU, for each leg,
+against issue 15's targets. A design without the boundary-times hook prints "—" there.
+Outcome differences of the old leg are printed but do not set the exit status (they are
+the old design's, measured, not this checkout's).
+
+``--prepare`` only fills the cache (sdists, sources, every leg's venv with its wheel
+installed) and runs nothing: a later timing run then spends its time on the suites.
 """
 
 from __future__ import annotations
@@ -45,6 +61,9 @@ PYTEST = ("pytest==8.1.1", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0
 PYTEST_7 = ("pytest==7.4.4", "pluggy==1.4.0", "iniconfig==2.0.0", "packaging==24.0")
 COMMON_ARGS = ("-p", "no:randomly", "-q", "-p", "no:cacheprovider")
 SLOW_MS = 20.0
+#: issue 15's targets for the real suites: the median ratio and the largest one
+TARGET_MEDIAN = 1.08
+TARGET_MAX = 1.25
 #: patchtrace's private benchmark hook: each boundary check's duration, one line each
 BOUNDARY_TIMES = "_PATCHTRACE_BOUNDARY_TIMES"
 
@@ -166,23 +185,67 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
 
 
 @dataclass
+class Leg:
+    """One traced patchtrace (this checkout's, or ``--old``'s) on one suite."""
+
+    label: str
+    """"new" or "old": names its venv, its report and its problems."""
+    venv: Path
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """User + system seconds of each timed run (the pytest process and its reaped children)."""
+    leaks: int | None = None
+    report: Path | None = None
+    report_tests: int = 0
+    """The ``tests`` of the JSON report, read two seconds after the traced warm-up."""
+    slow: list[int] = field(default_factory=list)
+    """Per timed traced run: boundary checks longer than SLOW_MS."""
+    over_50: list[int] = field(default_factory=list)
+    """Per timed traced run: boundary checks longer than 50 ms (issue 15's limit)."""
+    timed: bool = False
+    """Whether this patchtrace wrote the boundary-times file at all (the old design may not)."""
+    longest: float = 0.0
+    """The longest boundary check of any timed traced run, ms."""
+    longest_what: str = ""
+    first_notes: str = ""
+    warm: float = float("nan")
+    """Wall seconds of the warm-up (not a timed round: cold bytecode, the report written)."""
+
+
+@dataclass
 class Result:
     suite: Suite
     tests: int = 0
     plain: list[float] = field(default_factory=list)
-    traced: list[float] = field(default_factory=list)
-    leaks: int | None = None
+    plain_cpu: list[float] = field(default_factory=list)
+    legs: list[Leg] = field(default_factory=list)
+    """The traced legs, in the order each round runs them: [old,] new."""
     failed: list[str] = field(default_factory=list)
     """Tests that fail or error in the plain warm-up run (not tracing's doing)."""
-    report: Path | None = None
     problems: list[str] = field(default_factory=list)
-    slow: list[int] = field(default_factory=list)
-    """Per timed traced run: boundary checks longer than SLOW_MS."""
-    longest: float = 0.0
-    """The longest boundary check of any timed traced run, ms."""
-    longest_what: str = ""
-    report_tests: int = 0
-    """The ``tests`` of the JSON report, read two seconds after the traced warm-up."""
+    warm: float = float("nan")
+    """Wall seconds of the plain warm-up (not a timed round)."""
+
+    @property
+    def new(self) -> Leg:
+        return self.legs[-1]
+
+    @property
+    def old(self) -> Leg | None:
+        return self.legs[0] if len(self.legs) > 1 else None
+
+    # The single-leg names the rest of the script (and its readers) know.
+    @property
+    def traced(self) -> list[float]:
+        return self.new.seconds
+
+    @property
+    def leaks(self) -> int | None:
+        return self.new.leaks
+
+    @property
+    def report(self) -> Path | None:
+        return self.new.report
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -269,9 +332,12 @@ def interpreter_tag(python: str) -> str:
 
 
 def prepare_venv(suite: Suite, source: Path, cache: Path, python: str, version: str,
-                 wheel: Path) -> Path:
-    """One virtualenv per suite and Python; the project is installed once, patchtrace always."""
-    venv = cache / "venvs" / f"{suite.name}-{suite.version}-py{version}"
+                 wheel: Path, leg: str = "new") -> Path:
+    """One virtualenv per suite, Python and leg; the project is installed once, patchtrace
+    always. The old leg's venv is a venv of its own, installed the same way (a copy would
+    keep console scripts whose shebangs run the new leg's Python)."""
+    suffix = "" if leg == "new" else f"-{leg}"
+    venv = cache / "venvs" / f"{suite.name}-{suite.version}-py{version}{suffix}"
     wanted = hashlib.sha256(repr((suite.pin, suite.requires, suite.pytest)).encode()).hexdigest()
     stamp = venv / "installed.sha256"
     vpython = str(venv / "bin" / "python")
@@ -310,6 +376,26 @@ class Run:
     returncode: int
     notes: str
     """What stderr says about patchtrace (its internal errors are said there)."""
+    cpu: float = 0.0
+    """User + system seconds of the pytest process and of the children it waited for."""
+
+
+def run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, str, float,
+                                                                         float]:
+    """Run one pytest: (exit status, stdout, stderr, wall seconds, CPU seconds). Output goes
+    to files (not pipes: nothing reads them while it runs), so that this process can reap
+    the child itself with ``os.wait4`` and read its resource usage."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (child.returncode, out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace"), elapsed,
+                usage.ru_utime + usage.ru_stime)
 
 
 def run_suite(suite: Suite, venv: Path, source: Path, junit: Path, traced: bool,
@@ -336,23 +422,21 @@ def run_suite(suite: Suite, venv: Path, source: Path, junit: Path, traced: bool,
         cmd[3:3] = ["-p", module]
     for node, _reason in suite.deselect:
         cmd.append(f"--deselect={node}")
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True,
-                            check=False)
-    elapsed = time.perf_counter() - started
+    junit.unlink(missing_ok=True)
+    returncode, stdout, stderr, elapsed, cpu = run_child(cmd, source, env)
     # 0: all passed, 1: some failed (compared below); anything else is not a test result.
-    broken = result.returncode not in (0, 1) or not junit.exists()
+    broken = returncode not in (0, 1) or not junit.exists()
     if broken and not traced:
-        raise SystemExit(f"{suite.name} (plain) exited {result.returncode}:\n"
-                         f"{result.stdout[-4000:]}{result.stderr[-3000:]}")
-    notes = _notes(result.stderr)
+        raise SystemExit(f"{suite.name} (plain) exited {returncode}:\n"
+                         f"{stdout[-4000:]}{stderr[-3000:]}")
+    notes = _notes(stderr)
     if broken:  # tracing broke the run: say so, and compare what there is
         log = log or junit.with_suffix(".log")
-        notes = f"traced run exited {result.returncode}:\n{result.stdout[-2000:]}\n{notes}"
+        notes = f"traced run exited {returncode}:\n{stdout[-2000:]}\n{notes}"
     if log is not None:
-        log.write_text(f"$ {' '.join(cmd)}\n{result.stdout}\n--- stderr ---\n{result.stderr}")
+        log.write_text(f"$ {' '.join(cmd)}\n{stdout}\n--- stderr ---\n{stderr}")
     found = outcomes(junit) if junit.exists() else {}
-    return Run(elapsed, found, result.returncode, notes)
+    return Run(elapsed, found, returncode, notes, cpu)
 
 
 def _notes(stderr: str) -> str:
@@ -378,67 +462,94 @@ def differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
             for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
-def compare(result: Result, plain: Run, traced: Run, when: str) -> None:
-    """Tracing must change no test's outcome, nor the exit status of the run."""
+def compare(result: Result, plain: Run, traced: Run, when: str, leg: str = "new") -> None:
+    """Tracing must change no test's outcome, nor the exit status of the run. The new leg's
+    differences say "OUTCOME DIFFERS" (the exit status); the old leg's "OLD DESIGN: ..."."""
+    say = "OUTCOME DIFFERS" if leg == "new" else "OLD DESIGN: OUTCOME DIFFERS"
     for line in differences(plain.outcomes, traced.outcomes):
-        result.problems.append(f"OUTCOME DIFFERS plain -> traced ({when}): {line}")
+        result.problems.append(f"{say} plain -> traced-{leg} ({when}): {line}")
     if plain.returncode != traced.returncode:
-        result.problems.append(f"OUTCOME DIFFERS plain -> traced ({when}): exit status "
+        result.problems.append(f"{say} plain -> traced-{leg} ({when}): exit status "
                                f"{plain.returncode} -> {traced.returncode}")
 
 
-def measure(suite: Suite, venv: Path, source: Path, rounds: int, cache: Path,
-            version: str, work: Path) -> Result:
-    result = Result(suite)
+def warm_up(result: Result, leg: Leg, base: Run, source: Path, cache: Path, version: str,
+            work: Path) -> None:
+    """A leg's untimed warm-up: it writes the leg's JSON report (and its output beside it),
+    whose test count is checked to be the parent's."""
+    suite = result.suite
     reports = cache / "reports"
     reports.mkdir(parents=True, exist_ok=True)
-    result.report = reports / f"{suite.name}-{suite.version}-py{version}.json"
-    result.report.unlink(missing_ok=True)
-
-    # Untimed warm-ups: bytecode for both legs; the traced one writes the JSON report and
-    # keeps its output next to it.
-    base = run_suite(suite, venv, source, work / "warm-plain.xml", False)
-    first = run_suite(suite, venv, source, work / "warm-traced.xml", True, result.report,
-                      result.report.with_suffix(".log"))
-    result.tests = len(base.outcomes)
-    result.failed = sorted(k for k, v in base.outcomes.items()
-                           if "failure" in v or "error" in v)
+    suffix = "" if leg.label == "new" else f"-{leg.label}"
+    leg.report = reports / f"{suite.name}-{suite.version}-py{version}{suffix}.json"
+    leg.report.unlink(missing_ok=True)
+    first = run_suite(suite, leg.venv, source, work / f"warm-traced-{leg.label}.xml", True,
+                      leg.report, leg.report.with_suffix(".log"))
+    leg.first_notes = first.notes
+    leg.warm = first.seconds
+    tag = "" if leg.label == "new" else f"{leg.label.upper()} DESIGN: "
     if first.notes:
-        result.problems.append(f"traced stderr (see {result.report.with_suffix('.log')}):\n"
+        result.problems.append(f"{tag}traced stderr (see {leg.report.with_suffix('.log')}):\n"
                                f"{first.notes[-3000:]}")
-    compare(result, base, first, "warm-up")
-    if result.report.exists():
+    compare(result, base, first, "warm-up", leg.label)
+    if leg.report.exists():
         # The parent's report: it counts the parent's tests (JUnit cases, or one fewer), and
         # no child process replaced it after the run (multiprocessing's resource tracker
         # exits after its parent: give such a child time to write).
         time.sleep(2)
-        data = json.loads(result.report.read_text())
-        result.leaks = len(data["leaks"])
-        result.report_tests = int(data.get("tests", 0))
-        if not len(first.outcomes) - 1 <= result.report_tests <= len(first.outcomes):
+        data = json.loads(leg.report.read_text())
+        leg.leaks = len(data["leaks"])
+        leg.report_tests = int(data.get("tests", 0))
+        if not len(first.outcomes) - 1 <= leg.report_tests <= len(first.outcomes):
             result.problems.append(
-                f"JSON REPORT NOT THE PARENT'S? it counts {result.report_tests} tests, "
+                f"{tag}JSON REPORT NOT THE PARENT'S? it counts {leg.report_tests} tests, "
                 f"the run had {len(first.outcomes)}")
     else:
-        result.problems.append(f"no JSON report written to {result.report}")
+        result.problems.append(f"{tag}no JSON report written to {leg.report}")
+
+
+def timed_traced(result: Result, leg: Leg, base: Run, plain: Run, source: Path, work: Path,
+                 n: int) -> None:
+    """One timed traced run of a leg, its boundary times read, its outcomes compared."""
+    times = work / f"traced-{leg.label}-{n}.times"
+    traced = run_suite(result.suite, leg.venv, source, work / f"traced-{leg.label}-{n}.xml",
+                       True, times=times)
+    leg.seconds.append(traced.seconds)
+    leg.cpu.append(traced.cpu)
+    leg.timed = leg.timed or times.exists()
+    boundaries = read_times(times)
+    leg.slow.append(sum(1 for _what, ms in boundaries if ms > SLOW_MS))
+    leg.over_50.append(sum(1 for _what, ms in boundaries if ms > 50.0))
+    for what, ms in boundaries:
+        if ms > leg.longest:
+            leg.longest, leg.longest_what = ms, what
+    compare(result, plain, traced, f"round {n + 1}", leg.label)
+    if traced.notes and _same_text(traced.notes) != _same_text(leg.first_notes):
+        tag = "" if leg.label == "new" else f"{leg.label.upper()} DESIGN: "
+        result.problems.append(f"{tag}traced stderr (round {n + 1}):\n{traced.notes[-3000:]}")
+
+
+def measure(suite: Suite, legs: list[Leg], source: Path, rounds: int, cache: Path,
+            version: str, work: Path) -> Result:
+    """Untimed warm-ups (bytecode for every leg; each traced one writes its leg's JSON
+    report), then ``rounds`` rounds of plain and each traced leg in turn."""
+    result = Result(suite, legs=legs)
+    base = run_suite(suite, result.new.venv, source, work / "warm-plain.xml", False)
+    result.tests = len(base.outcomes)
+    result.warm = base.seconds
+    result.failed = sorted(k for k, v in base.outcomes.items()
+                           if "failure" in v or "error" in v)
+    for leg in reversed(legs):  # new first: its report is the one the triage reads
+        warm_up(result, leg, base, source, cache, version, work)
 
     for n in range(rounds):
-        plain = run_suite(suite, venv, source, work / f"plain-{n}.xml", False)
-        times = work / f"traced-{n}.times"
-        traced = run_suite(suite, venv, source, work / f"traced-{n}.xml", True,
-                           times=times)
+        plain = run_suite(suite, result.new.venv, source, work / f"plain-{n}.xml", False)
         result.plain.append(plain.seconds)
-        result.traced.append(traced.seconds)
-        boundaries = read_times(times)
-        result.slow.append(sum(1 for _what, ms in boundaries if ms > SLOW_MS))
-        for what, ms in boundaries:
-            if ms > result.longest:
-                result.longest, result.longest_what = ms, what
+        result.plain_cpu.append(plain.cpu)
         for line in differences(base.outcomes, plain.outcomes):
             result.problems.append(f"flaky (differs between plain runs): {line}")
-        compare(result, plain, traced, f"round {n + 1}")
-        if traced.notes and _same_text(traced.notes) != _same_text(first.notes):
-            result.problems.append(f"traced stderr (round {n + 1}):\n{traced.notes[-3000:]}")
+        for leg in legs:
+            timed_traced(result, leg, base, plain, source, work, n)
     return result
 
 
@@ -446,15 +557,91 @@ HEADER = (f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'traced s':>9} {'ratio'
           f" {'us/test':>8} {f'>{SLOW_MS:.0f}ms':>6} {'max ms':>8} {'leaks':>6}")
 
 
+def _median(values: list[float] | list[int]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def row(r: Result) -> str:
-    p = statistics.median(r.plain) if r.plain else float("nan")
-    t = statistics.median(r.traced) if r.traced else float("nan")
+    p = _median(r.plain)
+    t = _median(r.traced)
     per_test = (t - p) / r.tests * 1e6 if r.tests else float("nan")
     leaks = "?" if r.leaks is None else str(r.leaks)
-    slow = f"{statistics.median(r.slow):.0f}" if r.slow else "?"
+    slow = f"{statistics.median(r.new.slow):.0f}" if r.new.slow else "?"
     return (f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {t:>9.2f} {t / p:>6.3f}x"
-            f" {per_test:>+8.0f} {slow:>6} {r.longest:>8.1f} {leaks:>6}"
-            f"{'  (' + r.longest_what + ')' if r.longest_what else ''}")
+            f" {per_test:>+8.0f} {slow:>6} {r.new.longest:>8.1f} {leaks:>6}"
+            f"{'  (' + r.new.longest_what + ')' if r.new.longest_what else ''}")
+
+
+#: with --old: both traced legs, wall and CPU, side by side
+HEADER_OLD = (f"  {'suite':<22} {'tests':>6} {'plain s':>8} {'old s':>8} {'old x':>7}"
+              f" {'new s':>8} {'new x':>7} {'old us/t':>9} {'new us/t':>9}"
+              f" {'cpu s':>7} {'cpu old':>8} {'cpu new':>8}"
+              f" {f'new>{SLOW_MS:.0f}':>6} {'new max':>8} {f'old>{SLOW_MS:.0f}':>6}"
+              f" {'old max':>8} {'leaks':>9}")
+
+
+def ratios(r: Result, leg: Leg) -> tuple[float, float]:
+    """(wall, CPU) ratio of a leg's median to the plain median."""
+    return (_median(leg.seconds) / _median(r.plain), _median(leg.cpu) / _median(r.plain_cpu))
+
+
+def _boundaries(leg: Leg) -> tuple[str, str]:
+    """(how many checks over SLOW_MS, the longest in ms), "—" for a design without the hook."""
+    if not leg.seconds:
+        return "?", "?"
+    if not leg.timed:
+        return "—", "—"
+    return f"{statistics.median(leg.slow):.0f}", f"{leg.longest:.1f}"
+
+
+def row_old(r: Result) -> str:
+    old, new = r.old, r.new
+    assert old is not None
+    p = _median(r.plain)
+    cells = []
+    for leg in (old, new):
+        t = _median(leg.seconds)
+        cells.append((t, t / p, (t - p) / r.tests * 1e6 if r.tests else float("nan")))
+    (old_t, old_x, old_us), (new_t, new_x, new_us) = cells
+    cpu_old = ratios(r, old)[1]
+    cpu_new = ratios(r, new)[1]
+    new_slow, new_max = _boundaries(new)
+    old_slow, old_max = _boundaries(old)
+    leaks = f"{'?' if new.leaks is None else new.leaks}/{'?' if old.leaks is None else old.leaks}"
+    return (f"  {r.suite.pin:<22} {r.tests:>6} {p:>8.2f} {old_t:>8.2f} {old_x:>6.3f}x"
+            f" {new_t:>8.2f} {new_x:>6.3f}x {old_us:>+9.0f} {new_us:>+9.0f}"
+            f" {_median(r.plain_cpu):>7.2f} {cpu_old:>7.3f}x {cpu_new:>7.3f}x"
+            f" {new_slow:>6} {new_max:>8} {old_slow:>6} {old_max:>8} {leaks:>9}"
+            f"{'  (new max: ' + new.longest_what + ')' if new.longest_what else ''}")
+
+
+def summary(results: list[Result]) -> list[str]:
+    """Median and largest ratio over the suites, wall and CPU, per leg, against the targets."""
+    lines = []
+    timed = [r for r in results if r.plain and r.new.seconds]
+    if not timed:
+        return ["  no timed rounds: no ratios"]
+    for label in ("old", "new"):
+        legs = [(r, leg) for r in timed for leg in r.legs if leg.label == label]
+        if not legs:
+            continue
+        for kind, index in (("wall", 0), ("cpu", 1)):
+            values = [ratios(r, leg)[index] for r, leg in legs]
+            med, top = statistics.median(values), max(values)
+            worst = max(legs, key=lambda pair: ratios(pair[0], pair[1])[index])[0].suite.name
+            verdict = ("met" if med <= TARGET_MEDIAN and top <= TARGET_MAX else "MISSED")
+            lines.append(f"  {label} {kind:<4}: median {med:.3f}x (target <= {TARGET_MEDIAN}x),"
+                         f" max {top:.3f}x ({worst}; target <= {TARGET_MAX}x): {verdict}"
+                         f" [{len(values)} suites]")
+        over = [(r.suite.name, _median(leg.over_50)) for r, leg in legs if leg.timed]
+        if over:
+            total = sum(n for _name, n in over)
+            worst_suites = ", ".join(f"{name} {n:.0f}" for name, n in over if n)
+            lines.append(f"  {label} boundaries > 50 ms per run (median): {total:.0f}"
+                         f"{' (' + worst_suites + ')' if worst_suites else ''}; the target"
+                         " allows the first after a collection that found survivors, which"
+                         " this hook does not tell apart")
+    return lines
 
 
 def read_times(path: Path) -> list[tuple[str, float]]:
@@ -493,6 +680,11 @@ def main() -> None:
     parser.add_argument("--patchtrace", type=Path, default=REPO,
                         help="patchtrace to install: a source tree or a wheel "
                              "(default: this checkout)")
+    parser.add_argument("--old", type=Path, default=None,
+                        help="a second patchtrace (the old design: a source tree or a wheel), "
+                             "measured beside the first in a venv of its own")
+    parser.add_argument("--prepare", action="store_true",
+                        help="fill the cache (sources, venvs, wheels installed) and run nothing")
     args = parser.parse_args()
     names = [n.strip() for n in args.suites.split(",") if n.strip()]
     unknown = [n for n in names if n not in SUITES]
@@ -507,15 +699,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pt-real-") as tmp:
         wheel = build_patchtrace(args.patchtrace.resolve(), Path(tmp) / "wheel", python)
         print(f"patchtrace: {describe(args.patchtrace.resolve())}", flush=True)
+        old_wheel = None
+        if args.old is not None:
+            old_wheel = build_patchtrace(args.old.resolve(), Path(tmp) / "old-wheel", python)
+            print(f"old patchtrace: {describe(args.old.resolve())}", flush=True)
         for name in names:
             suite = SUITES[name]
             print(f"{suite.pin}: preparing", flush=True)
             source = fetch(suite, cache)
-            venv = prepare_venv(suite, source, cache, python, version, wheel)
+            legs = []
+            if old_wheel is not None:
+                legs.append(Leg("old", prepare_venv(suite, source, cache, python, version,
+                                                    old_wheel, "old")))
+            legs.append(Leg("new", prepare_venv(suite, source, cache, python, version, wheel)))
+            if args.prepare:
+                print(f"{suite.pin}: prepared {', '.join(str(leg.venv) for leg in legs)}",
+                      flush=True)
+                continue
             work = Path(tmp) / name
             work.mkdir()
             print(f"{suite.pin}: running ({args.rounds} rounds)", flush=True)
-            result = measure(suite, venv, source, args.rounds, cache, version, work)
+            result = measure(suite, legs, source, args.rounds, cache, version, work)
             results.append(result)
             for test in result.failed:
                 print(f"  fails plain too (deselect it, with a reason?): {test}")
@@ -523,22 +727,52 @@ def main() -> None:
                 print(f"  !!! {problem}", flush=True)
             if args.leaks and result.report is not None and result.report.exists():
                 print_leaks(result.report)
-            print(f"{HEADER}\n{row(result)}", flush=True)  # as soon as it is measured
+            if result.old is not None and args.leaks and result.old.report is not None \
+                    and result.old.report.exists():
+                print(f"  old design's leaks ({result.old.leaks}): {result.old.report}")
+            # Not a measurement (cold bytecode, the report written): an idea of the size.
+            print(f"  warm-up (untimed rounds, not in the medians): plain {result.warm:.2f} s"
+                  + "".join(f", traced-{leg.label} {leg.warm:.2f} s" for leg in result.legs),
+                  flush=True)
+            # as soon as it is measured
+            if old_wheel is None:
+                print(f"{HEADER}\n{row(result)}", flush=True)
+            else:
+                print(f"{HEADER_OLD}\n{row_old(result)}", flush=True)
 
-    print(f"\npython {version}, {args.rounds} rounds, alternating, medians")
-    print(HEADER)
-    for r in results:
-        print(row(r))
+    if args.prepare:
+        return
+    legs_said = "plain, traced-old, traced-new" if old_wheel is not None else "alternating"
+    print(f"\npython {version}, {args.rounds} rounds, {legs_said}, medians")
+    if old_wheel is None:
+        print(HEADER)
+        for r in results:
+            print(row(r))
+    else:
+        print(HEADER_OLD)
+        for r in results:
+            print(row_old(r))
+        print("  (x: median traced / median plain; us/t: time added per test; cpu: user+sys"
+              " of pytest and its reaped children; leaks: new/old)")
+        for line in summary(results):
+            print(line)
     for r in results:
         if r.report is not None and r.report.exists():
             print(f"  leaks of {r.suite.name}: {r.report}")
-    severe = [(r.suite.name, p) for r in results for p in r.problems
-              if p.startswith("OUTCOME DIFFERS")]
-    if severe:
-        print("\n!!! tracing changed test outcomes:")
-        for name, problem in severe:
-            print(f"  {name}: {problem}")
+    said_outcomes(results, "OLD DESIGN: OUTCOME DIFFERS",
+                  "the old design changed test outcomes (not this checkout's doing):")
+    if said_outcomes(results, "OUTCOME DIFFERS", "!!! tracing changed test outcomes:"):
         raise SystemExit(1)
+
+
+def said_outcomes(results: list[Result], prefix: str, title: str) -> bool:
+    """Print the problems starting with ``prefix`` under ``title``; whether there were any."""
+    found = [(r.suite.name, p) for r in results for p in r.problems if p.startswith(prefix)]
+    if found:
+        print(f"\n{title}")
+        for name, problem in found:
+            print(f"  {name}: {problem}")
+    return bool(found)
 
 
 if __name__ == "__main__":
