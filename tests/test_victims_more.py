@@ -103,6 +103,73 @@ def test_a_module_replaced_by_a_mock_links_the_test_that_called_it(
     _alone_passes(pytester, monkeypatch, "test_b.py::test_charge")
 
 
+WRAPPER_STATE = """
+    import gc
+    from unittest import mock
+
+    import pytest
+
+    def counter():
+        return mock.CallableMixin.__dict__["_increment_mock_call"]
+
+    def state():
+        f = counter()
+        own = getattr(f, "__patchtrace__", False) is False and f.__module__ == "unittest.mock"
+        return "mock's own" if own else "wrapper"
+
+    def pytest_runtest_logstart(nodeid, location):  # before the boundary arms the read log
+        gc.collect()  # the mocks of earlier tests that nothing holds are gone
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(nodeid, location):  # after the boundary: frozen
+        with open("states.txt", "a") as out:
+            out.write(f"after {nodeid.rpartition('::')[2]}: {state()}\\n")
+"""
+
+
+def test_the_mock_call_counter_is_wrapped_only_while_a_mock_is_watched(
+        pytester: pytest.Pytester, traced_env: Callable[..., Path]) -> None:
+    # Nothing watched (no live leak, no mock of an earlier test alive): the class holds
+    # mock's own function, so a MagicMock call costs what it costs untraced. A leaked mock
+    # is watched: the wrapper is there during the next tests, and the test that called it
+    # is linked by its calls; the wrapper is gone again once the test is over.
+    _suite(pytester, {
+        "conftest.py": WRAPPER_STATE,
+        "gateway.py": "def send(amount):\n    return {'status': 'sent'}\n",
+        "test_a.py": """
+            import sys
+            from unittest import mock
+
+            from conftest import state
+
+            def test_clean():
+                with mock.patch("gateway.send") as send:
+                    send(1)
+                assert state() == "mock's own"  # this test's own mock is not watched
+
+            def test_leak():
+                assert state() == "mock's own"  # test_clean's mock is gone: nothing watched
+                sys.modules["gateway"] = mock.MagicMock()  # BUG: never put back
+                assert state() == "mock's own"  # decided when the test began
+
+            def test_calls():
+                assert state() == "wrapper"
+                import gateway
+                assert gateway.send(1)["status"] == "sent"
+        """,
+    })
+    report_path = traced_env()
+    pytester.runpytest_subprocess(timeout=120).assert_outcomes(passed=2, failed=1)
+    leak = _leak(load_report(report_path), "binding-changed", "sys.modules", "gateway")
+    assert leak["victims"] == ["test_a.py::test_calls"]
+    evidence = leak["victim_evidence"]["test_a.py::test_calls"]
+    assert evidence.startswith("called the leaked mock ")
+    assert "sys.modules['gateway'].send() 1x" in evidence
+    assert (pytester.path / "states.txt").read_text().splitlines() == [
+        "after test_clean: mock's own", "after test_leak: mock's own",
+        "after test_calls: mock's own"]
+
+
 # -- a mock that survived its test --------------------------------------------------------------
 POLLUTER_CLIENT = """
     import gc

@@ -57,8 +57,12 @@ def arm(live: list[Leak]) -> None:
     """A test starts: watch what it reads of the resources these live leaks changed."""
     env: set[str] = set()
     numbers: set[int] = set()
+    mocks: set[int] = set()
     cwd = False
     for leak in live:
+        obj = leak.obj()
+        if obj is not NOTHING and is_mock(obj):
+            mocks.add(identity_key(_inner(obj)))  # the key mock_evidence looks up
         if leak.target == "os.environ" and leak.name:
             env.add(leak.name)
         elif leak.target == "cwd":
@@ -67,7 +71,9 @@ def arm(live: list[Leak]) -> None:
             number = _signal_number(leak.name)
             if number is not None:
                 numbers.add(number)
-    LOG.arm(env_keys=frozenset(env), cwd=cwd, signal_numbers=frozenset(numbers))
+    obj = None  # no strong reference kept
+    LOG.arm(env_keys=frozenset(env), cwd=cwd, signal_numbers=frozenset(numbers),
+            mock_keys=frozenset(mocks))
 
 
 def pollution_lines(live: list[Leak], used: list[Leak], test: str) -> list[str]:

@@ -88,13 +88,16 @@ def _desc_of(hint: str | None) -> tuple[Any, str | None]:
 class MockCreation:
     """Where a top-level mock was made, and in which scope (for ``mock-survived``)."""
 
-    __slots__ = ("ref", "scope", "stack", "type_name")
+    __slots__ = ("ref", "scope", "serial", "stack", "type_name")
 
-    def __init__(self, ref: weakref.ref[Any], scope: Scope, stack: _stack.Stack, type_name: str):
+    def __init__(self, ref: weakref.ref[Any], scope: Scope, stack: _stack.Stack, type_name: str,
+                 serial: int = 0):
         self.ref = ref
         self.scope = scope
         self.stack = stack
         self.type_name = type_name
+        #: the order of creation (the read log watches the mocks made before a test began)
+        self.serial = serial
 
 
 class MockSource:
@@ -106,6 +109,8 @@ class MockSource:
         self._tokens: dict[int, int] = {}
         #: identity_key(mock) -> creation record; entries vanish with the mock (weakref callback).
         self.created: dict[int, MockCreation] = {}
+        #: the next creation record's serial
+        self.serial = 0
 
     # -- install ----------------------------------------------------------------------------
     def install(self, tracer: Tracer) -> None:
@@ -322,7 +327,9 @@ class MockSource:
         if key in created:
             return  # __init__ of a subclass calling super().__init__
         ref = weakref.ref(mock, partial(_forget, created, key))
-        created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), "")
+        serial = self.serial
+        self.serial = serial + 1
+        created[key] = MockCreation(ref, tracer.scope, _stack.capture(2), "", serial)
 
     def forget(self, mock: object) -> None:
         self.created.pop(identity_key(mock), None)

@@ -13,15 +13,20 @@ leaks the detector says are live:
   the working directory is leaked (the ``os.getcwd`` recorder is bound only then, and
   only over the built-in: elsewhere reports and holders see the built-in itself);
 * ``signal.getsignal(n)`` of a leaked handler;
-* every call of a mock (``CallableMixin._increment_mock_call``): the top-level mock it
+* calls of a watched mock (``CallableMixin._increment_mock_call``): the top-level mock it
   belongs to, and the call's name (``send()``, ``client().get()``), read from raw
-  ``__dict__`` entries only.
+  ``__dict__`` entries only. Watched: the mocks of live leaks, and every mock made before
+  the test began that is still alive (it may be a survivor no collection has confirmed
+  yet). The wrapper is put on the class only while there is such a mock (at
+  :meth:`ReadLog.arm`) and taken off again at :meth:`ReadLog.freeze`: with none, mock's
+  own function is there and a MagicMock call costs what it costs untraced.
 
 A read counts only when a user frame made it (the innermost frame outside the standard
 library is the project's or a library's, not pytest's or patchtrace's): the detector's
-own reads, and pytest's, are not the test's. The other wrappers are installed once, when
-tracing starts (before any baseline, so no boundary sees them appear), and cost one
-global read and a branch while nothing is watched; :data:`LOG` is read by the detector
+own reads, and pytest's, are not the test's. The other wrappers (but ``os.getcwd``'s and
+the mock call counter's, bound only while watched) are installed once, when tracing starts
+(before any baseline, so no boundary sees them appear), and cost one global read and a
+branch while nothing is watched; :data:`LOG` is read by the detector
 (``patchtrace.analysis.victims``), never the other way round.
 """
 
@@ -56,8 +61,9 @@ _SAVERS: Final = (os.sep + os.path.join("_pytest", "monkeypatch.py"),)
 class ReadLog:
     """What the running test read, of what is watched. One per process (:data:`LOG`)."""
 
-    __slots__ = ("cwd", "cwd_calls", "env", "env_keys", "mock_calls", "mocks", "on_cwd",
-                 "paths", "recording", "signal_numbers", "signals")
+    __slots__ = ("cwd", "cwd_calls", "env", "env_keys", "made", "made_before", "mock_calls",
+                 "mock_keys", "mocks", "on_cwd", "on_mocks", "paths", "recording",
+                 "signal_numbers", "signals")
 
     def __init__(self) -> None:
         #: false between tests, and once a failure is being judged (frozen)
@@ -66,6 +72,13 @@ class ReadLog:
         self.env_keys: frozenset[str] = frozenset()
         self.cwd = False
         self.signal_numbers: frozenset[int] = frozenset()
+        #: identity keys of the (inner) mocks of live leaks
+        self.mock_keys: frozenset[int] = frozenset()
+        #: the mock source (its ``created`` records and their ``serial``), when installed:
+        #: a mock it made with a serial below :attr:`made_before` is from an earlier scope
+        self.made: Any = None
+        self.made_before = 0
+        #: the mock call counter's wrapper is in place (something is watched)
         self.mocks = False
         #: read: key -> times; getcwd() calls; relative paths; signal number -> times
         self.env: dict[str, int] = {}
@@ -77,26 +90,44 @@ class ReadLog:
         #: binds (True) or unbinds the ``os.getcwd`` recorder: bound only while a leaked
         #: cwd is watched, so that everywhere else ``os.getcwd`` is the built-in itself
         self.on_cwd: Callable[[bool], None] | None = None
+        #: puts the mock call counter's wrapper in place (True) or mock's own back
+        self.on_mocks: Callable[[bool], None] | None = None
 
     def arm(self, *, env_keys: frozenset[str] = frozenset(), cwd: bool = False,
-            signal_numbers: frozenset[int] = frozenset(), mocks: bool = True) -> None:
-        """A test starts: forget the last one's reads, watch these."""
-        self.env_keys, self.cwd, self.signal_numbers, self.mocks = (
-            env_keys, cwd, signal_numbers, mocks)
+            signal_numbers: frozenset[int] = frozenset(),
+            mock_keys: frozenset[int] = frozenset()) -> None:
+        """A test starts: forget the last one's reads, watch these (and the calls of every
+        mock made before now that is still alive)."""
+        self.env_keys, self.cwd, self.signal_numbers, self.mock_keys = (
+            env_keys, cwd, signal_numbers, mock_keys)
         self.env = {}
         self.cwd_calls = 0
         self.paths = []
         self.signals = {}
         self.mock_calls = {}
+        made = self.made
+        if made is not None:
+            self.made_before = made.serial
+            # a record of the mock source is dropped with its mock (a weak reference's
+            # callback): any record left is a mock alive now, made in an earlier scope
+            self.mocks = bool(mock_keys) or bool(made.created)
+        else:
+            self.mocks = bool(mock_keys)
         self.recording = True
         if cwd and self.on_cwd is not None:
             self.on_cwd(True)
+        if self.mocks and self.on_mocks is not None:
+            self.on_mocks(True)
 
     def freeze(self) -> None:
         """Stop recording (what was read so far stays, to be judged)."""
         self.recording = False
         if self.cwd and self.on_cwd is not None:
             self.on_cwd(False)
+        if self.mocks:
+            self.mocks = False
+            if self.on_mocks is not None:
+                self.on_mocks(False)
 
     # -- notes (each called only for a watched read) -------------------------------------
     def note_env(self, key: str) -> None:
@@ -129,10 +160,15 @@ class ReadLog:
     def note_mock_call(self, mock: object) -> None:
         parts: list[object] = []
         top = _top(mock, parts)
+        key = identity_key(top)
+        if key not in self.mock_keys:
+            made = self.made
+            record = made.created.get(key) if made is not None else None
+            if record is None or record.serial >= self.made_before:
+                return  # neither a live leak's mock nor one of an earlier scope
         leaf = parts[0] if parts else ""
         if type(leaf) is str and leaf.endswith("__") and not _by_user(_stack._getframe(2)):
             return  # pytest's assertion message comparing or iterating a mock
-        key = identity_key(top)
         entry = self.mock_calls.get(key)
         if entry is None:
             if len(self.mock_calls) >= _MAX_MOCKS:
@@ -284,6 +320,9 @@ class ReadsSource:
         self._originals: list[tuple[Any, str, Any]] = []
         #: (the built-in os.getcwd, its recorder), bound only while a cwd leak is watched
         self._getcwd: tuple[Any, Any] | None = None
+        #: (CallableMixin, mock's _increment_mock_call, its recorder), bound only while a
+        #: mock is watched
+        self._increment: tuple[type, Any, Any] | None = None
         self._hooks: list[tuple[str, Callable[[ModuleType], None]]] = [
             ("signal", self._instrument_signal),
             ("unittest.mock", self._instrument_mock),
@@ -303,6 +342,29 @@ class ReadsSource:
         audit.set_path_reader(LOG.note_path)
         for module, hook in self._hooks:
             when_imported(module, hook)
+
+    def _bind_increment(self, on: bool) -> None:
+        """Put the mock call counter's recorder on ``CallableMixin`` (or mock's own
+        function back), only over what we put there ourselves."""
+        if self._increment is None:
+            return
+        mixin, original, wrapper = self._increment
+        old, new = (original, wrapper) if on else (wrapper, original)
+        if mixin.__dict__.get("_increment_mock_call") is not old:
+            return
+        tracer = self._tracer
+        try:
+            if tracer is not None:
+                tracer.hush()
+                try:
+                    type.__setattr__(mixin, "_increment_mock_call", new)
+                finally:
+                    tracer.unhush()
+            else:
+                type.__setattr__(mixin, "_increment_mock_call", new)
+        except Exception as exc:
+            if tracer is not None:
+                tracer.internal_error("reads source (mock calls)", exc)
 
     def _bind_getcwd(self, on: bool) -> None:
         """Put the ``os.getcwd`` recorder in place (or the built-in back), only over what
@@ -331,7 +393,10 @@ class ReadsSource:
         audit.set_path_reader(None)
         LOG.freeze()
         LOG.on_cwd = None
+        LOG.on_mocks = None
+        LOG.made = None
         self._getcwd = None
+        self._increment = None
         for module, hook in self._hooks:
             cancel(module, hook)
         for owner, attr, original in reversed(self._originals):
@@ -347,8 +412,17 @@ class ReadsSource:
 
     def _instrument_mock(self, module: ModuleType) -> None:
         mixin = module.__dict__.get("CallableMixin")
-        if isinstance(mixin, type) and "_increment_mock_call" in mixin.__dict__:
-            self._wrap(mixin, "_increment_mock_call", _increment)
+        if not isinstance(mixin, type):
+            return
+        original = mixin.__dict__.get("_increment_mock_call")
+        if original is None or getattr(original, "__patchtrace__", False):
+            return
+        self._increment = (mixin, original, _named(_increment(original), original))
+        tracer = self._tracer
+        LOG.made = tracer.source("mock") if tracer is not None else None
+        LOG.on_mocks = self._bind_increment
+        if LOG.mocks:  # a test armed before unittest.mock was imported
+            self._bind_increment(True)
 
     def _wrap(self, owner: Any, attr: str, factory: Callable[[Any], Any]) -> None:
         try:
