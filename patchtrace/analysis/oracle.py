@@ -204,7 +204,7 @@ def _class_of(dotted: str) -> str | None:
     lookup that could run user code); None when the text names nothing loaded."""
     import sys
 
-    from .refs._safe import class_name, raw_dict
+    from ..refs._safe import class_name, raw_dict
 
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
