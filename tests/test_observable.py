@@ -291,7 +291,7 @@ def _class_of_module(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_store_through_an_instances_class_is_found(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from patchtrace import _oracle
+    from patchtrace.analysis import oracle as _oracle
 
     _class_of_module(monkeypatch)
     (tmp_path / "test_x.py").write_text(CLASS_OF_SOURCE)
@@ -305,7 +305,7 @@ def test_a_store_through_an_instances_class_is_found(tmp_path: Path,
 
 def test_a_store_through_another_instances_class_is_not(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from patchtrace import _oracle
+    from patchtrace.analysis import oracle as _oracle
 
     _class_of_module(monkeypatch)
     (tmp_path / "test_x.py").write_text(CLASS_OF_SOURCE)
