@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from .. import _captured
 from ..stack import Frame
 
 if TYPE_CHECKING:
@@ -28,6 +29,48 @@ _Aliases = dict[str, str]
 
 _cache: dict[str, tuple[float, _Index, _Aliases]] = {}
 _MAX_FILES: Final = 256
+#: path -> (mtime, the words of its text): a file whose text never spells a name cannot
+#: hold a store of it, and is not parsed for it
+_words_cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def _source(path: str) -> tuple[float, str] | None:
+    """(mtime, text) of a source file, read with the references captured at start (a
+    suite may leave ``builtins.open`` or ``os.stat`` patched, or a fake filesystem on)."""
+    try:
+        mtime = _captured.stat(path).st_mtime
+        with _captured.open_file(path, encoding="utf-8") as handle:
+            return mtime, handle.read()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _mentions(path: str, name: str) -> bool:
+    """Whether the text of ``path`` spells ``name`` as a word, or cannot be told.
+
+    Parsing is what the oracle's time goes into (300 ms for the 21 conftests and test
+    modules of pyfakefs at one collection boundary, none of which named the attribute
+    looked for), and a file is parsed only when this says yes. A name that is not an ASCII
+    identifier (a ``sys.modules`` key such as ``pkg.sub``, an NFKC-normalised identifier)
+    always says yes. What the word test cannot see, and so what the oracle misses: a key
+    spelled only with escapes or split over adjacent string literals (``"fo" "o"``)."""
+    if not (name.isascii() and name.isidentifier()):
+        return True
+    try:
+        mtime = _captured.stat(path).st_mtime
+    except OSError:
+        return True  # _load says what it is
+    cached = _words_cache.get(path)
+    if cached is None or cached[0] != mtime:
+        import re
+
+        read = _source(path)
+        if read is None:
+            return True
+        if len(_words_cache) > _MAX_FILES:
+            _words_cache.clear()
+        cached = _words_cache[path] = (read[0], frozenset(re.findall(r"\w+", read[1])))
+    return name in cached[1]
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -149,7 +192,7 @@ def _index(tree: ast.AST) -> _Index:
 
 def _load(path: str) -> tuple[_Index, _Aliases] | None:
     try:
-        mtime = os.stat(path).st_mtime
+        mtime = _captured.stat(path).st_mtime
     except OSError:
         return None
     cached = _cache.get(path)
@@ -157,11 +200,13 @@ def _load(path: str) -> tuple[_Index, _Aliases] | None:
         return cached[1], cached[2]
     import ast
 
+    read = _source(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), path)
+        if read is None:
+            raise ValueError(path)
+        tree = ast.parse(read[1], path)
         index, aliases = _index(tree), _aliases(tree)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, RecursionError):
         index, aliases = {}, {}
     if len(_cache) > _MAX_FILES:
         _cache.clear()
@@ -262,6 +307,8 @@ def find_module_store(
     statement at module scope runs at import time; with ``target``, only a store to that
     object counts. None when no line is certain."""
     for path in files:
+        if not _mentions(path, name):
+            continue
         loaded = _load(path)
         if not loaded or not loaded[0]:
             continue
@@ -341,7 +388,7 @@ def _path_edits(path: str) -> tuple[list[_Edit], dict[str, set[str]]] | None:
     ``sys.path[i] = ...``, ``del sys.path[i]``, ``sys.path += ...``, ``sys.path = ...``
     (``sys`` the name a module imports it by); and the plain names each function calls."""
     try:
-        mtime = os.stat(path).st_mtime
+        mtime = _captured.stat(path).st_mtime
     except OSError:
         return None
     cached = _path_cache.get(path)
@@ -351,10 +398,10 @@ def _path_edits(path: str) -> tuple[list[_Edit], dict[str, set[str]]] | None:
 
     edits: list[_Edit] = []
     calls: dict[str, set[str]] = {}
+    read = _source(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), path)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+        tree = ast.parse(read[1], path) if read is not None else None
+    except (SyntaxError, ValueError, RecursionError):
         tree = None
 
     def edit(child: ast.AST, function: str) -> tuple[str, str, frozenset[str] | None] | None:
@@ -488,7 +535,7 @@ def _modules_edits(path: str) -> list[tuple[int, str, str | None]]:
     prefix-wiping loop), a method (``sys.modules.clear()``, ``.update(saved)``,
     ``.pop(name)``), or ``patch.dict(sys.modules, ...)`` / ``patch.dict("sys.modules", ...)``."""
     try:
-        mtime = os.stat(path).st_mtime
+        mtime = _captured.stat(path).st_mtime
     except OSError:
         return []
     cached = _modules_cache.get(path)
@@ -497,10 +544,10 @@ def _modules_edits(path: str) -> list[tuple[int, str, str | None]]:
     import ast
 
     edits: list[tuple[int, str, str | None]] = []
+    read = _source(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            tree: ast.AST | None = ast.parse(handle.read(), path)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError):
+        tree: ast.AST | None = ast.parse(read[1], path) if read is not None else None
+    except (SyntaxError, ValueError, RecursionError):
         tree = None
 
     def is_modules(node: ast.AST) -> bool:
