@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from patchtrace import debugger
+from patchtrace.debugger import _commands
 
 # Until the plugin calls debugger.install() itself, each inner suite does it in a conftest.
 CONFTEST = """
@@ -448,7 +449,7 @@ def test_install_and_uninstall_leave_pdb_untouched() -> None:
 
 
 def test_split_expressions() -> None:
-    split = debugger._split_expr
+    split = _commands._split_expr
     assert split("mod.func") == ("mod", "func", None)
     assert split("os.environ['HOME']") == ("os.environ", None, "'HOME'")
     assert split("a.b[c[1]]") == ("a.b", None, "c[1]")
@@ -458,7 +459,7 @@ def test_split_expressions() -> None:
 
 def test_help_lists_every_subcommand() -> None:
     for sub in ("patches", "history", "why", "graph", "repatch", "unpatch", "leaks", "help"):
-        assert f"pt {sub}" in debugger._HELP
+        assert f"pt {sub}" in _commands._HELP
 
 
 @pytest.mark.parametrize("module", ["pdbpp", "IPython"])
