@@ -362,8 +362,11 @@ def _cmd_leaks(ctx: _Context, arg: str) -> None:
     if not leaks:
         ctx.write("no leaks found so far")
         return
+    from ..render._view import masked
+
     ctx.write(f"{len(leaks)} leak{'s' * (len(leaks) != 1)} found so far:")
-    for number, leak in enumerate(leaks, 1):
+    # masked as the reports mask them (a secret-looking variable's value, credentials)
+    for number, leak in enumerate(masked(leaks), 1):
         ctx.write(f"  {leak.id or f'#{number}'} {leak.kind} in {leak.polluter}: "
                   f"{leak.message()}")
 

@@ -147,7 +147,7 @@ def _make_debugger(header: str) -> Any:
 
 
 def _stop(leak: Any, obj: object, detector: Any) -> None:
-    message = leak.message() if hasattr(leak, "message") else repr(leak)
+    message = _message(leak)
     header = f"patchtrace: leak {getattr(leak, 'kind', '?')} in {getattr(leak, 'polluter', '?')}"
     debugger = _make_debugger(header)
     out = debugger.__dict__.get("stdout") or sys.stdout
@@ -162,6 +162,17 @@ def _stop(leak: Any, obj: object, detector: Any) -> None:
         exit_ = getattr(sys.modules.get("_pytest.outcomes"), "exit", None)
         if exit_ is not None and _pytest_config() is not None:
             exit_("Quitting debugger")
+
+
+def _message(leak: Any) -> str:
+    """The leak's sentence, masked as the reports show it; ``leak`` in the prompt's scope
+    stays the detector's own (the user asked to look at it)."""
+    if not hasattr(leak, "message"):
+        return repr(leak)
+    from ..render._view import masked
+
+    [shown] = masked([leak])
+    return str(shown.message())
 
 
 def _leak_scope(debugger: Any, leak: Any, obj: object, detector: Any) -> None:
