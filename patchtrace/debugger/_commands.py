@@ -1,18 +1,7 @@
-"""The ``pt`` command: its table of subcommands, each subcommand, and the dispatch shared by
-pdb's ``do_pt`` and the plain function :func:`pt` (for any other debugger)::
-
-    pt patches            patches active now and when the exception was raised, with stacks
-    pt history EXPR       every recorded mutation of EXPR (``mod.attr``, ``os.environ['X']``)
-    pt why EXPR           the reference chains that keep EXPR's value alive
-    pt graph EXPR [FILE]  draw them
-    pt holders EXPR       every module, class and default argument bound to EXPR's value
-    pt repatch            put back the patches undone while the exception propagated
-    pt unpatch            restore exactly what was there before ``pt repatch``
-    pt leaks              leaks found so far
-    pt help               this list
-
-A failing subcommand says why in one line (``*** pt history: ...``) and the session goes on.
-"""
+"""The ``pt`` command: its table of subcommands (:data:`_COMMANDS`, listed for the user in
+:data:`_HELP`), each subcommand, and the dispatch shared by pdb's ``do_pt`` and the plain
+function :func:`pt` (for any other debugger). A failing subcommand says why in one line
+(``*** pt history: ...``) and the session goes on."""
 
 from __future__ import annotations
 
