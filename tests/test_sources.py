@@ -199,6 +199,43 @@ def test_monkeypatch_calls_and_undo(harness: Harness, tmp_path: Path) -> None:
     assert harness.records(source="audit", target="os.environ") == []
 
 
+def test_monkeypatch_in_another_thread_during_a_call_is_recorded(harness: Harness) -> None:
+    """"Inside a MonkeyPatch call" is per thread (sources/_wrap.around): a call another
+    thread makes while this one is inside one (its setattr blocked in the target's
+    ``__setattr__``) is recorded as the monkeypatch change it is, not passed through."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Blocking:
+        slow = 0
+
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "slow" and not release.is_set():
+                entered.set()
+                release.wait(10)
+            object.__setattr__(self, name, value)
+
+    target = Blocking()
+    mp_a, mp_b = pytest.MonkeyPatch(), pytest.MonkeyPatch()
+    thread = threading.Thread(target=mp_a.setattr, args=(target, "slow", 1))
+    thread.start()
+    try:
+        assert entered.wait(10)
+        mp_b.setenv("PT_UNIT_THREAD", "1")  # while the other thread is inside setattr
+    finally:
+        release.set()
+        thread.join(10)
+        mp_b.undo()
+        mp_a.undo()
+    [env] = harness.records(op="patch", source="monkeypatch", target="os.environ",
+                            name="PT_UNIT_THREAD")
+    assert env.after.repr == "'1'"
+    # the control: the blocked call itself is recorded too
+    assert harness.records(op="patch", source="monkeypatch", name="slow")
+    assert harness.records(source="audit", target="os.environ") == []
+
+
 # -- the audit hook ------------------------------------------------------------------------------
 def test_environment_writes_and_chdir(harness: Harness, tmp_path: Path) -> None:
     os.environ["PT_UNIT_ENV"] = "1"  # ENV-SET
