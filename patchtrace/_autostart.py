@@ -10,20 +10,38 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any
+from typing import Any, Final, final
 
 __all__ = ["claim", "release"]
 
-_claimed = False
-_started = False
-#: the process-mode detector, until a driver claims the process
-_detector: Any = None
-#: a traced child of a test session (PATCHTRACE_CHILDREN=1): the parent session's mark,
-#: and the test that started us; at exit the leaks go to the session, nothing is printed
-_parent: Any = None
-_started_by: str | None = None
-#: the mark this process set as a unittest session (see mark_session); False: not ours
-_marker: Any = None
+
+@final
+class _State:
+    """What the process start remembers, in one place (one instance, ``_state``)."""
+
+    __slots__ = ("claimed", "detector", "marker", "parent", "started", "started_by")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """As at start (for tests: nothing started, nothing claimed)."""
+        #: a driver (the pytest plugin) took over scopes and reporting
+        self.claimed = False
+        #: _main started tracing (release() may stop it)
+        self.started = False
+        #: the process-mode detector, until a driver claims the process
+        self.detector: Any = None
+        #: a traced child of a test session (PATCHTRACE_CHILDREN=1): the parent session's
+        #: mark, and the test that started us; at exit the leaks go to the session, nothing
+        #: is printed
+        self.parent: Any = None
+        self.started_by: str | None = None
+        #: the mark this process set as a unittest session (see mark_session); False: not ours
+        self.marker: Any = None
+
+
+_state: Final = _State()
 
 
 def claim() -> None:
@@ -32,9 +50,8 @@ def claim() -> None:
     The process-mode detector retires: its gc callback is removed, and the tracer is left
     for the driver to give its own detector. Idempotent.
     """
-    global _claimed, _detector
-    _claimed = True
-    detector, _detector = _detector, None
+    _state.claimed = True
+    detector, _state.detector = _state.detector, None
     if detector is None:
         return
     try:
@@ -49,17 +66,16 @@ def claim() -> None:
 
 
 def claimed() -> bool:
-    return _claimed
+    return _state.claimed
 
 
 def release(*, stop: bool) -> None:
     """The driver says tracing is off after all (``pytest --patchtrace=off`` under
     ``PATCHTRACE=1``): undo what :func:`_main` started, so the run is untraced. Idempotent."""
-    global _started
     claim()
-    if not (stop and _started):
+    if not (stop and _state.started):
         return
-    _started = False
+    _state.started = False
     try:
         from . import _tracer, _unittest, debugger
 
@@ -71,7 +87,7 @@ def release(*, stop: bool) -> None:
 
 
 def _say(line: str) -> None:
-    if _parent is not None:
+    if _state.parent is not None:
         return  # a traced child prints nothing of ours
     try:
         (sys.__stderr__ or sys.stderr).write(line + "\n")
@@ -82,16 +98,15 @@ def _say(line: str) -> None:
 def mark_session() -> None:
     """A test session runs here (the first unittest test): mark the environment for the
     processes its tests start (see :mod:`patchtrace._session`). Once; never raises."""
-    global _marker
-    if _marker is not None or _claimed or _parent is not None:
+    if _state.marker is not None or _state.claimed or _state.parent is not None:
         return
-    _marker = False
+    _state.marker = False
     try:
         from . import _session, _tracer
 
         tracer = _tracer.current()
         if tracer is not None:
-            _marker = _session.mark(tracer, children=tracer.config.children) or False
+            _state.marker = _session.mark(tracer, children=tracer.config.children) or False
     except Exception as exc:
         _say(f"patchtrace: could not mark the session ({exc!r})")
 
@@ -99,25 +114,23 @@ def mark_session() -> None:
 def _main_child(parent: Any) -> None:
     """Traced silently for the session that started us: its ignore patterns, none of its
     output paths, no debugger, nothing printed."""
-    global _started, _detector, _parent, _started_by
     from . import _session, _tracer, _unittest
     from .boundary import Detector
     from .config import Config, parse_patterns
 
-    _parent = parent
-    _started_by = _session.started_by()
+    _state.parent = parent
+    _state.started_by = _session.started_by()
     tracer = _tracer.get_or_create(
         Config("report", ignore=parse_patterns(os.environ.get("PATCHTRACE_IGNORE"))))
     tracer.silent = True
     tracer.start()
-    tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())
-    _started = True
+    tracer.detector = _state.detector = Detector(tracer, rootdir=os.getcwd())
+    _state.started = True
     _unittest.install()
     atexit.register(_at_exit)
 
 
 def _main() -> None:
-    global _started, _detector
     from . import _session
 
     parent = _session.other()
@@ -143,8 +156,8 @@ def _main() -> None:
     from .boundary import Detector
 
     tracer = _tracer.start(config)
-    tracer.detector = _detector = Detector(tracer, rootdir=os.getcwd())
-    _started = True
+    tracer.detector = _state.detector = Detector(tracer, rootdir=os.getcwd())
+    _state.started = True
     _unittest.install()
     from . import debugger
 
@@ -178,7 +191,7 @@ def _looks_like_pytest() -> bool:
 
 
 def _at_exit() -> None:
-    if _claimed:
+    if _state.claimed:
         return
     try:
         from . import _tracer
@@ -191,12 +204,12 @@ def _at_exit() -> None:
         detector.end(PROCESS, collection=False)
         detector.finish()
         detector.close()
-        if _parent is not None:
+        if _state.parent is not None:
             _hand_over(detector)
         else:
             report(detector, tests=detector.tests)
     except Exception as exc:  # at exit there is nobody left to raise to
-        if _parent is None:
+        if _state.parent is None:
             _say(f"patchtrace: could not write the report ({exc!r})")
 
 
@@ -204,7 +217,7 @@ def _hand_over(detector: object) -> None:
     """A traced child: our leaks go into the session's directory, nothing is printed."""
     from .render import report
 
-    report.hand_to_parent(_parent, started_by=_started_by,
+    report.hand_to_parent(_state.parent, started_by=_state.started_by,
                           leaks=list(getattr(detector, "leaks", [])))
 
 
@@ -221,7 +234,7 @@ def report(detector: object, *, tests: int) -> None:
 
     config = tracer.config
     baseline, baseline_error = _baseline(config.baseline)
-    marker = _marker or None
+    marker = _state.marker or None
     children = _session.collect(marker)
     if marker is not None:
         _session.unmark(tracer, marker)

@@ -22,25 +22,44 @@ from __future__ import annotations
 import os
 import sys
 from types import FunctionType, ModuleType
-from typing import Any, Final
+from typing import Any, Final, final
 
 __all__ = ["hints", "install", "pollution", "uninstall"]
 
-#: the JSON ``hints`` of the failing tests of this process (plain data)
-_found: list[dict[str, object]] = []
-#: failing test id -> its "pollution present" lines (plain strings), in order of failure
-_pollution: dict[str, list[str]] = {}
+@final
+class _State:
+    """What the unittest glue keeps for this process, in one place (one instance,
+    ``_state``; ``_state.reset()`` starts afresh)."""
+
+    __slots__ = ("found", "open", "pending", "pollution")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        #: the JSON ``hints`` of the failing tests of this process (plain data)
+        self.found: list[dict[str, object]] = []
+        #: failing test id -> its "pollution present" lines (plain strings), in order of failure
+        self.pollution: dict[str, list[str]] = {}
+        #: the class and module scopes open now (one run at a time, on the main thread):
+        #: wide-scope key -> (label, polluter)
+        self.open: dict[tuple[str, str], tuple[str, str]] = {}
+        #: a module whose setUpModule starts once the previous module's teardown ran
+        self.pending: tuple[tuple[str, str], str] | None = None
+
+
+_state: Final = _State()
 
 
 def hints() -> list[dict[str, object]]:
     """The hints noted so far (for the report at exit)."""
-    return list(_found)
+    return list(_state.found)
 
 
 def pollution() -> list[tuple[str, list[str]]]:
     """Each failing test that ran while leaks were in place, with its "pollution present"
     lines (as pytest shows them in the failure's report), for the report at exit."""
-    return list(_pollution.items())
+    return list(_state.pollution.items())
 
 
 def install() -> None:
@@ -202,8 +221,8 @@ def _note_failure(test: Any, exc_info: Any) -> None:
         found = _hints.hints_for_failure(
             tracer.ledger.since(detector.scope_mark()), scope_test, exc_info[2],
             rootdir=rootdir, fallback_where=_test_location(test, rootdir))
-        known = {(h["test"], h["message"]) for h in _found}
-        _found.extend(hint.to_json() for hint in found
+        known = {(h["test"], h["message"]) for h in _state.found}
+        _state.found.extend(hint.to_json() for hint in found
                       if (hint.test, hint.message) not in known)  # (setUp and tearDown both)
     except Exception as exc:
         tracer.internal_error("unittest hints", exc)
@@ -224,7 +243,7 @@ def _note_victims(detector: Any, tracer: Any, test_id: str, exc_info: tuple[Any,
         live = detector.live()
         if live:
             lines = _victims.pollution_lines(live, hits, test_id)
-            known = _pollution.setdefault(test_id, [])
+            known = _state.pollution.setdefault(test_id, [])
             known.extend(line for line in lines if line not in known)
     except Exception as exc:
         tracer.internal_error("unittest victims", exc)
@@ -276,19 +295,6 @@ _SUITE_METHODS: Final = ("_handleClassSetUp", "_tearDownPreviousClass", "_handle
                          "_handleModuleTearDown")
 
 
-class _Fixtures:
-    """The class and module scopes open now (one run at a time, on the main thread)."""
-
-    def __init__(self) -> None:
-        #: wide-scope key -> (label, polluter)
-        self.open: dict[tuple[str, str], tuple[str, str]] = {}
-        #: a module whose setUpModule starts once the previous module's teardown ran
-        self.pending: tuple[tuple[str, str], str] | None = None
-
-
-_fixtures = _Fixtures()
-
-
 def _driver() -> tuple[Any, Any] | None:
     from . import _autostart, _tracer
 
@@ -319,7 +325,7 @@ def _open(tracer: Any, detector: Any, key: tuple[str, str], label: str, scope: s
     except Exception as exc:
         tracer.internal_error("unittest glue", exc)
         return
-    _fixtures.open[key] = (label, polluter)
+    _state.open[key] = (label, polluter)
     tracer.scope = Scope(polluter, "setup", label, scope)
 
 
@@ -327,7 +333,7 @@ def _opened(tracer: Any, detector: Any, key: tuple[str, str]) -> None:
     from .ledger import PROCESS
 
     tracer.scope = PROCESS
-    if key in _fixtures.open:
+    if key in _state.open:
         try:
             detector.wide_setup_end(hash(key))
         except Exception as exc:
@@ -338,7 +344,7 @@ def _close(tracer: Any, detector: Any, key: tuple[str, str], run: Any) -> Any:
     """Run a teardown inside its scope, then check what the scope left behind."""
     from .ledger import PROCESS, Scope
 
-    opened = _fixtures.open.pop(key, None)
+    opened = _state.open.pop(key, None)
     if opened is None:
         return run()
     label, polluter = opened
@@ -401,16 +407,16 @@ def _instrument_suite(module: ModuleType) -> None:
         if module_obj is None or "setUpModule" not in getattr(module_obj, "__dict__", {}):
             return module_setup(self, test, result)
         key = ("module", name)
-        _fixtures.pending = (key, _test_id(test))
+        _state.pending = (key, _test_id(test))
         try:
             return module_setup(self, test, result)
         finally:
-            _fixtures.pending = None
+            _state.pending = None
             _opened(tracer, detector, key)
 
     def _handleModuleTearDown(self: Any, result: Any) -> Any:
         driver = _driver()
-        pending, _fixtures.pending = _fixtures.pending, None
+        pending, _state.pending = _state.pending, None
         previous = self._get_previous_module(result)
         try:
             if driver is None or previous is None:

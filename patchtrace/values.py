@@ -15,8 +15,8 @@ from typing import Any, Final, final
 
 from ._vocab import ATOMS as _ATOMS
 
-__all__ = ["ValueSummary", "identity_key", "is_mock", "is_plain", "mock_classes", "safe_repr",
-           "same_value", "summarize", "type_name"]
+__all__ = ["LoggerState", "ValueSummary", "identity_key", "is_mock", "is_plain", "mock_classes",
+           "safe_repr", "same_value", "summarize", "type_name"]
 
 _MOCK_MODULES: Final = ("unittest.mock", "mock.mock")  # "mock.mock": the PyPI backport
 _REPR_LIMIT: Final = 120
@@ -282,3 +282,33 @@ def same_value(a: object, b: object, _depth: int = 0) -> bool:
         except Exception:
             return False
     return False
+
+
+@final
+class LoggerState:
+    """What one logger looked like at a boundary: plain references, a readable repr.
+
+    Taken by the boundary snapshot (:mod:`patchtrace.boundary.snapshot`), read by the calls
+    source (which call explains a change) and the detector; here, below both, so that a
+    source never imports the boundary. No weak reference support on purpose: a leak built
+    from it keeps only its summary.
+    """
+
+    __slots__ = ("disabled", "handlers", "level", "name", "propagate")
+
+    def __init__(self, name: str, state: tuple[Any, ...]) -> None:
+        self.name = name
+        self.handlers: tuple[object, ...] = state[0]
+        self.level = state[1]
+        self.propagate = state[2]
+        self.disabled = state[3]
+
+    def __repr__(self) -> str:
+        level = self.level
+        logging = sys.modules.get("logging")
+        names = logging.__dict__.get("_levelToName") if logging is not None else None
+        if type(level) is int and type(names) is dict and level in names:
+            level = names[level]
+        handlers = ", ".join(safe_repr(h, 60) for h in self.handlers)
+        return (f"<logger {self.name!r} level={level} propagate={self.propagate} "
+                f"disabled={self.disabled} handlers=[{handlers}]>")

@@ -23,9 +23,9 @@ import pytest
 
 from patchtrace._tracer import Tracer
 from patchtrace.ledger import NOTHING
-from patchtrace.sources import _wrap, calls, resources
+from patchtrace.sources import _wrap, calls
 from patchtrace.sources._wrap import SKIP, Group, around, is_wrapper
-from patchtrace.values import is_mock
+from patchtrace.values import LoggerState, is_mock
 
 from .conftest import load_report, package_suite
 
@@ -786,8 +786,8 @@ def test_the_calls_source_is_undone_exactly() -> None:
 
 
 # -- which record explains which change ----------------------------------------------------------
-def _logger(level: int, *handlers: object) -> resources.LoggerState:
-    return resources.LoggerState("app", (tuple(handlers), level, True, False))
+def _logger(level: int, *handlers: object) -> LoggerState:
+    return LoggerState("app", (tuple(handlers), level, True, False))
 
 
 def test_explains_checks_what_the_call_made() -> None:

@@ -8,16 +8,20 @@ runs would share our own tracer and pdb class with the suite under test.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import pdb
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from patchtrace import debugger
+from patchtrace.debugger import _commands
 
 # Until the plugin calls debugger.install() itself, each inner suite does it in a conftest.
 CONFTEST = """
@@ -448,7 +452,7 @@ def test_install_and_uninstall_leave_pdb_untouched() -> None:
 
 
 def test_split_expressions() -> None:
-    split = debugger._split_expr
+    split = _commands._split_expr
     assert split("mod.func") == ("mod", "func", None)
     assert split("os.environ['HOME']") == ("os.environ", None, "'HOME'")
     assert split("a.b[c[1]]") == ("a.b", None, "c[1]")
@@ -458,7 +462,7 @@ def test_split_expressions() -> None:
 
 def test_help_lists_every_subcommand() -> None:
     for sub in ("patches", "history", "why", "graph", "repatch", "unpatch", "leaks", "help"):
-        assert f"pt {sub}" in debugger._HELP
+        assert f"pt {sub}" in _commands._HELP
 
 
 @pytest.mark.parametrize("module", ["pdbpp", "IPython"])
@@ -474,3 +478,98 @@ def test_other_debuggers(tmp_path: Path, module: str) -> None:
     assert "state: active when raised; undone while AssertionError propagated" in out
     assert "'MagicMock'" in out
     assert "patchtrace: restored 1 binding" in out
+
+
+# -- pt leaks masks what the reports mask ----------------------------------------------------
+
+TOKEN = "ghp_" + "a1B2c3D4e5" * 4
+DB_URL = "postgres://admin:s3cr3t-pw@db.example/prod"
+
+SECRET_LEAKS = f"""
+import os
+
+
+def test_env():
+    os.environ["API_TOKEN"] = {TOKEN!r}
+    os.environ["DB_URL"] = {DB_URL!r}
+    os.environ["APP_MODE"] = "debug-mode"
+
+
+def test_after():
+    pass
+"""
+
+
+def _env_leak(leak_id: str, name: str, value: str) -> Any:
+    from patchtrace.leak import Leak
+    from patchtrace.stack import Frame
+    from patchtrace.values import MISSING, ValueSummary
+
+    leak = Leak("binding-changed", "test_it.py::test_env", "call", "os.environ", name,
+                where=Frame("test_it.py", 6, "test_env"), before=MISSING,
+                value=ValueSummary("str", repr(value), False), obj=value)
+    leak.id = leak_id
+    return leak
+
+
+def _pt_leaks(monkeypatch: pytest.MonkeyPatch, leaks: list[Any]) -> str:
+    """What ``pt leaks`` prints for a detector holding ``leaks`` (the command, driven directly)."""
+    from patchtrace import _tracer
+    from patchtrace.debugger._context import _Context
+
+    tracer = types.SimpleNamespace(detector=types.SimpleNamespace(leaks=leaks))
+    monkeypatch.setattr(_tracer, "current", lambda: tracer)
+    out = io.StringIO()
+    _commands._cmd_leaks(_Context({}, {}, [], out), "")
+    return out.getvalue()
+
+
+def test_pt_leaks_masks_secrets_as_the_terminal_report_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchtrace.render import _view, report
+
+    monkeypatch.delenv("PATCHTRACE_SHOW_SECRETS", raising=False)
+    leaks = [_env_leak("L1", "API_TOKEN", TOKEN), _env_leak("L2", "DB_URL", DB_URL),
+             _env_leak("L3", "APP_MODE", "debug-mode")]
+    text = _pt_leaks(monkeypatch, leaks)
+    assert TOKEN not in text and "s3cr3t-pw" not in text
+    assert "os.environ['API_TOKEN'] changed at test_it.py:6: <missing> -> '***'" in text
+    assert "postgres://admin:***@db.example/prod" in text
+    # control: a value that is not a secret is shown as it is
+    assert "os.environ['APP_MODE'] changed at test_it.py:6: <missing> -> 'debug-mode'" in text
+    # the same masking as the terminal report's: each line is the report model's sentence,
+    # and the terminal shows the same masked value
+    model = _view.build(leaks, tests=2, mutations=3, rootdir=".")
+    terminal = "\n".join(report.leak_lines(
+        model, types.SimpleNamespace(verbosity=0, color=False, width=200)))  # type: ignore[arg-type]
+    for shown in model.leaks:
+        assert f"  {shown.id} binding-changed in test_it.py::test_env: {shown.message()}" in text
+        assert f"now {shown.value.repr}" in terminal
+    # the detector's own leaks are not changed (masked copies are shown)
+    assert leaks[0].value.repr == repr(TOKEN)
+
+
+def test_pt_leaks_shows_secrets_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twin: with PATCHTRACE_SHOW_SECRETS=1 the same command shows both secrets, so the
+    test above looked where they would be."""
+    monkeypatch.setenv("PATCHTRACE_SHOW_SECRETS", "1")
+    text = _pt_leaks(monkeypatch, [_env_leak("L1", "API_TOKEN", TOKEN),
+                                   _env_leak("L2", "DB_URL", DB_URL)])
+    assert TOKEN in text and "s3cr3t-pw" in text
+
+
+def test_pt_leaks_in_a_session_masks_as_the_report(tmp_path: Path) -> None:
+    _suite(tmp_path, SECRET_LEAKS)
+    result = _pytest(tmp_path, "pt leaks\n" + "continue\n" * 10, PATCHTRACE_PDB="1")
+    out = _out(result)
+    assert "leaks found so far:" in out, out
+    assert TOKEN not in out + result.stderr and "s3cr3t-pw" not in out + result.stderr
+    listed = [line for line in out.splitlines() if " binding-changed in test_it.py::" in line]
+    [token] = [line for line in listed if "API_TOKEN" in line]
+    assert "<missing> -> '***'" in token, token
+    assert any("postgres://admin:***@db.example/prod" in line for line in listed), listed
+    # control: not a secret, shown as is, by pt leaks and by the terminal report alike
+    assert any("-> 'debug-mode'" in line for line in listed), listed
+    assert "now 'debug-mode'" in out
+    assert "now '***'" in out  # the terminal report's masking of the same value
+    assert "2 passed" in out

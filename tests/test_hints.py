@@ -93,9 +93,9 @@ def test_find_holders_sees_modules_classes_and_defaults(handmade: types.ModuleTy
 
 
 def test_find_holders_everywhere_skips_patchtrace_itself() -> None:
-    from patchtrace import debugger
+    from patchtrace.debugger import _context
 
-    assert debugger._getcwd is os.getcwd  # ours holds it (taken at start)...
+    assert _context._getcwd is os.getcwd  # ours holds it (taken at start)...
     [found] = _hints.find_holders([os.getcwd], everywhere=True)
     assert {"module:os getcwd", "module:posix getcwd"} <= labels(found)
     assert not [h for h in found if h.owner.startswith("patchtrace")], found  # ...never listed
@@ -555,10 +555,10 @@ def test_fails(mocker):
 
 
 def test_help_names_holders() -> None:
-    from patchtrace import debugger
+    from patchtrace.debugger import _commands
 
-    assert "pt holders EXPR" in debugger._HELP
-    assert "holders" in debugger._SUBCOMMANDS
+    assert "pt holders EXPR" in _commands._HELP
+    assert "holders" in _commands._SUBCOMMANDS
 
 
 # -- the docs -------------------------------------------------------------------------------------
@@ -566,11 +566,11 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_debugger_doc_has_a_row_for_every_subcommand() -> None:
-    from patchtrace import debugger
+    from patchtrace.debugger import _commands
 
     rows = [line for line in (DOCS / "debugger.md").read_text().splitlines()
             if line.startswith("| `pt ")]
-    for sub in debugger._SUBCOMMANDS:
+    for sub in _commands._SUBCOMMANDS:
         assert [row for row in rows if row.startswith(f"| `pt {sub}")], sub
     [patches] = [row for row in rows if row.startswith("| `pt patches")]
     assert "mock: never called" in patches

@@ -27,12 +27,11 @@ from unittest import mock
 import pytest
 
 from patchtrace import _tracer
-from patchtrace.boundary import Detector
+from patchtrace.boundary import Detector, snapshot
 from patchtrace.config import Config
 from patchtrace.leak import Leak
 from patchtrace.ledger import Ledger, Mutation, Scope, materialise
 from patchtrace.naming import target_of
-from patchtrace.sources import resources
 from patchtrace.stack import Stack, capture_raw
 
 _counter = itertools.count()
@@ -393,9 +392,9 @@ def test_an_undone_pair_next_to_a_leak_on_the_same_name_is_read(harness: Harness
 def test_environment_is_not_copied_again_without_an_event(harness: Harness,
                                                          detector: Detector) -> None:
     boundary(harness, detector, "t.py::test_warm", lambda: None)
-    before = resources.reads()["env"]
+    before = snapshot.reads()["env"]
     assert boundary(harness, detector, "t.py::test_quiet", lambda: None) == []
-    assert resources.reads()["env"] == before  # nothing wrote: the copy was reused
+    assert snapshot.reads()["env"] == before  # nothing wrote: the copy was reused
 
     def write() -> None:
         os.environ["PT_LAZY_EVENT"] = "1"
@@ -404,7 +403,7 @@ def test_environment_is_not_copied_again_without_an_event(harness: Harness,
         leaks = boundary(harness, detector, "t.py::test_writes", write)
     finally:
         os.environ.pop("PT_LAZY_EVENT", None)
-    assert resources.reads()["env"] > before  # control: an event, a new copy
+    assert snapshot.reads()["env"] > before  # control: an event, a new copy
     assert [(leak.kind, leak.name) for leak in leaks] == [("binding-changed", "PT_LAZY_EVENT")]
 
 
@@ -517,7 +516,7 @@ def test_pytests_per_phase_work_does_not_force_a_full_read(harness: Harness,
     """What pytest does around every phase: its variable, its capture swapping the
     streams, its log handler added and removed through addHandler/removeHandler."""
     boundary(harness, detector, "t.py::test_warm", lambda: None)
-    counts = resources.reads()
+    counts = snapshot.reads()
     root = logging.getLogger()
     stdout = sys.stdout
 
@@ -539,9 +538,9 @@ def test_pytests_per_phase_work_does_not_force_a_full_read(harness: Harness,
             os.environ.pop("PYTEST_CURRENT_TEST", None)
         else:
             os.environ["PYTEST_CURRENT_TEST"] = saved
-    after = resources.reads()
+    after = snapshot.reads()
     assert after["env"] == counts["env"]
-    if resources._TAGS_MOVE:  # 3.13+ reads every logger's attributes each time
+    if snapshot._TAGS_MOVE:  # 3.13+ reads every logger's attributes each time
         # the calls here are this test's (recorded: a user frame made them), so the
         # loggers are read once; the environment is not
         assert after["logging"] == counts["logging"] + 1

@@ -457,7 +457,7 @@ def test_a_new_sys_modules_entry_no_import_asked_for_is_planted(
 
 
 def test_planted_on_hand_built_snapshots() -> None:
-    from patchtrace.sources import resources
+    from patchtrace.boundary import snapshot
 
     builder = types.ModuleType("pt_builder")
     built, plant = object(), object()
@@ -465,7 +465,7 @@ def test_planted_on_hand_built_snapshots() -> None:
     before: dict[str, object] = {"os": __import__("os")}
     after: dict[str, object] = {**before, "pt_builder": builder, "pt_builder.overlay": built,
                                 "pt_asked": object(), "pt_plant": plant, "pt_none": None}
-    changes = resources.planted(before, after, frozenset({"pt_asked"}))
+    changes = snapshot.planted(before, after, frozenset({"pt_asked"}))
     # the twin entries (built by an import, asked for, a blocker left to diff()) are not
     assert [(c.kind, c.name) for c in changes] == [("binding-changed", "pt_plant")]
-    assert resources.planted(after, dict(after), frozenset()) == []
+    assert snapshot.planted(after, dict(after), frozenset()) == []

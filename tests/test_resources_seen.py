@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from patchtrace.sources import resources
+from patchtrace.boundary import snapshot
 
 from .conftest import load_report, package_suite
 
@@ -363,15 +363,15 @@ def loggers() -> Any:
 
 
 def test_logger_changes_by_state(loggers: list[logging.Logger]) -> None:
-    first = resources.take()
-    assert [c for c in resources.diff(first, resources.take()) if c.target == "logging"] == []
+    first = snapshot.take()
+    assert [c for c in snapshot.diff(first, snapshot.take()) if c.target == "logging"] == []
     handler = logging.NullHandler()
     loggers[3].addHandler(handler)
     loggers[4].disabled = True
     loggers[5].handlers.append(handler)  # in place, no addHandler
     loggers[6].handlers = [handler]  # rebound
-    second = resources.take()
-    changed = {c.name: c for c in resources.diff(first, second) if c.target == "logging"}
+    second = snapshot.take()
+    changed = {c.name: c for c in snapshot.diff(first, second) if c.target == "logging"}
     assert set(changed) == {"pt_unit.l3", "pt_unit.l4", "pt_unit.l5", "pt_unit.l6"}
     assert all(c.target == "logging" and c.kind == "resource-changed"
                for c in changed.values())
@@ -379,19 +379,19 @@ def test_logger_changes_by_state(loggers: list[logging.Logger]) -> None:
     # A swap of one handler for another, same count: still seen (identity, never ==).
     loggers[3].removeHandler(handler)
     loggers[3].addHandler(logging.NullHandler())
-    assert [c.name for c in resources.diff(second, resources.take())
+    assert [c.name for c in snapshot.diff(second, snapshot.take())
             if c.target == "logging"] == ["pt_unit.l3"]
 
 
 def test_a_new_logger_needs_a_line_and_a_quiet_one_is_nothing() -> None:
-    before = resources.take()
+    before = snapshot.take()
     quiet = logging.getLogger("pt_unit.new.quiet")
     library = logging.getLogger("pt_unit.new.library")
     library.addHandler(logging.NullHandler())  # the library idiom: nothing
     loud = logging.getLogger("pt_unit.new.loud")
     loud.setLevel(logging.DEBUG)
     try:
-        changes = resources.diff(before, resources.take())
+        changes = snapshot.diff(before, snapshot.take())
     finally:
         loud.setLevel(logging.NOTSET)
     assert [(c.name, c.needs_line) for c in changes
@@ -404,16 +404,16 @@ def test_logger_snapshot_reuses_unchanged_parts_with_2000_loggers() -> None:
     cost itself is measured by benchmarks/bench_resources.py, not asserted here)."""
     for i in range(2000):
         logging.getLogger(f"pt_cost.p{i % 40}.m{i}")
-    resources.take()
-    rebuilds = resources._loggers.rebuilds
-    first, second = resources.take(), resources.take()
+    snapshot.take()
+    rebuilds = snapshot._loggers.rebuilds
+    first, second = snapshot.take(), snapshot.take()
     parts = zip(first.logging[:3], second.logging[:3], strict=True)  # type: ignore[index]
     assert all(a is b for a, b in parts)  # names, handlers, attributes: skipped by identity
-    assert resources.diff(first, second) == []
-    assert resources._loggers.rebuilds == rebuilds, "loggerDict did not change"
+    assert snapshot.diff(first, second) == []
+    assert snapshot._loggers.rebuilds == rebuilds, "loggerDict did not change"
     logging.getLogger("pt_cost.one_more")
-    resources.take()
-    assert resources._loggers.rebuilds == rebuilds + 1  # control: a new logger is listed
+    snapshot.take()
+    assert snapshot._loggers.rebuilds == rebuilds + 1  # control: a new logger is listed
 
 
 def test_reading_the_event_loop_creates_nothing_and_warns_nothing() -> None:
@@ -424,13 +424,13 @@ def test_reading_the_event_loop_creates_nothing_and_warns_nothing() -> None:
     policy_before = events.__dict__.get("_event_loop_policy")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        resources.take()
+        snapshot.take()
     assert events.__dict__.get("_event_loop_policy") is policy_before
     loop = asyncio.new_event_loop()
     try:
-        before = resources.take()
+        before = snapshot.take()
         asyncio.set_event_loop(loop)
-        changes = resources.diff(before, resources.take())
+        changes = snapshot.diff(before, snapshot.take())
     finally:
         asyncio.set_event_loop(None)
         loop.close()

@@ -15,9 +15,9 @@ from unittest import mock
 import pytest
 
 from patchtrace import _tracer
+from patchtrace.boundary import snapshot
 from patchtrace.config import Config
 from patchtrace.ledger import NOTHING, Mutation, Scope
-from patchtrace.sources import resources
 
 _counter = itertools.count()
 
@@ -199,6 +199,43 @@ def test_monkeypatch_calls_and_undo(harness: Harness, tmp_path: Path) -> None:
     assert harness.records(source="audit", target="os.environ") == []
 
 
+def test_monkeypatch_in_another_thread_during_a_call_is_recorded(harness: Harness) -> None:
+    """"Inside a MonkeyPatch call" is per thread (sources/_wrap.around): a call another
+    thread makes while this one is inside one (its setattr blocked in the target's
+    ``__setattr__``) is recorded as the monkeypatch change it is, not passed through."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Blocking:
+        slow = 0
+
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "slow" and not release.is_set():
+                entered.set()
+                release.wait(10)
+            object.__setattr__(self, name, value)
+
+    target = Blocking()
+    mp_a, mp_b = pytest.MonkeyPatch(), pytest.MonkeyPatch()
+    thread = threading.Thread(target=mp_a.setattr, args=(target, "slow", 1))
+    thread.start()
+    try:
+        assert entered.wait(10)
+        mp_b.setenv("PT_UNIT_THREAD", "1")  # while the other thread is inside setattr
+    finally:
+        release.set()
+        thread.join(10)
+        mp_b.undo()
+        mp_a.undo()
+    [env] = harness.records(op="patch", source="monkeypatch", target="os.environ",
+                            name="PT_UNIT_THREAD")
+    assert env.after.repr == "'1'"
+    # the control: the blocked call itself is recorded too
+    assert harness.records(op="patch", source="monkeypatch", name="slow")
+    assert harness.records(source="audit", target="os.environ") == []
+
+
 # -- the audit hook ------------------------------------------------------------------------------
 def test_environment_writes_and_chdir(harness: Harness, tmp_path: Path) -> None:
     os.environ["PT_UNIT_ENV"] = "1"  # ENV-SET
@@ -286,7 +323,7 @@ def test_instrumentation_is_undone_on_stop(harness: Harness) -> None:
 
 # -- resources ---------------------------------------------------------------------------------
 def test_resource_snapshot_diff(tmp_path: Path) -> None:
-    before = resources.take()
+    before = snapshot.take()
     cwd = os.getcwd()
     old_handler = signal.getsignal(signal.SIGUSR1)
     fake_module = mock.MagicMock()
@@ -299,7 +336,7 @@ def test_resource_snapshot_diff(tmp_path: Path) -> None:
         signal.signal(signal.SIGUSR1, lambda *a: None)
         sys.modules["pt_unit_fake"] = fake_module
         del sys.modules[module_name]
-        after = resources.take()
+        after = snapshot.take()
     finally:
         os.chdir(cwd)
         sys.path.remove("/pt/unit/path")
@@ -307,14 +344,14 @@ def test_resource_snapshot_diff(tmp_path: Path) -> None:
         signal.signal(signal.SIGUSR1, old_handler)
         sys.modules.pop("pt_unit_fake")
         sys.modules[module_name] = real
-    found = {(c.kind, c.target, c.name) for c in resources.diff(before, after)}
+    found = {(c.kind, c.target, c.name) for c in snapshot.diff(before, after)}
     assert ("resource-changed", "cwd", None) in found
     assert ("resource-changed", "sys.path", "'/pt/unit/path'") in found
     assert ("binding-changed", "os.environ", "PT_UNIT_RES") in found
     assert ("resource-changed", "signal", "SIGUSR1") in found
     assert ("binding-changed", "sys.modules", "pt_unit_fake") in found
     assert ("module-dropped", "sys.modules", module_name) in found
-    assert resources.diff(resources.take(), resources.take()) == []
+    assert snapshot.diff(snapshot.take(), snapshot.take()) == []
 
 
 def test_snapshots_of_an_unchanged_process_share_their_parts() -> None:
@@ -328,10 +365,10 @@ def test_snapshots_of_an_unchanged_process_share_their_parts() -> None:
     try:
         os.environ["PYTEST_CURRENT_TEST"] = "a.py::one (call)"
         sys.stdout = io.StringIO()
-        first = resources.take()
+        first = snapshot.take()
         os.environ["PYTEST_CURRENT_TEST"] = "a.py::two (setup)"
         sys.stdout = io.StringIO()
-        second = resources.take()
+        second = snapshot.take()
     finally:
         sys.stdout = saved_out
         if saved_var is None:
@@ -340,15 +377,15 @@ def test_snapshots_of_an_unchanged_process_share_their_parts() -> None:
             os.environ["PYTEST_CURRENT_TEST"] = saved_var
     assert second.env is first.env
     assert second.namespaces[0] is first.namespaces[0]  # sys, without its streams
-    assert [c.name for c in resources.diff(first, second)] == ["stdout"]
+    assert [c.name for c in snapshot.diff(first, second)] == ["stdout"]
 
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, name="pt-unit-thread", daemon=True)
     sys.pt_unit_attr = mock.MagicMock()  # type: ignore[attr-defined]
     try:
         thread.start()
-        third = resources.take()
-        found = {(c.kind, c.target, c.name) for c in resources.diff(second, third)}
+        third = snapshot.take()
+        found = {(c.kind, c.target, c.name) for c in snapshot.diff(second, third)}
     finally:
         del sys.pt_unit_attr  # type: ignore[attr-defined]
         stop.set()

@@ -115,3 +115,24 @@ def test_the_victims_pass_without_their_polluters(tmp_path: Path) -> None:
         "test_ut.Victim.test_usr1_default"])
     assert result.returncode == 0, result.stderr
     assert "Ran 3 tests" in result.stderr
+
+
+def test_the_glue_keeps_its_state_in_one_object_a_test_can_reset() -> None:
+    """In-process unit: what the report at exit reads (hints, pollution lines) and the open
+    class and module scopes are one ``__slots__`` object; ``reset()`` starts afresh."""
+    from patchtrace import _unittest
+
+    state = _unittest._state
+    saved = (state.found, state.pollution, state.open, state.pending)
+    try:
+        state.found = [{"test": "t.T.test_x", "message": "patch not used"}]
+        state.pollution = {"t.T.test_x": ["L1 binding-changed: os.environ['X']"]}
+        state.open = {("class", "t.T"): ("T.setUpClass", "t.T.test_x")}
+        assert _unittest.hints() == [{"test": "t.T.test_x", "message": "patch not used"}]
+        assert _unittest.pollution() == [("t.T.test_x", ["L1 binding-changed: os.environ['X']"])]
+        state.reset()
+        assert _unittest.hints() == [] and _unittest.pollution() == []
+        assert state.open == {} and state.pending is None
+        assert not hasattr(state, "__dict__")  # slots: no stray attribute can be added
+    finally:
+        state.found, state.pollution, state.open, state.pending = saved

@@ -286,7 +286,7 @@ def _logger(name: str) -> object:
 
 
 def _logger_state(logger: object, name: str) -> str | None:
-    from ..sources import resources
+    from ..boundary import snapshot as resources
 
     namespace = _raw(logger)
     if not namespace:
@@ -319,7 +319,7 @@ def _logger_in_place(leak: Leak, logger: object, name: str) -> bool:
 
 def _getsignal(number: int) -> object:
     try:
-        from ..sources.resources import _getsignal
+        from ..boundary.snapshot import _getsignal
 
         return _getsignal(number)
     except Exception:

@@ -37,9 +37,9 @@ from ..analysis import victims as _victims
 from ..analysis.reads import Reads
 from ..leak import Leak
 from ..ledger import COLLECTION, NOTHING, Mutation, Scope
-from ..sources import resources
 from ..stack import Frame
 from ..values import identity_key, is_mock, same_value
+from . import snapshot
 from ._build import Builder, find_store
 from ._held import Held
 from ._holders import Holders
@@ -81,14 +81,14 @@ class _Wide:
 
     def __init__(self, key: int, name: str, scope: str, polluter: str, mark_start: int,
                  calls: int | None = None) -> None:
-        self.before = resources.take(calls)
+        self.before = snapshot.take(calls)
         self.key = key
         self.name = name
         self.scope = scope
         self.polluter = polluter
         self.mark_start = mark_start
         self.mark_end = mark_start
-        self.changes: list[resources.Change] = []
+        self.changes: list[snapshot.Change] = []
         #: (target, name) of each binding its setup set -> (value before it, value it set),
         #: held without keeping them alive (see Detector._scope_binding)
         self.values: dict[tuple[str, str | None], tuple[Held, Held]] = {}
@@ -104,7 +104,7 @@ class Detector:
         self.leaks: list[Leak] = []
         self.tests = 0
         self._mark = len(tracer.ledger)
-        self._snapshot = resources.take(self.tracer.calls)
+        self._snapshot = snapshot.take(self.tracer.calls)
         self._wide: dict[int, _Wide] = {}
         self._fresh = False  # end() just ran: its snapshot is the next begin()'s baseline
         #: which scopes ended when, and which of them a full collection confirmed
@@ -218,7 +218,7 @@ class Detector:
             if watch is not None:
                 watch.refresh()
                 watch.scan()
-            self._snapshot = resources.take(self.tracer.calls)
+            self._snapshot = snapshot.take(self.tracer.calls)
         # else: the previous end() just took both, at the same nesting of pytest's wrappers
         self._fresh = False
         watch = self._watch
@@ -242,7 +242,7 @@ class Detector:
             watch.scan()
         self.tracer.ledger.seal()
         self._mark = len(self.tracer.ledger)
-        self._snapshot = resources.take(self.tracer.calls)
+        self._snapshot = snapshot.take(self.tracer.calls)
 
     def wide_setup_start(self, key: int, name: str, scope: str, polluter: str) -> None:
         self._wide[key] = _Wide(key, name, scope, polluter, len(self.tracer.ledger),
@@ -253,7 +253,7 @@ class Detector:
         if wide is None:
             return
         wide.mark_end = len(self.tracer.ledger)
-        wide.changes = resources.diff(wide.before, resources.take(self.tracer.calls))
+        wide.changes = snapshot.diff(wide.before, snapshot.take(self.tracer.calls))
         groups: dict[tuple[str, str | None], list[Mutation]] = {}
         for record in self.tracer.ledger.since(wide.mark_start):
             if record.op in ("set", "delete", "patch") and record.name is not None:
@@ -300,12 +300,12 @@ class Detector:
         # A module imported during the scope and removed again is absent before and after
         # it: nothing a later test could observe (rule 1 of "What counts as a leak").
         asked = self._imported()
-        after = resources.take(self.tracer.calls)
-        changes = resources.diff(self._snapshot, after)
+        after = snapshot.take(self.tracer.calls)
+        changes = snapshot.diff(self._snapshot, after)
         if self._snapshot.modules and after.modules and self._take_imported is not None \
                 and not self.tracer.failed("audit"):
             # which imports the scope asked for: a new entry none of them named is planted
-            changes.extend(resources.planted(self._snapshot.modules, after.modules,
+            changes.extend(snapshot.planted(self._snapshot.modules, after.modules,
                                              frozenset(asked)))
         del asked
         if any(c.target == "logging" and type(c.before) is str for c in changes):
@@ -369,7 +369,7 @@ class Detector:
             found.extend(check(records, ctx))
         ctx.scope_values = {}
         made = {(c.target, c.name) for c in wide.changes}
-        for change in resources.diff(wide.before, resources.take(self.tracer.calls)):
+        for change in snapshot.diff(wide.before, snapshot.take(self.tracer.calls)):
             key2 = (change.target, change.name)
             if key2 in handled:
                 continue
@@ -416,17 +416,17 @@ class Detector:
         if type(before) is not tuple or type(after) is not tuple or len(before) != 4 or \
                 len(after) != 4:
             return
-        old = resources._logger_map(before)
-        new = resources._logger_map(after)
+        old = snapshot._logger_map(before)
+        new = snapshot._logger_map(after)
         for name, state in old.items():
             changed = new.get(name)
             if changed is None or changed[3] is state[3]:
                 continue
             key = ("logging", name)
             if key not in self._originals:
-                self._originals[key] = Held(resources.LoggerState(name, state))
+                self._originals[key] = Held(snapshot.LoggerState(name, state))
 
-    def _adopted(self, change: resources.Change) -> bool:
+    def _adopted(self, change: snapshot.Change) -> bool:
         """A new entry that replaced an open wider scope's own entry of the same type (see
         ``_successor_of``) becomes that scope's entry: judged when the scope ends."""
         for wide in self._wide.values():
@@ -682,7 +682,7 @@ def _read_by(found: Reads | set[str], leak: Leak) -> bool:
 _ENTRY_LISTS: Final = ("sys.meta_path", "sys.path_hooks")
 
 
-def _successor_of(change: resources.Change, wide: _Wide) -> int:
+def _successor_of(change: snapshot.Change, wide: _Wide) -> int:
     """The index in ``wide.changes`` of the entry that ``change`` (an entry added to
     sys.meta_path or sys.path_hooks) replaced, or -1.
 

@@ -8,8 +8,7 @@ from types import MethodType
 from typing import Any, Final, cast, final
 
 from ..ledger import NOTHING
-from ..sources import resources
-from ..values import is_plain, same_value
+from ..values import LoggerState, is_plain, same_value
 
 __all__ = ["Held"]
 
@@ -38,8 +37,8 @@ class Held:
             self._value = obj
         elif cls is MethodType:
             self._method = Held((_METHOD_FUNC(obj), _METHOD_SELF(obj)))
-        elif cls is resources.LoggerState:
-            state = cast("resources.LoggerState", obj)
+        elif cls is LoggerState:
+            state = cast("LoggerState", obj)
             self._logger = (state.name, Held(
                 (state.handlers, state.level, state.propagate, state.disabled)))
         elif cls is tuple or cls is list:
@@ -55,7 +54,7 @@ class Held:
             return type(obj) is MethodType and self._method.matches(
                 (_METHOD_FUNC(obj), _METHOD_SELF(obj)))
         if self._logger is not None:
-            if type(obj) is not resources.LoggerState:
+            if type(obj) is not LoggerState:
                 return False
             name, values = self._logger
             return obj.name == name and values.matches(

@@ -34,7 +34,7 @@ from ..values import safe_repr
 if TYPE_CHECKING:
     from ..leak import Leak
 
-__all__ = ["Report", "build", "change_key", "from_saved", "id_order", "worker_of"]
+__all__ = ["Report", "build", "change_key", "from_saved", "id_order", "masked", "worker_of"]
 
 _PARTS: Final = re.compile(r"\d+|\D+")
 _OWN_ID: Final = re.compile(r"L(\d+)")
@@ -187,16 +187,25 @@ def build(
     """The model of one run: this process's leaks, then the workers' in id order, numbered
     and marked against the baseline (``known``), then masked, once. ``fields`` are the
     other :class:`Report` fields (hints, children, extra, seed, session, ...)."""
-    from .secrets import mask_leak
-
     found = list(leaks) + sorted(workers, key=lambda leak: id_order(leak.id))
     number(found)
     if baseline:
         from ..fix import _baseline
 
         _baseline.mark(found, baseline)
-    return Report([mask_leak(leak) for leak in found], tests=tests, mutations=mutations,
-                  rootdir=rootdir, **fields)
+    return Report(masked(found), tests=tests, mutations=mutations, rootdir=rootdir,
+                  **fields)
+
+
+def masked(leaks: Iterable[Leak]) -> list[Leak]:
+    """``leaks`` as every output shows them: each its masked copy
+    (:func:`~patchtrace.render.secrets.mask_leak`; a leak with nothing to mask is itself).
+    :func:`build` masks the model's leaks with it, once; the debugger shows the detector's
+    leaks through it too (``pt leaks``, the stop at a leak), so no secret the reports hide
+    is printed at the prompt. The leaks themselves are not changed."""
+    from .secrets import mask_leak
+
+    return [mask_leak(leak) for leak in leaks]
 
 
 #: the top-level fields of a saved report that are not ``extra`` (see render/json.py)

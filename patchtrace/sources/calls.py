@@ -1,6 +1,6 @@
 """Calls that change process-wide resources: the line that made each change.
 
-The boundary snapshot (``resources``) sees *that* a logger, a signal handler or the event
+The boundary snapshot (``boundary/snapshot.py``) sees *that* a logger, a signal handler or the event
 loop changed, not *who* changed it. The functions users call to change them are wrapped
 here, so a ``resource-changed`` leak gets the user's line as patches and stores do:
 
@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import stack as _stack
 from ..ledger import NOTHING, UNKNOWN
+from ..values import LoggerState
 from ._imports import cancel, when_imported
 from ._wrap import SKIP, Group, around
-from .resources import LoggerState
 
 if TYPE_CHECKING:
     from .._tracer import Tracer
@@ -267,7 +267,7 @@ def _contains(items: object, obj: object) -> bool:
 
 
 def _state(value: object, field: str) -> object:
-    """A field of a :class:`~.resources.LoggerState`, or NOTHING for anything else."""
+    """A field of a :class:`~patchtrace.values.LoggerState`, or NOTHING for anything else."""
     return getattr(value, field) if type(value) is LoggerState else NOTHING
 
 
@@ -340,7 +340,7 @@ def _explains_reset(made: object, before: object, after: object) -> bool:
 
 
 def _explains_policy(made: object, before: object, after: object) -> bool:
-    # a policy of asyncio's default class counts as none (resources._asyncio_policy)
+    # a policy of asyncio's default class counts as none (snapshot._asyncio_policy)
     return after is made or after is None
 
 

@@ -13,13 +13,14 @@ import functools
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from .. import stack as _stack
 from ..ledger import NOTHING, _label
 from ..naming import raw_attribute, target_of
 from ..values import identity_key
 from ._imports import cancel, when_imported
+from ._wrap import Group, around
 
 if TYPE_CHECKING:
     from .._tracer import Tracer
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["MonkeyPatchSource"]
 
 _MODULE: Final = "_pytest.monkeypatch"
+#: the wrappers' part: one failure switches the whole source off (said once)
+_PART: Final = "monkeypatch source"
 _METHODS: Final = (
     "setattr", "delattr", "setitem", "delitem", "setenv", "delenv", "syspath_prepend", "chdir",
 )
@@ -36,75 +39,38 @@ class MonkeyPatchSource:
     name = "monkeypatch"
 
     def __init__(self) -> None:
-        self._tracer: Tracer | None = None
-        self._originals: list[tuple[type, str, Any]] = []
-        self._depth = 0
+        #: the wrappers (sources/_wrap.around): per-thread "inside a MonkeyPatch call" (its
+        #: own nested calls, setenv calling setitem, are the outer call's), hushed while the
+        #: original runs, a failing part switched off, one typed undo list
+        self._group = Group(_PART)
         #: identity_key(MonkeyPatch) -> (token, target, name) of its applied patches
         self._tokens: dict[int, list[tuple[int, object, str | None]]] = {}
 
     def install(self, tracer: Tracer) -> None:
-        self._tracer = tracer
+        self._group.tracer = tracer
         when_imported(_MODULE, self._instrument)
 
     def uninstall(self) -> None:
         cancel(_MODULE, self._instrument)
-        for cls, attr, original in reversed(self._originals):
-            setattr(cls, attr, original)
-        self._originals.clear()
-        self._tracer = None
+        self._group.undo()
 
     def _instrument(self, module: ModuleType) -> None:
         cls = module.__dict__.get("MonkeyPatch")
         if not isinstance(cls, type):
             return
         for method in _METHODS:
-            original = cls.__dict__.get(method)
-            if original is None or getattr(original, "__patchtrace__", False):
-                continue
-            self._install_one(cls, method, original)
-        original_undo = cls.__dict__.get("undo")
-        if original_undo is not None and not getattr(original_undo, "__patchtrace__", False):
-            self._install_undo(cls, original_undo)
+            around(cls, method, part=_PART, group=self._group,
+                   before=functools.partial(_before, method), after=self._after, quiet=True)
+        around(cls, "undo", part=_PART, group=self._group, after=self._after_undo, quiet=True)
 
-    def _install_one(self, cls: type, method: str, original: Any) -> None:
-        source = self
-
-        @functools.wraps(original)
-        def wrapper(mp: Any, *args: Any, **kwargs: Any) -> Any:
-            tracer = source._tracer
-            if tracer is None or not tracer.enabled or source._depth:
-                return original(mp, *args, **kwargs)
-            lengths = (len(mp._setattr), len(mp._setitem))
-            saved = (mp._savesyspath, mp._cwd)
-            cwd = _getcwd() if method == "chdir" else None
-            source._depth += 1
-            tracer.hush()
-            try:
-                result = original(mp, *args, **kwargs)
-            finally:
-                tracer.unhush()
-                source._depth -= 1
-            try:
-                source._after_call(tracer, mp, method, args, lengths, saved, cwd)
-            except Exception as exc:
-                tracer.internal_error("monkeypatch source", exc)
-            return result
-
-        wrapper.__patchtrace__ = True  # type: ignore[attr-defined]
-        self._originals.append((cls, method, original))
-        setattr(cls, method, wrapper)
-
-    def _after_call(
-        self,
-        tracer: Tracer,
-        mp: Any,
-        method: str,
-        args: tuple[Any, ...],
-        lengths: tuple[int, int],
-        saved: tuple[Any, Any],
-        cwd: str | None,
-    ) -> None:
-        stack = _stack.capture_raw(2)
+    def _after(self, ticket: object, args: tuple[Any, ...], kwargs: dict[str, Any],
+               result: object) -> None:
+        """A call returned: read the undo entries it appended (see :func:`_before`)."""
+        tracer = self._group.tracer
+        if tracer is None:
+            return
+        method, mp, lengths, cwd = cast("tuple[str, Any, tuple[int, int], str | None]", ticket)
+        stack = _stack.capture_raw(2)  # the user's frame: past this hook and the wrapper
         # Lazy records: targets are kept as objects (named when read, see ledger).
         records: list[tuple[object, str | None, object, object]] = []
         for target, name, oldval in mp._setattr[lengths[0]:]:
@@ -115,9 +81,10 @@ class MonkeyPatchSource:
             before = NOTHING if _is_notset(oldval) else oldval
             after = dictionary.get(key, NOTHING) if hasattr(dictionary, "get") else NOTHING
             records.append((_as_target(dictionary), _key(key), before, after))
-        if method == "syspath_prepend" and args:
-            records.append(("sys.path", repr(str(args[0])), NOTHING, str(args[0])))
-        if method == "chdir" and args:
+        call_args = args[1:]
+        if method == "syspath_prepend" and call_args:
+            records.append(("sys.path", repr(str(call_args[0])), NOTHING, str(call_args[0])))
+        if method == "chdir" and call_args:
             records.append(("cwd", None, cwd, _getcwd()))
         tokens = self._tokens.setdefault(identity_key(mp), [])
         desc = _DESCS.get(method) or (_described, method)
@@ -129,38 +96,32 @@ class MonkeyPatchSource:
             )
             tokens.append((token, target, name))
 
-    def _install_undo(self, cls: type, original: Any) -> None:
-        source = self
+    def _after_undo(self, ticket: object, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    result: object) -> None:
+        """``undo()`` returned: close the tokens of that instance that are still applied."""
+        tracer = self._group.tracer
+        if tracer is None or not args:
+            return
+        tokens = self._tokens.pop(identity_key(args[0]), [])
+        if not tokens:
+            return
+        stack = _stack.capture_raw(2)  # the user's frame: past this hook and the wrapper
+        is_applied = tracer.ledger.is_applied
+        for token, target, name in reversed(tokens):
+            if not is_applied(token):
+                continue
+            tracer.record(
+                "unpatch", "monkeypatch", target, name, NOTHING,
+                NOTHING, token=token, desc="monkeypatch.undo()", stack=stack,
+            )
 
-        @functools.wraps(original)
-        def undo(mp: Any) -> Any:
-            tracer = source._tracer
-            if tracer is None or not tracer.enabled:
-                return original(mp)
-            tracer.hush()
-            try:
-                result = original(mp)
-            finally:
-                tracer.unhush()
-            try:
-                tokens = source._tokens.pop(identity_key(mp), [])
-                if tokens:
-                    stack = _stack.capture_raw(1)
-                    is_applied = tracer.ledger.is_applied
-                    for token, target, name in reversed(tokens):
-                        if not is_applied(token):
-                            continue
-                        tracer.record(
-                            "unpatch", "monkeypatch", target, name, NOTHING,
-                            NOTHING, token=token, desc="monkeypatch.undo()", stack=stack,
-                        )
-            except Exception as exc:
-                tracer.internal_error("monkeypatch source", exc)
-            return result
 
-        undo.__patchtrace__ = True  # type: ignore[attr-defined]
-        self._originals.append((cls, "undo", original))
-        setattr(cls, "undo", undo)
+def _before(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    """Before a ``MonkeyPatch`` call: how long its undo lists are (the entries the call
+    appends are read after it), and the working directory before a ``chdir``."""
+    mp = args[0]
+    return (method, mp, (len(mp._setattr), len(mp._setitem)),
+            _getcwd() if method == "chdir" else None)
 
 
 def _as_target(target: object) -> object:

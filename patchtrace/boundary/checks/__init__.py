@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from ..._vocab import Kind
     from ...leak import Leak
     from ...ledger import Mutation
-    from ...sources.resources import Change, Snapshot
     from ...sources.watch import WatchSource
     from ...stack import Frame
     from .._held import Held
+    from ..snapshot import Change, Snapshot
     from ..threads import Threads
 
 __all__ = ["Context", "Handled"]

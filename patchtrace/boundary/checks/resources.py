@@ -2,7 +2,7 @@
 snapshot compares): process-wide state that differs from the scope's start.
 
 The environment, cwd, argv, the import system, streams and hooks, warnings, loggers,
-signal handlers, threads, the asyncio policy, ... (see :mod:`patchtrace.sources.resources`,
+signal handlers, threads, the asyncio policy, ... (see :mod:`patchtrace.boundary.snapshot`,
 which takes and compares the snapshots). Changes are judged in the comparison's order.
 """
 
@@ -18,7 +18,7 @@ from .._read import summary
 
 if TYPE_CHECKING:
     from ...ledger import Mutation, Scope
-    from ...sources.resources import Change
+    from ..snapshot import Change
     from . import Context
 
 __all__ = ["OPS", "check", "leak_from_change"]
