@@ -66,7 +66,8 @@ def instructions(python: str, root: Path, traced: bool, steady: bool = False,
     env["PYTHONHASHSEED"] = "0"
     if traced:
         env["PATCHTRACE"] = "1"
-    command = [python, "-m", "pytest", "-q", "-x", str(root)]
+    # pytest-randomly, where installed, would shuffle the tests with a fresh seed each run
+    command = [python, "-m", "pytest", "-q", "-x", "-p", "no:randomly", str(root)]
     if steady or knockout:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
         env["PT_BENCH_STEADY"] = "1" if steady else ""
@@ -94,7 +95,8 @@ def _suites(tmp: str, python: str, tests: int, olds: list[str | None]) -> tuple[
             env = {**warm, "PATCHTRACE": "1" if traced else ""}
             if old:
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [old, env.get("PYTHONPATH")]))
-            subprocess.run([python, "-m", "pytest", "-q", "-x", str(root)], cwd=root, env=env,
+            subprocess.run([python, "-m", "pytest", "-q", "-x", "-p", "no:randomly", str(root)],
+                           cwd=root, env=env,
                            capture_output=True)
     return small, large
 

@@ -296,6 +296,46 @@ def test_class_attribute_replaced_is_recorded(harness: Harness) -> None:
         assert store.where is not None and store.where.line == line_of("# CLASS-STORE")
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.10/3.11: the version-tag scan")
+def test_the_scan_leaves_pytests_own_per_phase_hook_alone(harness: Harness) -> None:
+    # pytest < 8.4 sets threading.excepthook to its own hook around every phase, so at each
+    # boundary the scan meets a value that differs from the last one. It is pytest's, not
+    # the test's: the scan must not ask the test's source about it (that parses every test
+    # file) nor record it. Control: a plain standard-library function in the same place is
+    # asked about, and recorded when the test's source stores that name.
+    import json
+    import threading
+
+    from _pytest import runner
+
+    asked: list[str] = []
+    watch = harness.tracer.source("watch")
+    assert watch is not None
+    saved = watch.stored_by_test  # type: ignore[attr-defined]
+
+    def stored_by_test(name: str) -> bool:
+        asked.append(name)
+        return True
+
+    original = threading.excepthook
+    watch.stored_by_test = stored_by_test  # type: ignore[attr-defined]
+    try:
+        harness.scan()  # a baseline of threading's dict
+        asked.clear()
+        threading.excepthook = runner.SetupState().setup  # pytest's (a bound method)
+        harness.scan()
+        assert "excepthook" not in asked
+        assert harness.records(target="module:threading", name="excepthook") == []
+        threading.excepthook = json.dumps  # the control: not pytest's
+        harness.scan()
+        assert "excepthook" in asked
+        [store] = harness.records(target="module:threading", name="excepthook")
+        assert store.after.type == "function"
+    finally:
+        threading.excepthook = original
+        watch.stored_by_test = saved  # type: ignore[attr-defined]
+
+
 def test_builtins_store(harness: Harness) -> None:
     import builtins
 

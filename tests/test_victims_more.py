@@ -132,7 +132,8 @@ def test_the_mock_call_counter_is_wrapped_only_while_a_mock_is_watched(
     # Nothing watched (no live leak, no mock of an earlier test alive): the class holds
     # mock's own function, so a MagicMock call costs what it costs untraced. A leaked mock
     # is watched: the wrapper is there during the next tests, and the test that called it
-    # is linked by its calls; the wrapper is gone again once the test is over.
+    # is linked by its calls; the wrapper stays while the leaked mock is watched (it is put
+    # on and taken off only when that changes, not at every boundary).
     _suite(pytester, {
         "conftest.py": WRAPPER_STATE,
         "gateway.py": "def send(amount):\n    return {'status': 'sent'}\n",
@@ -165,9 +166,48 @@ def test_the_mock_call_counter_is_wrapped_only_while_a_mock_is_watched(
     evidence = leak["victim_evidence"]["test_a.py::test_calls"]
     assert evidence.startswith("called the leaked mock ")
     assert "sys.modules['gateway'].send() 1x" in evidence
+    # after test_calls the leaked mock is still watched: the wrapper stays for the next test
     assert (pytester.path / "states.txt").read_text().splitlines() == [
         "after test_clean: mock's own", "after test_leak: mock's own",
-        "after test_calls: mock's own"]
+        "after test_calls: wrapper"]
+
+
+def test_the_mock_call_counter_goes_when_nothing_is_watched_any_more() -> None:
+    import gc
+    from unittest import mock
+
+    from patchtrace import _tracer
+    from patchtrace.config import Config
+    from patchtrace.sources.reads import LOG
+    from patchtrace.values import identity_key
+
+    def wrapped() -> bool:
+        return getattr(mock.CallableMixin.__dict__["_increment_mock_call"], "__patchtrace__",
+                       False) is True
+
+    own = mock.CallableMixin.__dict__["_increment_mock_call"]
+    tracer = _tracer.start(Config())
+    try:
+        gc.collect()
+        LOG.arm()
+        assert not wrapped()  # nothing made before the test began: mock's own function
+        leaked = mock.MagicMock()
+        LOG.freeze()
+        LOG.arm(mock_keys=frozenset({identity_key(leaked)}))
+        assert wrapped()  # a live leak's mock is watched (the control of the line above)
+        leaked.send(1)
+        assert LOG.mock_calls[identity_key(leaked)] == [1, ["send()"]]
+        LOG.freeze()
+        assert wrapped()  # kept for the next test (put back only when that changes)
+        del leaked
+        gc.collect()
+        LOG.arm()
+        assert not wrapped()  # nothing watched any more: mock's own function again
+        assert mock.CallableMixin.__dict__["_increment_mock_call"] is own
+        LOG.arm(mock_keys=frozenset({1}))
+    finally:
+        tracer.stop()
+    assert mock.CallableMixin.__dict__["_increment_mock_call"] is own  # stop() puts it back
 
 
 # -- a mock that survived its test --------------------------------------------------------------

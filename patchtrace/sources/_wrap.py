@@ -24,7 +24,11 @@ hand-written one, so that every wrapper keeps the same promises:
 
 Hooks: ``before(args, kwargs)`` runs before the original and returns a ticket, or
 :data:`SKIP` to leave this call alone; ``after(ticket, args, kwargs, result)`` runs after
-the original returned (not when it raised). A wrapper is never wrapped again.
+the original returned (not when it raised). With ``skip_driver=True`` a call made directly
+by pytest or pluggy (``stack.is_driver``: pytest's log capture adding and removing its
+handler around every phase, its warning filters around every test) goes straight to the
+original before any bookkeeping, for a group whose ``before`` would skip it anyway. A
+wrapper is never wrapped again.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from __future__ import annotations
 from _thread import get_ident
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
+
+from .. import stack as _stack
 
 if TYPE_CHECKING:
     from .._tracer import Tracer
@@ -130,7 +136,7 @@ def is_wrapper(obj: object) -> bool:
 
 def around(owner: object, attr: str, *, part: str, group: Group,
            before: Before | None = None, after: After | None = None, quiet: bool = False,
-           also: tuple[object, ...] = ()) -> bool:
+           also: tuple[object, ...] = (), skip_driver: bool = False) -> bool:
     """Wrap ``owner.attr`` (a module's function or a class's method) for ``group``.
 
     ``also``: other owners that hold the same original under the same name (a package
@@ -148,7 +154,7 @@ def around(owner: object, attr: str, *, part: str, group: Group,
         function = original.__func__ if kind in (staticmethod, classmethod) else original
         if not callable(function):
             return False
-        wrapper = _make(function, part, group, before, after, quiet)
+        wrapper = _make(function, part, group, before, after, quiet, skip_driver)
         for name in _UPDATED:
             try:
                 setattr(wrapper, name, getattr(function, name))
@@ -171,15 +177,26 @@ def around(owner: object, attr: str, *, part: str, group: Group,
 
 
 def _make(original: Callable[..., Any], part: str, group: Group, before: Before | None,
-          after: After | None, quiet: bool) -> Callable[..., Any]:
+          after: After | None, quiet: bool, skip_driver: bool = False) -> Callable[..., Any]:
     inside = group.inside
     off = group.off
+    getframe = _stack._getframe  # captured: a test may delete sys._getframe
+    frame_file = _stack.frame_file
+    is_driver = _stack.is_driver
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         tracer = group.tracer
         if tracer is None or not tracer.enabled or part in off or \
                 (tracer.inside and tracer.busy):
             return original(*args, **kwargs)
+        if skip_driver:
+            # ~15 calls per test come from pytest itself: a third of the bookkeeping below
+            try:
+                by_driver = is_driver(frame_file(getframe(1)))
+            except Exception:
+                by_driver = False
+            if by_driver:
+                return original(*args, **kwargs)
         ident = get_ident()
         if ident in inside:
             return original(*args, **kwargs)  # called by the group's own outer call

@@ -220,7 +220,10 @@ class CallsSource:
             tracer.record("call", "calls", target, name, NOTHING, made, desc=f"{label}(...)",
                           stack=stack)
 
-        around(owner, attr, part=part, group=self._group, before=before, after=after, also=also)
+        # skip_driver: pytest's own calls (its log capture, its warning filters) leave at
+        # once, as _user_stack would say
+        around(owner, attr, part=part, group=self._group, before=before, after=after, also=also,
+               skip_driver=True)
 
 
 def _user_stack(skip: int) -> _stack.Stack | None:

@@ -17,9 +17,11 @@ leaks the detector says are live:
   belongs to, and the call's name (``send()``, ``client().get()``), read from raw
   ``__dict__`` entries only. Watched: the mocks of live leaks, and every mock made before
   the test began that is still alive (it may be a survivor no collection has confirmed
-  yet). The wrapper is put on the class only while there is such a mock (at
-  :meth:`ReadLog.arm`) and taken off again at :meth:`ReadLog.freeze`: with none, mock's
-  own function is there and a MagicMock call costs what it costs untraced.
+  yet). The wrapper is on the class only while there is such a mock: :meth:`ReadLog.arm`
+  puts it there or takes it off when that changes; with none, mock's own function is
+  there and a MagicMock call costs what it costs untraced. (A MagicMock is in a reference
+  cycle with its magic-method proxies, so the mocks of earlier tests usually wait for a
+  collection, and are watched until then.)
 
 A read counts only when a user frame made it (the innermost frame outside the standard
 library is the project's or a library's, not pytest's or patchtrace's): the detector's
@@ -110,20 +112,31 @@ class ReadLog:
             self.made_before = made.serial
             # a record of the mock source is dropped with its mock (a weak reference's
             # callback): any record left is a mock alive now, made in an earlier scope
-            self.mocks = bool(mock_keys) or bool(made.created)
+            mocks = bool(mock_keys) or bool(made.created)
         else:
-            self.mocks = bool(mock_keys)
+            mocks = bool(mock_keys)
         self.recording = True
         if cwd and self.on_cwd is not None:
             self.on_cwd(True)
-        if self.mocks and self.on_mocks is not None:
-            self.on_mocks(True)
+        if mocks is not self.mocks:
+            # Put in place or taken off only when that changes, not at every freeze: a
+            # store into CallableMixin's dict (and its audit event) costs ~10k
+            # instructions each way, more than three calls through the wrapper, and while
+            # a mock is watched the next test usually watches one too. Between tests
+            # (recording off) the wrapper notes nothing.
+            self.mocks = mocks
+            if self.on_mocks is not None:
+                self.on_mocks(mocks)
 
     def freeze(self) -> None:
         """Stop recording (what was read so far stays, to be judged)."""
         self.recording = False
         if self.cwd and self.on_cwd is not None:
             self.on_cwd(False)
+
+    def disarm(self) -> None:
+        """Tracing stops: mock's own call counter back."""
+        self.freeze()
         if self.mocks:
             self.mocks = False
             if self.on_mocks is not None:
@@ -391,7 +404,7 @@ class ReadsSource:
         from . import audit
 
         audit.set_path_reader(None)
-        LOG.freeze()
+        LOG.disarm()
         LOG.on_cwd = None
         LOG.on_mocks = None
         LOG.made = None

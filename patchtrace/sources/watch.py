@@ -229,6 +229,16 @@ def _user_defined(obj: object) -> bool:
     return False
 
 
+def _by_pytest(obj: object) -> bool:
+    """A function or bound method written in pytest or pluggy (``_stack.is_driver``): what
+    pytest's protocol binds around every phase, not a test's value."""
+    if type(obj) is types.MethodType:
+        obj = obj.__func__
+    if type(obj) is not types.FunctionType:
+        return False
+    return _stack.is_driver(obj.__code__.co_filename)
+
+
 def importing(frame: types.FrameType, depth: int = 8) -> bool:
     """The frame, or one of the few that called it, runs module-level code of a module
     still being imported (a library building itself, possibly through a helper function
@@ -705,8 +715,11 @@ class WatchSource:
                 # there any change counts, and the detector keeps it only if the test's
                 # source stores that name (_oracle), which a class's own cache does not.
                 if entry.target != "builtins" and not entry.target.startswith("class:") \
-                        and not _suspicious(old, new) and not (
-                            self.stored_by_test is not None and self.stored_by_test(name)):
+                        and not _suspicious(old, new) and (_by_pytest(new) or not (
+                            self.stored_by_test is not None and self.stored_by_test(name))):
+                    # pytest's own hook in place now (pytest < 8.4 sets threading.excepthook
+                    # around every phase): nothing of the test's is left there, and asking
+                    # the test's source would parse every test file (~3 ms each)
                     continue
                 if _explained(tracer, entry.target, name, new):
                     continue
