@@ -79,6 +79,7 @@ class Leak:
         "_ref",
         "alive_via",
         "before",
+        "derived",
         "desc",
         "fixture",
         "id",
@@ -138,6 +139,10 @@ class Leak:
         #: later tests that left the same change (kind, target, name, type of value)
         self.repeats = 0
         self.repeat_tests: list[str] = []
+        #: bindings a standard-library call derived from this change in the same scope
+        #: (``time.tzset()`` rewriting ``time.timezone`` from ``TZ``): part of this one
+        #: finding, as (target, name, the call, before, now)
+        self.derived: list[tuple[str, str, str, ValueSummary, ValueSummary]] = []
         self.desc = desc
         self.source = source
         self.token = token
@@ -219,7 +224,19 @@ class Leak:
                 text += f": {self.desc}"
         else:
             text = f"{self.label} changed{at}: {self.before.repr} -> {self.value.repr}"
+        if self.derived:
+            text += "; " + self.derived_text()
         return f"{text}; {self.fix}" if self.fix else text
+
+    def derived_text(self) -> str:
+        """What the derived bindings say: ``time.tzset() derived from it: time.timezone
+        0 -> -3600, ...``."""
+        from .ledger import _label
+
+        calls = sorted({call for _, _, call, _, _ in self.derived})
+        changes = ", ".join(f"{_label(target, name)} {before.repr} -> {value.repr}"
+                            for target, name, _, before, value in self.derived)
+        return f"{' and '.join(calls)} derived from it: {changes}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -239,6 +256,9 @@ class Leak:
             "victim_evidence": {v: self.victim_evidence.get(v, "") for v in self.victims},
             "repeats": self.repeats,
             "repeat_tests": list(self.repeat_tests),
+            "derived": [{"target": target, "name": name, "call": call,
+                         "before": before.to_json(), "value": value.to_json()}
+                        for target, name, call, before, value in self.derived],
             "message": self.message(),
             "fix": self.fix,
             "known": self.known,
@@ -271,6 +291,12 @@ class Leak:
         repeats = data.get("repeats")
         leak.repeats = repeats if type(repeats) is int else 0
         leak.repeat_tests = [str(t) for t in data.get("repeat_tests") or ()]
+        for item in data.get("derived") or ():
+            if isinstance(item, dict):
+                leak.derived.append((
+                    str(item.get("target")), str(item.get("name")), str(item.get("call")),
+                    ValueSummary.from_json(item.get("before") or {}),
+                    ValueSummary.from_json(item.get("value") or {})))
         leak.known = data.get("known") is True
         reproduce, patch, verified = (data.get(k) for k in
                                       ("reproduce", "suggested_patch", "verified"))

@@ -30,7 +30,7 @@ from types import CodeType, FrameType
 from typing import Final, final
 
 __all__ = ["Frame", "Stack", "capture", "capture_raw", "frame_file", "function_at",
-           "is_hidden"]
+           "is_hidden", "is_library"]
 
 _MAX_DEPTH: Final = 80
 #: captured at import: a test that leaves ``sys._getframe = None`` (or mocked) must not cost
@@ -144,6 +144,12 @@ def _shown(filename: str) -> int:
             result = 2
     _shown_cache[filename] = result
     return result
+
+
+def is_library(filename: str) -> bool:
+    """Installed code (site-packages) that is not machinery nor a pytest plugin: shown in
+    a stack, never ``where``."""
+    return _shown(filename) == 1
 
 
 def is_driver(filename: str) -> bool:
@@ -363,6 +369,19 @@ class Stack:
             if shown:
                 return shown == 1
         return False
+
+    def storer(self) -> tuple[str, int, CodeType | None] | None:
+        """``(file, line, code or None)`` of the innermost shown frame (the one that made
+        the mutation: library or project code), or None when pytest's machinery, or
+        nothing shown, comes first. ``code`` is there when the capture kept it."""
+        for filename, position, where in self._items:
+            if is_driver(filename):
+                return None
+            if _shown(filename):
+                if isinstance(where, CodeType):
+                    return filename, line_of(where, position), where
+                return filename, position, None
+        return None
 
     def __repr__(self) -> str:
         where = self.where()

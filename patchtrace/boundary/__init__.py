@@ -36,7 +36,7 @@ from ..analysis import oracle as _oracle
 from ..analysis import victims as _victims
 from ..analysis.reads import Reads
 from ..leak import Leak
-from ..ledger import COLLECTION, NOTHING, Mutation, Scope
+from ..ledger import COLLECTION, NOTHING, Mutation, Scope, _label
 from ..stack import Frame
 from ..values import identity_key, is_mock, same_value
 from . import snapshot
@@ -493,49 +493,79 @@ class Detector:
         first leak (``repeats``) instead of being reported once more. A repeat is still
         returned (strict mode fails its test too), with the first leak's id.
         """
-        accepted = []
+        accepted: list[Leak] = []
         pending, self._pending = self._pending, {}
+        hosts = _derivation_hosts(found)
+        deferred: list[Leak] = []
         for leak in found:
-            if self.config.ignored(leak.target, leak.name, leak.label):
-                continue
-            if leak.target in self.ignore_targets:
-                continue
-            if leak.where is None and not leak.stack and \
-                    leak.source in ("mock", "monkeypatch", "audit"):
-                continue  # made by pytest, a plugin or the standard library, not by user code
-            key = (leak.target or "", leak.name)
-            values = pending.get(id(leak))
-            original = self._originals.get(key) if leak.target is not None else None
-            if original is not None and values is not None and \
-                    leak.kind not in ("patch-not-stopped", "patch-dormant") and \
-                    original.matches(values[1]):
-                continue  # the value from before the first leak on it, put back: a repair
-            # A reload's "value" is its module: what it changed tells two reloads apart.
-            signature = (leak.kind, leak.target, leak.name,
-                         leak.desc or "" if leak.kind == "module-reloaded" else leak.value.type)
-            first = self._first_of.get(signature) if leak.target is not None else None
-            if first is not None and first.polluter != leak.polluter and first in self.leaks:
-                first.repeats += 1
-                if len(first.repeat_tests) < 20 and leak.polluter not in first.repeat_tests:
-                    first.repeat_tests.append(leak.polluter)
-                # What is in place now is the latest test's: follow it for live()/victims.
-                first._atom, first._ref, first.token = leak._atom, leak._ref, leak.token
-                leak.id = first.id
-                accepted.append(leak)
-                continue
-            self._numbered += 1  # not len(self.leaks): a marked test's leaks are removed
-            leak.id = f"{self.id_prefix}L{self._numbered}"
-            if leak.alive_via is None and leak.kind != "resource-changed":
-                obj = leak.obj()
-                if obj is not NOTHING and leak.target is not None:
-                    leak.alive_via = binding_path(leak.target, leak.name)
-            if leak.target is not None:
-                self._first_of.setdefault(signature, leak)
-                if values is not None and key not in self._originals:
-                    self._originals[key] = Held(values[0])
-            self.leaks.append(leak)
-            accepted.append(leak)
+            if id(leak) in hosts:
+                deferred.append(leak)  # judged once its host is
+            else:
+                self._accept_one(leak, pending, accepted)
+        for leak in deferred:
+            host = hosts[id(leak)]
+            if any(item is host for item in accepted):
+                self._fold(host, leak, pending.get(id(leak)))
+            else:
+                self._accept_one(leak, pending, accepted)  # its host was no leak: its own
         return accepted
+
+    def _accept_one(self, leak: Leak, pending: dict[int, tuple[object, object]],
+                    accepted: list[Leak]) -> None:
+        if self.config.ignored(leak.target, leak.name, leak.label):
+            return
+        if leak.target in self.ignore_targets:
+            return
+        if leak.where is None and not leak.stack and \
+                leak.source in ("mock", "monkeypatch", "audit"):
+            return  # made by pytest, a plugin or the standard library, not by user code
+        key = (leak.target or "", leak.name)
+        values = pending.get(id(leak))
+        original = self._originals.get(key) if leak.target is not None else None
+        if original is not None and values is not None and \
+                leak.kind not in ("patch-not-stopped", "patch-dormant") and \
+                original.matches(values[1]):
+            return  # the value from before the first leak on it, put back: a repair
+        # A reload's "value" is its module: what it changed tells two reloads apart.
+        signature = (leak.kind, leak.target, leak.name,
+                     leak.desc or "" if leak.kind == "module-reloaded" else leak.value.type)
+        first = self._first_of.get(signature) if leak.target is not None else None
+        if first is not None and first.polluter != leak.polluter and first in self.leaks:
+            first.repeats += 1
+            if len(first.repeat_tests) < 20 and leak.polluter not in first.repeat_tests:
+                first.repeat_tests.append(leak.polluter)
+            # What is in place now is the latest test's: follow it for live()/victims.
+            first._atom, first._ref, first.token = leak._atom, leak._ref, leak.token
+            leak.id = first.id
+            accepted.append(leak)
+            return
+        self._numbered += 1  # not len(self.leaks): a marked test's leaks are removed
+        leak.id = f"{self.id_prefix}L{self._numbered}"
+        if leak.alive_via is None and leak.kind != "resource-changed":
+            obj = leak.obj()
+            if obj is not NOTHING and leak.target is not None:
+                leak.alive_via = binding_path(leak.target, leak.name)
+        if leak.target is not None:
+            self._first_of.setdefault(signature, leak)
+            if values is not None and key not in self._originals:
+                self._originals[key] = Held(values[0])
+        self.leaks.append(leak)
+        accepted.append(leak)
+
+    def _fold(self, host: Leak, leak: Leak, values: tuple[object, object] | None) -> None:
+        """``leak`` is a binding a standard-library call derived from ``host``'s change
+        (see :data:`DERIVED`): named in ``host``'s finding, not one of its own. Its value
+        from before is remembered all the same, so that a later scope putting it back
+        repairs it."""
+        key = (leak.target or "", leak.name)
+        if values is not None and key not in self._originals:
+            self._originals[key] = Held(values[0])
+        call = DERIVED[(host.target or "", host.name or "")][2]
+        entry = (leak.target or "", leak.name or "", call, leak.before, leak.value)
+        first = next((known for known in self.leaks if known.id == host.id), host)
+        for owner in (first, host):
+            if not any(item[:2] == entry[:2] for item in owner.derived):
+                owner.derived.append(entry)
 
     # -- after the fact: live leaks and victims ----------------------------------------------
     def live(self) -> list[Leak]:
@@ -638,9 +668,15 @@ class Detector:
         evidence = _victims.resource_evidence(leak, failure)
         if evidence:
             return evidence
-        if leak.name and leak.target not in ("cwd", "signal", "sys.path", "logging") and \
-                _read_by(failure.reads(), leak):
-            return f"read {leak.label}"
+        if leak.name and leak.target not in ("cwd", "signal", "sys.path", "logging"):
+            reads = failure.reads()
+            if _read_name(reads, leak.target, leak.name):
+                return f"read {leak.label}"
+            for target, name, call, _before, _value in leak.derived:
+                # time.timezone read: what time.tzset() derived from the leaked TZ
+                if _read_name(reads, target, name):
+                    return f"read {_label(target, name)}, which {call} derived from " \
+                           f"{leak.label}"
         if type(obj) is str and len(obj) >= 3 and failure.text and \
                 repr(obj) in failure.text:
             return f"failed on the leaked value of {leak.label}"
@@ -660,18 +696,50 @@ class Detector:
         names = getattr(audit, "imported", None)
         return list(names) if type(names) is list else []
 
-def _read_by(found: Reads | set[str], leak: Leak) -> bool:
-    path = leak.name or ""
+#: One finding per change: bindings that a standard-library call derives from a changed
+#: value, rewritten by it in the same scope, are that change's consequence, named in its
+#: finding (``Leak.derived``) rather than found again on their own. (target, name) of the
+#: change -> (target of the derived bindings, their names, the call that derives them).
+#: ``time.tzset()`` reads ``TZ`` and rewrites the four module attributes; when ``TZ`` is
+#: put back but ``tzset()`` is not called again, they are leaks of their own.
+DERIVED: Final = {
+    ("os.environ", "TZ"): ("module:time",
+                           frozenset({"timezone", "altzone", "daylight", "tzname"}),
+                           "time.tzset()"),
+}
+
+
+def _derivation_hosts(found: list[Leak]) -> dict[int, Leak]:
+    """id(leak) -> the leak of the change it was derived from (:data:`DERIVED`), for the
+    leaks of one boundary: the same scope (polluter and fixture) changed both."""
+    hosts: dict[int, Leak] = {}
+    for host in found:
+        if host.kind != "binding-changed":
+            continue
+        entry = DERIVED.get((host.target or "", host.name or ""))
+        if entry is None:
+            continue
+        target, names, _call = entry
+        for leak in found:
+            if leak.kind == "binding-changed" and leak.target == target and \
+                    leak.name in names and leak.polluter == host.polluter and \
+                    leak.fixture == host.fixture and leak is not host:
+                hosts.setdefault(id(leak), host)
+    return hosts
+
+
+def _read_name(found: Reads | set[str], target: str | None, leak_name: str | None) -> bool:
+    path = leak_name or ""
     if path.endswith((".__code__", ".__defaults__", ".__kwdefaults__")):
         path = path.rpartition(".")[0]  # func.__code__ is read as func
     name = path.rsplit(".", 1)[-1]
     if isinstance(found, set):
         return name in found
-    if leak.target == "os.environ":
+    if target == "os.environ":
         return name in found.consts
-    if leak.target == "sys.modules":
+    if target == "sys.modules":
         return name in found.consts or name.rpartition(".")[2] in found.names
-    owner = owner_of(leak.target) if leak.target else None
+    owner = owner_of(target) if target else None
     if owner is None:
         return found.read(name)
     return found.read(name, owner)

@@ -111,6 +111,8 @@ def render(
             else:
                 node.add(Text.assemble(("before ", "dim"), leak.before.repr,
                                        ("  ->  now ", "dim"), leak.value.repr))
+            if leak.derived:
+                node.add(Text(leak.derived_text(), style="dim"))
             if leak.where is not None:
                 frames = leak.stack if verbosity > 0 else [leak.where]
                 for frame in frames or [leak.where]:

@@ -118,7 +118,12 @@ def _namespaces_of(
     if not classes:
         return
     for value in list(namespace.values()):
-        if type(value) is type or (isinstance(value, type) and type(type(value)) is type):
+        # type(value), never isinstance(value, type): isinstance reads ``value.__class__``
+        # when the type says no, and a lazy-import placeholder (lazy_importer's proxies in
+        # importlib_metadata) resolves itself on that read: tracking a module imported the
+        # modules it defers and put them in the placeholders' place (twine on 3.12).
+        kind = type(value)
+        if kind is type or (issubclass(kind, type) and type(kind) is type):
             cls: type = value
             if cls.__dict__.get("__module__") != name or is_mock(cls):
                 continue

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 from ..._vocab import NOTHING, UNKNOWN, Kind
 from ...values import is_mock, is_plain, same_value
 from .._holders import Holders, hidden_module
+from .._placeholder import resolved_placeholder
 from .._read import current_value, inherited, summary, swapped_value, unwrap
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ def check(records: Iterable[Mutation], ctx: Context) -> list[Leak]:
             # manages (pydantic completing a project's model class on first use):
             # lazy initialization, not pollution. Changing an existing binding, or
             # adding one to the standard library (time.clock = None), still is.
+            continue
+        if resolved_placeholder(original, now, group):
+            # R11: a lazy-import placeholder put in its own place what it stands for,
+            # on first use (lazy_importer's proxies in importlib_metadata): what later
+            # code reads through the binding is what it read through the placeholder.
             continue
         handled.add(key)
         kind: Kind = "restore-mismatch" if _looks_restored(original, now, group) \
